@@ -1,0 +1,282 @@
+"""Stage 1: YAML -> Spec. Validates shape and types; no SymPy here.
+
+The loader is strict on purpose: PyYAML reads ``1e-3`` as a string and ``no`` as ``False``, silently
+keeps the last of two equal keys, and a misspelt optional key would otherwise just be ignored.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DOMAINS = ("positive", "nonnegative", "real", "integer")
+PROPERTIES = ("normalized", "monotone", "even_grad")
+EXPECT = ("match", "mismatch")
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+_PARAM = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Names the generated code uses itself; a parameter called like this would shadow them.
+RESERVED_PARAMS = frozenset(
+    {"x", "g", "out", "i", "n", "residuals", "primals", "tangents", "like", "math", "np", "jnp"}
+    | {"jax", "numba", "cuda", "self", "origin", "grad", "spike", "spike_bwd", "spike_jvp"}
+    | {"threads_per_block", "dtype", "f32", "f64", "f16", "lax", "E", "pi"}
+)
+_CSE_TEMP = re.compile(r"^t\d+$")  # sympy.cse temporaries are t0, t1, ...
+RESERVED_NAMES = frozenset({"index", "img"})  # generated/docs/index.md and generated/docs/img/
+
+
+class SpecError(ValueError):
+    """A spec file is malformed; the message is ``<path>: <field>: <what is wrong>``."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: float
+    domain: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Backward:
+    """A gradient formula published elsewhere, checked against d(origin)/dx."""
+
+    source: str
+    expr: str
+    expect: str  # "match" or "mismatch" (a known-wrong or differently parametrised quote)
+    note: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    summary: str
+    params: tuple[Param, ...]
+    origin: str  # SymPy source text, parsed (never eval'd) by symbolic.py
+    backward: tuple[Backward, ...]
+    grad_impl: str | None
+    origin_impl: str | None
+    properties: tuple[str, ...]
+    references: tuple[str, ...]
+    notes: str
+    path: str  # as shown in messages: "specs/<name>.yaml"
+
+    @property
+    def camel_name(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise SpecError(f"{key}: duplicate key (line {key_node.start_mark.line + 1})")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, bool):
+        return f"a boolean ({value!r}; YAML 1.1 reads yes/no/on/off as booleans)"
+    return f"{type(value).__name__} ({value!r})"
+
+
+class _Fields:
+    """Pops typed fields off one mapping, naming the field path in every error."""
+
+    def __init__(self, path: str, where: str, raw: object) -> None:
+        self.path, self.where = path, where
+        if not isinstance(raw, dict):
+            self.fail("", f"must be a mapping, got {_type_name(raw)}")
+        self.raw: dict[Any, Any] = dict(raw)  # type: ignore[arg-type]
+
+    def fail(self, key: str, message: str) -> None:
+        field = ".".join(part for part in (self.where, key) if part) or "(top level)"
+        raise SpecError(f"{self.path}: {field}: {message}")
+
+    def text(self, key: str, *, required: bool = True, default: str = "") -> str:
+        if key not in self.raw:
+            if required:
+                self.fail(key, "missing required key")
+            return default
+        value = self.raw.pop(key)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"must be a non-empty string, got {_type_name(value)}")
+        return value.strip()
+
+    def expression(self, key: str, *, required: bool = True) -> str:
+        """Expression text; a bare YAML number (``expr: 1``) is accepted as its decimal text."""
+        value = self.raw.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.raw[key] = repr(value)
+        return self.text(key, required=required)
+
+    def take(self, key: str) -> object:
+        return self.raw.pop(key, None)
+
+    def done(self, allowed: tuple[str, ...]) -> None:
+        if self.raw:
+            unknown = sorted(map(str, self.raw))
+            self.fail("", f"unknown key(s) {unknown}; allowed keys are {list(allowed)}")
+
+
+_TOP_KEYS = (
+    "name",
+    "title",
+    "summary",
+    "params",
+    "origin",
+    "backward",
+    "grad_impl",
+    "origin_impl",
+    "properties",
+    "references",
+    "notes",
+)
+
+
+def _load_param(path: str, name: object, raw: object) -> Param:
+    where = f"params.{name}"
+    if not isinstance(name, str) or not _PARAM.match(name):
+        raise SpecError(f"{path}: params: parameter name {name!r} is not an identifier")
+    if name in RESERVED_PARAMS or _CSE_TEMP.match(name) or keyword.iskeyword(name):
+        what = "a Python keyword" if keyword.iskeyword(name) else "reserved by the generated code"
+        raise SpecError(f"{path}: {where}: parameter name {name!r} is {what}")
+    f = _Fields(path, where, raw)
+    if "default" not in f.raw:
+        f.fail("default", "missing required key")
+    default = f.take("default")
+    domain = f.text("domain", required=False, default="real")
+    doc = f.text("doc")
+    f.done(("default", "domain", "doc"))
+    if domain not in DOMAINS:
+        f.fail("domain", f"{domain!r} is not one of {list(DOMAINS)}")
+    if isinstance(default, bool) or not isinstance(default, int | float):
+        hint = " (write floats as 1.0e-3: YAML 1.1 reads 1e-3 as a string)"
+        f.fail("default", f"must be a number, got {_type_name(default)}" + hint * (type(default) is str))
+    assert isinstance(default, int | float)
+    if domain == "integer" and not isinstance(default, int):
+        f.fail("default", f"{default!r} is not an integer (domain: integer)")
+    value = float(default) if domain != "integer" else default
+    ok = {
+        "positive": value > 0,
+        "nonnegative": value >= 0,
+        "real": value == value and abs(value) != float("inf"),
+        "integer": True,
+    }[domain]
+    if not ok or value != value or abs(value) == float("inf"):
+        f.fail("default", f"{default!r} lies outside its domain {domain!r}")
+    return Param(name=name, default=value, domain=domain, doc=doc)
+
+
+def _load_backward(path: str, index: int, raw: object) -> Backward:
+    f = _Fields(path, f"backward[{index}]", raw)
+    source = f.text("source")
+    expr = f.expression("expr")
+    expect = f.text("expect", required=False, default="match")
+    note = f.text("note", required=False)
+    f.done(("source", "expr", "expect", "note"))
+    if expect not in EXPECT:
+        f.fail("expect", f"{expect!r} is not one of {list(EXPECT)}")
+    if expect == "mismatch" and not note:
+        f.fail("note", "required when expect is 'mismatch': say what is wrong and the consistent form")
+    return Backward(source=source, expr=expr, expect=expect, note=note)
+
+
+def _string_list(f: _Fields, key: str) -> tuple[str, ...]:
+    value = f.take(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        f.fail(key, f"must be a list of non-empty strings, got {_type_name(value)}")
+    return tuple(v.strip() for v in value)  # type: ignore[union-attr]
+
+
+def load_spec(file: Path, shown: str | None = None) -> Spec:
+    """Read and validate one spec; ``shown`` is the path used in messages."""
+    path = shown or f"{file.parent.name}/{file.name}"
+    try:
+        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe subclass)
+    except SpecError as err:
+        raise SpecError(f"{path}: {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path}: (top level): not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: (top level): not UTF-8 text") from None
+    f = _Fields(path, "", raw)
+    name = f.text("name")
+    if not _NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
+        f.fail("name", f"{name!r} must be snake_case ([a-z][a-z0-9_]*), not a keyword or reserved")
+    if name != file.stem:
+        f.fail("name", f"{name!r} must equal the file stem {file.stem!r}")
+    title = f.text("title")
+    summary = f.text("summary")
+    raw_params = f.take("params")
+    params: list[Param] = []
+    if raw_params is not None:
+        if not isinstance(raw_params, dict):
+            f.fail("params", f"must be a mapping of name -> {{default, domain, doc}}, got {_type_name(raw_params)}")
+        params = [_load_param(path, k, v) for k, v in raw_params.items()]  # type: ignore[union-attr]
+    origin = f.expression("origin")
+    raw_backward = f.take("backward")
+    if raw_backward is None:
+        f.fail("backward", "missing required key")
+    if not isinstance(raw_backward, list) or not raw_backward:
+        f.fail("backward", f"must be a non-empty list of {{source, expr}}, got {_type_name(raw_backward)}")
+    backward = tuple(_load_backward(path, i, b) for i, b in enumerate(raw_backward))  # type: ignore[arg-type]
+    grad_impl = f.expression("grad_impl", required=False) or None
+    origin_impl = f.expression("origin_impl", required=False) or None
+    properties = _string_list(f, "properties")
+    for prop in properties:
+        if prop not in PROPERTIES:
+            f.fail("properties", f"unknown property {prop!r}; known: {list(PROPERTIES)}")
+    if len(set(properties)) != len(properties):
+        f.fail("properties", "lists a property twice")
+    references = _string_list(f, "references")
+    notes = f.text("notes", required=False)
+    f.done(_TOP_KEYS)
+    return Spec(
+        name=name,
+        title=title,
+        summary=summary,
+        params=tuple(params),
+        origin=origin,
+        backward=backward,
+        grad_impl=grad_impl,
+        origin_impl=origin_impl,
+        properties=properties,
+        references=references,
+        notes=notes,
+        path=path,
+    )
+
+
+def load_specs(spec_dir: Path) -> list[Spec]:
+    """All ``*.yaml`` under ``spec_dir``, sorted so that output order is stable."""
+    files = sorted(spec_dir.glob("*.yaml"))
+    specs = [load_spec(p) for p in files]
+    seen: dict[str, str] = {}
+    for spec in specs:  # names equal stems, but CamelCase class names could still collide
+        if spec.camel_name in seen:
+            raise SpecError(f"{spec.path}: name: class name {spec.camel_name!r} collides with {seen[spec.camel_name]}")
+        seen[spec.camel_name] = spec.path
+    return specs
