@@ -26,12 +26,16 @@ def check_spec(spec: Spec) -> CheckedModel:
     except (RecursionError, MemoryError):
         raise CheckError(f"{spec.path}: origin: expression too large to analyse") from None
     except Exception as err:  # noqa: BLE001 (SymPy raises many types on unusual expressions)
-        raise CheckError(f"{spec.path}: origin: SymPy could not analyse it ({type(err).__name__}: {err})") from None
+        raise CheckError(
+            f"{spec.path}: origin: SymPy could not analyse it ({type(err).__name__}: {err})"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="surrogen", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with generated/, write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with generated/, write nothing"
+    )
     parser.add_argument("--specs", type=Path, default=emit.ROOT / "specs", help="spec folder")
     parser.add_argument("--out", type=Path, default=emit.ROOT / "generated", help="output folder")
     args = parser.parse_args(argv)
@@ -50,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
-            print(f"{len(problems)} file(s) in {args.out.name}/ are stale: run `make gen`", file=sys.stderr)
+            print(
+                f"{len(problems)} file(s) in {args.out.name}/ are stale: run `make gen`",
+                file=sys.stderr,
+            )
             return 1
         print(f"{args.out.name}/ is up to date ({len(files)} files, {len(specs)} specs)")
         return 0

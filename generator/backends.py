@@ -27,7 +27,10 @@ BACKENDS: dict[str, Backend] = {
         # One ufunc body serves the float32 and float64 loops, so literals take x's type.
         Backend("numba_cpu", "numba_cpu", printer="numba", literals=(("like", "like(x, {})"),)),
         Backend(
-            "numba_cuda", "numba_cuda", printer="numba", literals=(("f32", "f32({})"), ("f64", "f64({})"))
+            "numba_cuda",
+            "numba_cuda",
+            printer="numba",
+            literals=(("f32", "f32({})"), ("f64", "f64({})")),
         ),
         Backend("docs", "docs", printer=None, comment="<!-- {} -->", plots=True),
     )

@@ -33,7 +33,7 @@ FLOAT_CHECKS = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
 
 class CheckError(ValueError):
-    """A spec is well-formed but mathematically wrong; message ``<path>: <field>: <what, where>``."""
+    """A well-formed spec that is mathematically wrong: ``<path>: <field>: <what, where>``."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,9 @@ def param_sets(model: SurrogateModel) -> list[tuple[mpmath.mpf, ...]]:
         if p.domain == "integer":
             perturbed.append(mpmath.mpf(p.default) + 1)
         else:
-            perturbed.append(mpmath.mpf(p.default) * mpmath.mpf("1.37") if p.default else mpmath.mpf("0.37"))
+            perturbed.append(
+                mpmath.mpf(p.default) * mpmath.mpf("1.37") if p.default else mpmath.mpf("0.37")
+            )
     defaults = tuple(mpmath.mpf(p.default) for p in model.spec.params)
     return [defaults] if not perturbed else [defaults, tuple(perturbed)]
 
@@ -119,7 +121,7 @@ def numeric_breakpoints(model: SurrogateModel, params: Sequence[mpmath.mpf]) -> 
 
 @_at_dps
 def sample_points(model: SurrogateModel, params: Sequence[mpmath.mpf]) -> list[mpmath.mpf]:
-    """Deterministic x samples: grids, log-spaced magnitudes, seeded random, both sides of breakpoints."""
+    """Deterministic x: grids, log-spaced magnitudes, seeded random, both sides of breakpoints."""
     with mpmath.workdps(DPS):
         bps = numeric_breakpoints(model, params)
         width = max([abs(b) for b in bps] + [mpmath.mpf(1)])
@@ -137,12 +139,16 @@ def sample_points(model: SurrogateModel, params: Sequence[mpmath.mpf]) -> list[m
 
 
 def _fmt(value: mpmath.mpf | None) -> str:
-    return "undefined" if value is None else mpmath.nstr(value, 8)
+    if value is None:
+        return "undefined"
+    return "0.0" if abs(value) < mpmath.mpf("1e-300") else mpmath.nstr(value, 8)
 
 
 def _where(model: SurrogateModel, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> str:
     parts = [f"x = {mpmath.nstr(x, 8)}"]
-    parts += [f"{p.name} = {mpmath.nstr(v, 6)}" for p, v in zip(model.spec.params, params, strict=True)]
+    parts += [
+        f"{p.name} = {mpmath.nstr(v, 6)}" for p, v in zip(model.spec.params, params, strict=True)
+    ]
     return ", ".join(parts)
 
 
@@ -191,12 +197,19 @@ def check_backward(model: SurrogateModel) -> tuple[BackwardVerdict, ...]:
             how = proof or f"at {_sample_count(model)} sample points ({DPS} digits)"
             if entry.expect == "mismatch":
                 raise CheckError(
-                    f"{field}: marked 'expect: mismatch' but equals d(origin)/dx ({how}); remove 'expect'"
+                    f"{field}: marked 'expect: mismatch' but equals d(origin)/dx ({how});"
+                    " remove 'expect'"
                 )
-            verdicts.append(BackwardVerdict(entry.source, quoted, entry.expect, entry.note, True, f"equal {how}"))
+            verdicts.append(
+                BackwardVerdict(
+                    entry.source, quoted, entry.expect, entry.note, True, f"equal {how}"
+                )
+            )
             continue
         (x, params), got, want = found
-        how = f"differs at {_where(model, x, params)}: quoted {_fmt(got)}, d(origin)/dx {_fmt(want)}"
+        how = (
+            f"differs at {_where(model, x, params)}: quoted {_fmt(got)}, d(origin)/dx {_fmt(want)}"
+        )
         if entry.expect != "mismatch":
             raise CheckError(f"{field}: {entry.source}: {how}")
         verdicts.append(BackwardVerdict(entry.source, quoted, entry.expect, entry.note, False, how))
@@ -213,7 +226,9 @@ def check_origin(model: SurrogateModel) -> None:
             if origin(x, params) is None:
                 raise CheckError(f"{path}: origin: not finite at {_where(model, x, params)}")
             if grad(x, params) is None:
-                raise CheckError(f"{path}: origin: d(origin)/dx is not finite at {_where(model, x, params)}")
+                raise CheckError(
+                    f"{path}: origin: d(origin)/dx is not finite at {_where(model, x, params)}"
+                )
         for b in numeric_breakpoints(model, params):
             eps = mpmath.mpf("1e-20") * max(1, abs(b))
             left, right = origin(b - eps, params), origin(b + eps, params)
@@ -285,7 +300,9 @@ def float_grid(model: SurrogateModel, dtype: np.dtype) -> np.ndarray:
         return np.concatenate([np.array(EXTREME_GRID), dense, np.array(near)]).astype(dtype)
 
 
-def _reference(model: SurrogateModel, x: float, params: Sequence[mpmath.mpf], f: _Evaluator) -> float | None:
+def _reference(
+    model: SurrogateModel, x: float, params: Sequence[mpmath.mpf], f: _Evaluator
+) -> float | None:
     """f at a float input; at +-inf its limit: f(+-1e150) if settled, else 0 (decaying) or +-inf."""
     if np.isfinite(x):
         value = f(mpmath.mpf(x), params)
@@ -304,7 +321,9 @@ def _reference(model: SurrogateModel, x: float, params: Sequence[mpmath.mpf], f:
 
 
 @_at_dps
-def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr | None = None) -> FloatScore:
+def float_score(
+    model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr | None = None
+) -> FloatScore:
     """Score ``expr`` in float32/float64 against ``exact_expr`` (default: d(origin)/dx)."""
     f = sympy.lambdify((model.x, *model.params), expr, modules=[_NUMPY_EXTRAS, "numpy"])
     # Raw derivatives can cancel badly far out (superspike: two ~1/|x| terms), so the reference
@@ -318,7 +337,9 @@ def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr 
         xs = float_grid(model, dtype)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            got = np.broadcast_to(np.asarray(f(xs, *[dtype.type(float(p)) for p in params])), xs.shape)
+            got = np.broadcast_to(
+                np.asarray(f(xs, *[dtype.type(float(p)) for p in params])), xs.shape
+            )
             got = got.astype(dtype)
         finfo = np.finfo(dtype)
         for x, y in zip(xs.tolist(), got.tolist(), strict=True):
@@ -336,7 +357,10 @@ def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr 
                 if rel > tol:
                     wrong += 1
                     bad = f"{y!r} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
-            if bad and (not first_bad or (not np.isfinite(y) and "nan" not in first_bad and "inf" not in first_bad)):
+            if bad and (
+                not first_bad
+                or (not np.isfinite(y) and "nan" not in first_bad and "inf" not in first_bad)
+            ):
                 first_bad = bad
     return FloatScore(nonfinite, wrong, max_rel, first_bad)
 
@@ -365,7 +389,14 @@ def choose_emitted(
             continue  # an automatic rewrite that is not valid for this surrogate
         score = float_score(model, expr, exact)
         accurate = score.max_rel_f32 <= 8 * float(np.finfo(np.float32).eps)
-        key = (score.nonfinite, score.wrong, not accurate, sympy.count_ops(expr), score.max_rel_f32, order)
+        key = (
+            score.nonfinite,
+            score.wrong,
+            not accurate,
+            sympy.count_ops(expr),
+            score.max_rel_f32,
+            order,
+        )
         scored.append((key, name, expr, score))
     _, name, expr, score = min(scored, key=lambda item: item[0])
     if score.nonfinite:

@@ -64,7 +64,12 @@ class Signature:
             self_call=", ".join(["x", *(f"self.{p}" for p in params)]),
             bwd_defaults=", ".join(["x", "g", *(f"{p.name}={p.default!r}" for p in spec.params)]),
             params_tuple=as_tuple(params) if params else "()",
-            cotangents=as_tuple([f"(g * grad({', '.join(names)})).astype(jnp.result_type(x))", *["None"] * len(params)]),
+            cotangents=as_tuple(
+                [
+                    f"(g * grad({', '.join(names)})).astype(jnp.result_type(x))",
+                    *["None"] * len(params),
+                ]
+            ),
         )
 
     def ufunc_signatures(self, leading: int) -> str:
@@ -78,7 +83,7 @@ class Signature:
 
 
 def as_tuple(items: list[str] | tuple[str, ...]) -> str:
-    """``["x"]`` -> ``"(x,)"``; several -> ``"(x, alpha)"`` (no trailing comma for ruff to explode)."""
+    """``["x"]`` -> ``"(x,)"``, else ``"(x, alpha)"``: no trailing comma for ruff to explode."""
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
@@ -113,7 +118,10 @@ def _coder(backend: Backend, checked: CheckedModel | None) -> Callable[..., Prin
 
 
 def _header(backend: Backend, source: str, template: str) -> str:
-    return "".join(backend.comment.format(line.format(source=source, template=template)) + "\n" for line in HEADER)
+    return "".join(
+        backend.comment.format(line.format(source=source, template=template)) + "\n"
+        for line in HEADER
+    )
 
 
 def _render(env: jinja2.Environment, template: str, backend: Backend, **context: Any) -> str:
@@ -131,7 +139,9 @@ def render_all(checked: list[CheckedModel]) -> dict[str, bytes]:
             rel = f"templates/{backend.name}/{template}"
             if template.startswith("SURROGATE."):  # once per spec
                 for c in checked:
-                    name = prefix + template.removesuffix(".jinja").replace("SURROGATE", c.model.spec.name)
+                    name = prefix + template.removesuffix(".jinja").replace(
+                        "SURROGATE", c.model.spec.name
+                    )
                     body = _render(
                         env,
                         f"{backend.name}/{template}",
@@ -167,10 +177,23 @@ def _format_python(files: dict[str, str | bytes]) -> dict[str, bytes]:
             path = Path(tmp, rel)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        command = [sys.executable, "-m", "ruff", "format", "--isolated", "--line-length", "100", "-q", tmp]
+        command = [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--isolated",
+            "--line-length",
+            "100",
+            "-q",
+            tmp,
+        ]
         subprocess.run(command, check=True)
         formatted = {rel: Path(tmp, rel).read_bytes() for rel in py}
-    return {k: formatted.get(k) or (v.encode("utf-8") if isinstance(v, str) else v) for k, v in sorted(files.items())}
+    return {
+        k: formatted.get(k) or (v.encode("utf-8") if isinstance(v, str) else v)
+        for k, v in sorted(files.items())
+    }
 
 
 def existing_files(out_dir: Path) -> dict[str, Path]:
@@ -178,7 +201,11 @@ def existing_files(out_dir: Path) -> dict[str, Path]:
         return {}
     found = {}
     for path in sorted(out_dir.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in _IGNORED_SUFFIXES:
+        if (
+            path.is_file()
+            and "__pycache__" not in path.parts
+            and path.suffix not in _IGNORED_SUFFIXES
+        ):
             found[path.relative_to(out_dir).as_posix()] = path
     return found
 

@@ -23,9 +23,11 @@ def variants(checked: CheckedModel) -> list[tuple[str, tuple[mpmath.mpf, ...]]]:
     if not params:
         return [("", defaults)]
     first = params[0]
-    scales = [first.default - 1, first.default, first.default + 1] if first.domain == "integer" else [
-        first.default / 2, first.default, first.default * 2
-    ]
+    scales = (
+        [first.default - 1, first.default, first.default + 1]
+        if first.domain == "integer"
+        else [first.default / 2, first.default, first.default * 2]
+    )
     return [(f"{first.name} = {v:g}", (mpmath.mpf(v), *defaults[1:])) for v in scales]
 
 

@@ -6,6 +6,8 @@ keeps the last of two equal keys, and a misspelt optional key would otherwise ju
 
 from __future__ import annotations
 
+import builtins
+import difflib
 import keyword
 import re
 from dataclasses import dataclass
@@ -24,7 +26,10 @@ _PARAM = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 RESERVED_PARAMS = frozenset(
     {"x", "g", "out", "i", "n", "residuals", "primals", "tangents", "like", "math", "np", "jnp"}
     | {"jax", "numba", "cuda", "self", "origin", "grad", "spike", "spike_bwd", "spike_jvp"}
-    | {"threads_per_block", "dtype", "f32", "f64", "f16", "lax", "E", "pi"}
+    | {"threads_per_block", "dtype", "f32", "f64", "f16", "lax", "E", "pi", "upcast", "float_dtype"}
+    | {"heaviside", "launch", "dataclasses", "fn", "tangent", "scale_", "DEFAULTS"}
+    # Printed code calls abs(), max(), min(): a parameter must not shadow any built-in.
+    | set(dir(builtins))
 )
 _CSE_TEMP = re.compile(r"^t\d+$")  # sympy.cse temporaries are t0, t1, ...
 RESERVED_NAMES = frozenset({"index", "img"})  # generated/docs/index.md and generated/docs/img/
@@ -80,6 +85,11 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise SpecError(
+                f"(top level): mapping keys must be plain names"
+                f" (line {key_node.start_mark.line + 1})"
+            )
         if key in seen:
             raise SpecError(f"{key}: duplicate key (line {key_node.start_mark.line + 1})")
         seen.add(key)
@@ -156,7 +166,12 @@ def _load_param(path: str, name: object, raw: object) -> Param:
     if not isinstance(name, str) or not _PARAM.match(name):
         raise SpecError(f"{path}: params: parameter name {name!r} is not an identifier")
     if name in RESERVED_PARAMS or _CSE_TEMP.match(name) or keyword.iskeyword(name):
-        what = "a Python keyword" if keyword.iskeyword(name) else "reserved by the generated code"
+        what = (
+            "a Python keyword"
+            if keyword.iskeyword(name)
+            else "reserved (a built-in or a name the generated code uses)"
+        )
+        what = "the input variable" if name == "x" else what
         raise SpecError(f"{path}: {where}: parameter name {name!r} is {what}")
     f = _Fields(path, where, raw)
     if "default" not in f.raw:
@@ -169,8 +184,13 @@ def _load_param(path: str, name: object, raw: object) -> Param:
         f.fail("domain", f"{domain!r} is not one of {list(DOMAINS)}")
     if isinstance(default, bool) or not isinstance(default, int | float):
         hint = " (write floats as 1.0e-3: YAML 1.1 reads 1e-3 as a string)"
-        f.fail("default", f"must be a number, got {_type_name(default)}" + hint * (type(default) is str))
+        f.fail(
+            "default",
+            f"must be a number, got {_type_name(default)}" + hint * (type(default) is str),
+        )
     assert isinstance(default, int | float)
+    if isinstance(default, int) and abs(default) > 2**53:
+        f.fail("default", f"{default!r} is too large (|default| <= 2**53)")
     if domain == "integer" and not isinstance(default, int):
         f.fail("default", f"{default!r} is not an integer (domain: integer)")
     value = float(default) if domain != "integer" else default
@@ -195,7 +215,9 @@ def _load_backward(path: str, index: int, raw: object) -> Backward:
     if expect not in EXPECT:
         f.fail("expect", f"{expect!r} is not one of {list(EXPECT)}")
     if expect == "mismatch" and not note:
-        f.fail("note", "required when expect is 'mismatch': say what is wrong and the consistent form")
+        f.fail(
+            "note", "required when expect is 'mismatch': say what is wrong and the consistent form"
+        )
     return Backward(source=source, expr=expr, expect=expect, note=note)
 
 
@@ -222,10 +244,28 @@ def load_spec(file: Path, shown: str | None = None) -> Spec:
         raise SpecError(f"{path}: (top level): not valid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise SpecError(f"{path}: (top level): not UTF-8 text") from None
+    except RecursionError:
+        raise SpecError(f"{path}: (top level): YAML nested too deeply") from None
     f = _Fields(path, "", raw)
+    unknown = sorted(str(k) for k in f.raw if k not in _TOP_KEYS)
+    if unknown:  # before "missing key": a misspelt `orgin:` should be named as such
+        hints = [
+            f"{k!r} (did you mean {m[0]!r}?)"
+            if (m := difflib.get_close_matches(k, _TOP_KEYS, 1))
+            else repr(k)
+            for k in unknown
+        ]
+        f.fail("", f"unknown key(s) {', '.join(hints)}; allowed keys are {list(_TOP_KEYS)}")
     name = f.text("name")
-    if not _NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
-        f.fail("name", f"{name!r} must be snake_case ([a-z][a-z0-9_]*), not a keyword or reserved")
+    if keyword.iskeyword(name):
+        f.fail("name", f"{name!r} is a Python keyword")
+    if name in RESERVED_NAMES:
+        f.fail(
+            "name",
+            f"{name!r} is reserved (generated/docs/ uses it)",
+        )
+    if not _NAME.match(name):
+        f.fail("name", f"{name!r} must be snake_case: [a-z][a-z0-9]*(_[a-z0-9]+)*")
     if name != file.stem:
         f.fail("name", f"{name!r} must equal the file stem {file.stem!r}")
     title = f.text("title")
@@ -234,14 +274,21 @@ def load_spec(file: Path, shown: str | None = None) -> Spec:
     params: list[Param] = []
     if raw_params is not None:
         if not isinstance(raw_params, dict):
-            f.fail("params", f"must be a mapping of name -> {{default, domain, doc}}, got {_type_name(raw_params)}")
+            f.fail(
+                "params",
+                "must be a mapping of name -> {default, domain, doc},"
+                f" got {_type_name(raw_params)}",
+            )
         params = [_load_param(path, k, v) for k, v in raw_params.items()]  # type: ignore[union-attr]
     origin = f.expression("origin")
     raw_backward = f.take("backward")
     if raw_backward is None:
         f.fail("backward", "missing required key")
     if not isinstance(raw_backward, list) or not raw_backward:
-        f.fail("backward", f"must be a non-empty list of {{source, expr}}, got {_type_name(raw_backward)}")
+        f.fail(
+            "backward",
+            f"must be a non-empty list of {{source, expr}}, got {_type_name(raw_backward)}",
+        )
     backward = tuple(_load_backward(path, i, b) for i, b in enumerate(raw_backward))  # type: ignore[arg-type]
     grad_impl = f.expression("grad_impl", required=False) or None
     origin_impl = f.expression("origin_impl", required=False) or None
@@ -277,6 +324,9 @@ def load_specs(spec_dir: Path) -> list[Spec]:
     seen: dict[str, str] = {}
     for spec in specs:  # names equal stems, but CamelCase class names could still collide
         if spec.camel_name in seen:
-            raise SpecError(f"{spec.path}: name: class name {spec.camel_name!r} collides with {seen[spec.camel_name]}")
+            raise SpecError(
+                f"{spec.path}: name: class name {spec.camel_name!r}"
+                f" collides with {seen[spec.camel_name]}"
+            )
         seen[spec.camel_name] = spec.path
     return specs

@@ -37,6 +37,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "Piecewise": sympy.Piecewise,
 }
 CONSTANTS: dict[str, sympy.Basic] = {"pi": sympy.pi, "E": sympy.E}
+MAX_EXPONENT = 64
+MAX_LENGTH = 4000  # characters of one expression: a spec formula is a line or two
 
 _ASSUMPTIONS = {
     "positive": {"positive": True},
@@ -107,7 +109,15 @@ class _Translator:
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise ValueError(f"operator {type(node.op).__name__} is not allowed")
-        return op(self.visit(node.left), self.visit(node.right))
+        left, right = self.visit(node.left), self.visit(node.right)
+        # SymPy computes numeric powers exactly: 10**10**10 would never finish.
+        if (
+            isinstance(node.op, ast.Pow)
+            and isinstance(right, sympy.Number)
+            and abs(right) > MAX_EXPONENT
+        ):
+            raise ValueError(f"exponent {right} is too large (|exponent| <= {MAX_EXPONENT})")
+        return op(left, right)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
         operand = self.visit(node.operand)
@@ -138,7 +148,10 @@ class _Translator:
         if not isinstance(node.func, ast.Name):
             raise ValueError(f"{_describe(node.func)} is not allowed")
         if node.func.id not in FUNCTIONS:
-            raise ValueError(f"function {node.func.id!r} is not allowed (functions: {', '.join(sorted(FUNCTIONS))})")
+            raise ValueError(
+                f"function {node.func.id!r} is not allowed"
+                f" (functions: {', '.join(sorted(FUNCTIONS))})"
+            )
         if node.keywords:
             raise ValueError(f"keyword arguments in {node.func.id}(...) are not allowed")
         name = node.func.id
@@ -157,7 +170,9 @@ class _Translator:
                 raise ValueError("Piecewise takes (expression, condition) pairs")
             pairs.append((self.visit(arg.elts[0]), self.visit(arg.elts[1])))
         if not pairs or pairs[-1][1] is not sympy.true:
-            raise ValueError("Piecewise needs a last (expression, True) pair so it is defined everywhere")
+            raise ValueError(
+                "Piecewise needs a last (expression, True) pair so it is defined everywhere"
+            )
         try:
             return sympy.Piecewise(*pairs)
         except (TypeError, ValueError) as err:
@@ -177,19 +192,27 @@ def _describe(node: ast.AST) -> str:
     kind = type(node).__name__
     if isinstance(node, ast.Attribute):
         return f"attribute access ('.{node.attr}')"
+    if isinstance(node, ast.Call):
+        return "calling the result of an expression"
     return names.get(kind, f"syntax {kind}")
 
 
 def parse_expression(text: str, symbols: dict[str, sympy.Symbol], where: str) -> sympy.Expr:
     """Translate spec text to SymPy; ``where`` is ``"<path>: <field>"`` for error messages."""
+    if len(text) > MAX_LENGTH:
+        raise SpecError(f"{where}: expression is too long ({len(text)} > {MAX_LENGTH} characters)")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
         raise SpecError(f"{where}: cannot parse {text!r}: {err.msg}") from None
+    except (RecursionError, MemoryError):
+        raise SpecError(f"{where}: expression is nested too deeply") from None
     try:
         expr = _Translator(text.strip(), symbols).visit(tree.body)
     except ValueError as err:
         raise SpecError(f"{where}: {err}") from None
+    except (TypeError, AttributeError) as err:  # e.g. -~x: SymPy cannot negate a condition
+        raise SpecError(f"{where}: not a valid expression ({err})") from None
     except RecursionError:
         raise SpecError(f"{where}: expression is nested too deeply") from None
     boolean = (sympy.logic.boolalg.BooleanFunction, sympy.logic.boolalg.BooleanAtom, sympy.Rel)
@@ -237,7 +260,7 @@ def _kink_equations(expr: sympy.Expr, x: sympy.Symbol) -> list[sympy.Expr]:
 
 
 def breakpoints_of(expr: sympy.Expr, x: sympy.Symbol) -> tuple[sympy.Expr, ...]:
-    """Real solutions in x of every kink equation (in the parameters); unsolvable ones are skipped."""
+    """Real solutions in x of every kink equation (in the parameters); unsolvable ones skipped."""
     found: set[sympy.Expr] = set()
     for eq in _kink_equations(expr, x):
         solutions = sympy.solveset(eq, x, domain=sympy.S.Reals)
@@ -261,11 +284,15 @@ def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     """
     x = model.x
     folded = fold_even(model.grad, x)
+    # Hyperbolic functions as decaying exponentials: 1 - tanh(u)**2 cancels to 0 in float32 for
+    # |u| > 9, while 4*exp(-2|u|)/(1 + exp(-2|u|))**2 (its folded, cancelled form) only underflows.
+    as_exp = fold_even(_per_branch(model.grad, _decaying_exponentials), x)
     found = {
         "raw derivative": model.grad,
         "even-folded": folded,
         "even-folded, together": _per_branch(folded, sympy.together),
         "together": _per_branch(model.grad, sympy.together),
+        "decaying exponentials, even-folded": as_exp,
     }
     if model.grad_impl is not None:
         found = {"grad_impl": model.grad_impl}
@@ -276,6 +303,25 @@ def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     return unique
 
 
+def _decaying_exponentials(expr: sympy.Expr) -> sympy.Expr:
+    """tanh(u) -> (1 - e)/(1 + e) with e = exp(-2u), simplified as a rational function of e.
+
+    Cancelling in e (not in exp(...), which SymPy would normalise to growing exponentials) turns
+    k*(1 - tanh(k*x)**2)/2 into 2*k*e/(1 + e)**2.
+    """
+    found: dict[sympy.Dummy, sympy.Expr] = {}
+
+    def tanh(u: sympy.Expr) -> sympy.Expr:
+        e = sympy.Dummy("e", positive=True)
+        found[e] = sympy.exp(-2 * u)
+        return (1 - e) / (1 + e)
+
+    replaced = expr.replace(sympy.tanh, tanh)
+    if not found:
+        return expr
+    return sympy.factor(sympy.cancel(replaced)).subs(found)
+
+
 def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself."""
     if model.origin_impl is not None:
@@ -284,7 +330,7 @@ def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
 
 
 def fold_even(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
-    """Write each branch as a function of |x|: e(x) -> e(|x|) (valid only where e is even or x >= 0).
+    """Write each branch as a function of |x|: e(x) -> e(|x|) (valid where e is even or x >= 0).
 
     For an even gradient this turns ``exp(-a*x)/(1 + exp(-a*x))**2`` (inf/inf in float32 for
     a*x < -88) into ``exp(-a*|x|)/(1 + exp(-a*|x|))**2``, which only ever underflows, and lets SymPy
@@ -307,9 +353,15 @@ def build_model(spec: Spec) -> SurrogateModel:
         parse_expression(b.expr, symbols, f"{spec.path}: backward[{i}].expr")
         for i, b in enumerate(spec.backward)
     )
-    grad_impl = parse_expression(spec.grad_impl, symbols, f"{spec.path}: grad_impl") if spec.grad_impl else None
+    grad_impl = (
+        parse_expression(spec.grad_impl, symbols, f"{spec.path}: grad_impl")
+        if spec.grad_impl
+        else None
+    )
     origin_impl = (
-        parse_expression(spec.origin_impl, symbols, f"{spec.path}: origin_impl") if spec.origin_impl else None
+        parse_expression(spec.origin_impl, symbols, f"{spec.path}: origin_impl")
+        if spec.origin_impl
+        else None
     )
     # The surrogate gradient is the pointwise derivative. sign() differentiates to 2*DiracDelta,
     # which is zero away from the kink; a real jump at the kink is caught by the continuity check

@@ -13,5 +13,10 @@ from tests.reference import SPEC_NAMES  # noqa: E402
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # A new spec file gets every spec-parametrised test without touching this folder.
-    if "name" in metafunc.fixturenames:
+    def argnames(marker: pytest.Mark) -> list[str]:
+        names = marker.args[0]
+        return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+
+    explicit = any("name" in argnames(m) for m in metafunc.definition.iter_markers("parametrize"))
+    if "name" in metafunc.fixturenames and not explicit:
         metafunc.parametrize("name", SPEC_NAMES)

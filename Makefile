@@ -1,0 +1,39 @@
+# Developer entry points. `make gen` and `make test` set up .venv themselves on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.surrogen-installed
+
+.PHONY: gen check-gen test test-gpu lint fmt bench check clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[jax,numba,docs,dev,examples]"
+	touch $(STAMP)
+
+gen: $(STAMP)        ## regenerate generated/ from specs/ and templates/
+	$(PY) -m generator
+
+check-gen: $(STAMP)  ## fail with a diff if generated/ is stale (exit 1)
+	$(PY) -m generator --check
+
+test: $(STAMP)       ## the whole suite; CUDA kernels run on Numba's CUDA simulator
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup
+
+test-gpu: $(STAMP)   ## CUDA tests on a real GPU
+	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -m cuda
+
+lint: $(STAMP)       ## ruff lint + format check (generated/ is formatted by the generator)
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+fmt: $(STAMP)        ## apply ruff fixes and formatting
+	$(PY) -m ruff check --fix . && $(PY) -m ruff format .
+
+bench: $(STAMP)      ## kernel throughput table (add GPU=1 on a machine with CUDA)
+	$(PY) benchmarks/bench_kernels.py
+
+check: lint check-gen test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Printers: exact strings for the cases that matter, and every whitelisted function printable."""
+
+import re
+
+import pytest
+import sympy
+
+from generator.printers import PRINTERS, latex, print_cse
+from generator.symbolic import CONSTANTS, FUNCTIONS
+
+x = sympy.Symbol("x", real=True)
+a = sympy.Symbol("alpha", positive=True)
+
+
+def numba(literal="f32({})"):
+    return PRINTERS["numba"](literal)
+
+
+def jaxp():
+    return PRINTERS["jax"]()
+
+
+@pytest.mark.parametrize(
+    "expr, numba_text, jax_text",
+    [
+        (
+            sympy.Max(0, 1 - sympy.Abs(x)),
+            "max(f32(0.0), f32(1.0) - abs(x))",
+            "jnp.maximum(0, 1 - jnp.abs(x))",
+        ),
+        (
+            1 / (1 + sympy.exp(-a * x)),
+            "(f32(1.0) / (f32(1.0) + math.exp(-alpha*x)))",
+            "(1 / (1 + jnp.exp(-alpha*x)))",
+        ),
+        (a * x**2, "alpha*(x * x)", "alpha*(x * x)"),
+        (sympy.sqrt(x), "math.sqrt(x)", "jnp.sqrt(x)"),
+        (sympy.Rational(3, 20) * x, "(f32(0.15))*x", "(0.15)*x"),
+        (sympy.sqrt(sympy.pi) * x, "f32(1.772453850905516)*x", "1.772453850905516*x"),
+        (
+            sympy.Piecewise((0, x < -1), (x, x < 1), (1, True)),
+            "((f32(0.0)) if (x < f32(-1.0)) else (x) if (x < f32(1.0)) else (f32(1.0)))",
+            "jnp.where(jnp.less(x, -1), 0, jnp.where(jnp.less(x, 1), x, 1))",
+        ),
+        (sympy.erf(x), "math.erf(x)", "jax.lax.erf(x)"),
+    ],
+)
+def test_exact_text(expr, numba_text, jax_text):
+    assert numba().doprint(expr) == numba_text
+    assert jaxp().doprint(expr) == jax_text
+
+
+def test_division_by_a_power_keeps_its_parentheses():
+    # SymPy's Mul printer sees a Pow (binds tighter than /): a/(b*b) must not print as a/b * b.
+    e = a / (1 + sympy.exp(-a * x)) ** 2
+    text = numba("{}").doprint(e)
+    assert text == "alpha/((1.0 + math.exp(-alpha*x)) * (1.0 + math.exp(-alpha*x)))"
+    f = eval(f"lambda x, alpha: {text}", {"math": __import__("math")})  # our own printed text
+    assert f(0.3, 4.0) == pytest.approx(float(e.subs({x: 0.3, a: 4.0})), rel=1e-15)
+
+
+def test_every_numba_literal_is_typed():
+    """No bare float literal reaches Numba code (numba/numba#4676: it would promote to float64)."""
+    e = (
+        sympy.Rational(1, 2) * sympy.exp(-(x**2) / 3)
+        + 2.5 * sympy.atan(sympy.pi * x)
+        + sympy.sign(x)
+    )
+    text = numba().doprint(e)
+    bare = re.sub(r"f32\([^()]*\)", "", text)
+    assert not re.search(r"(?<![\w.])\d+(\.\d+)?(e[-+]?\d+)?(?![\w(])", bare), text
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_whitelisted_function_prints_strictly(name):
+    """strict=True: an unsupported node would raise here, at generation time."""
+    fn = FUNCTIONS[name]
+    if name == "Piecewise":
+        expr = fn((x, x < 0), (1, True))
+    elif name in ("Max", "Min"):
+        expr = fn(x, 1 - x)
+    else:
+        expr = fn(x + 2)
+    for printer in (numba(), numba("like(x, {})"), jaxp()):
+        assert printer.doprint(expr)
+    assert latex(expr)
+
+
+def test_constants_print_as_literals():
+    for value in CONSTANTS.values():
+        assert numba().doprint(value * x) == f"f32({float(value)!r})*x"
+
+
+def test_cse_numbering_is_deterministic():
+    e = sympy.exp(-a * sympy.Abs(x)) / (1 + sympy.exp(-a * sympy.Abs(x))) ** 2
+    first = print_cse(e, jaxp(), x)
+    assert first == print_cse(e, jaxp(), x)
+    assert [lhs for lhs, _ in first.temps] == [f"t{i}" for i in range(len(first.temps))]
+    assert not first.constant and print_cse(sympy.Integer(1), jaxp(), x).constant
