@@ -13,6 +13,7 @@ class Backend:
     comment: str = "# {}"  # how the DO NOT EDIT header is written in this backend's files
     # Literal spelling per scalar type, for printers that type their literals (numba).
     literals: tuple[tuple[str, str], ...] = ()
+    piecewise: str = "ternary"  # how the numba printer writes Piecewise ("select": branch-free)
     plots: bool = False  # also write img/<name>.png (docs)
 
     def literal(self, scalar: str) -> str:
@@ -25,7 +26,13 @@ BACKENDS: dict[str, Backend] = {
         Backend("package", "", printer=None),
         Backend("jax", "jax", printer="jax"),
         # One ufunc body serves the float32 and float64 loops, so literals take x's type.
-        Backend("numba_cpu", "numba_cpu", printer="numba", literals=(("like", "like(x, {})"),)),
+        Backend(
+            "numba_cpu",
+            "numba_cpu",
+            printer="numba",
+            literals=(("like", "like(x, {})"),),
+            piecewise="select",
+        ),
         Backend(
             "numba_cuda",
             "numba_cuda",

@@ -57,6 +57,10 @@ class CheckedModel:
     backward: tuple[BackwardVerdict, ...]
     properties: tuple[str, ...]
     breakpoints: tuple[float, ...]  # at the default parameters
+    # Whether every Piecewise branch may be evaluated everywhere (branch-free select) without an
+    # invalid-operation or divide-by-zero flag, which NumPy would report as a RuntimeWarning.
+    grad_branch_free: bool = False
+    origin_branch_free: bool = False
 
 
 Point = tuple[mpmath.mpf, tuple[mpmath.mpf, ...]]
@@ -284,6 +288,7 @@ class FloatScore:
     wrong: int  # finite but off by more than FLOAT_CHECKS' tolerance (e.g. flushed to 0)
     max_rel_f32: float
     first_bad: str
+    branch_free: bool = True  # all branches everywhere raise no invalid/divide-by-zero flag
 
     @property
     def key(self) -> tuple[int, int, float]:
@@ -333,8 +338,15 @@ def float_score(
     nonfinite = wrong = 0
     max_rel = 0.0
     first_bad = ""
+    branch_free = True
     for dtype, tol in FLOAT_CHECKS.items():
         xs = float_grid(model, dtype)
+        # lambdify's NumPy code evaluates every Piecewise branch at every x, as a select does.
+        try:
+            with np.errstate(invalid="raise", divide="raise", over="ignore", under="ignore"):
+                f(xs, *[dtype.type(float(p)) for p in params])
+        except (FloatingPointError, ZeroDivisionError):
+            branch_free = False
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = np.broadcast_to(
@@ -362,13 +374,13 @@ def float_score(
                 or (not np.isfinite(y) and "nan" not in first_bad and "inf" not in first_bad)
             ):
                 first_bad = bad
-    return FloatScore(nonfinite, wrong, max_rel, first_bad)
+    return FloatScore(nonfinite, wrong, max_rel, first_bad, branch_free)
 
 
 @_at_dps
 def choose_emitted(
     model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
-) -> tuple[str, sympy.Expr]:
+) -> tuple[str, sympy.Expr, FloatScore]:
     """The candidate proven equal to ``exact`` that behaves best in float32/float64.
 
     ``what`` is "grad" or "origin"; a spec's own ``<what>_impl`` must be equal, automatic rewrites
@@ -405,7 +417,7 @@ def choose_emitted(
             f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad};"
             f" add a numerically stable, equal '{impl}'"
         )
-    return name, expr
+    return name, expr, score
 
 
 @_at_dps
@@ -414,14 +426,18 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
     check_origin(model)
     backward = check_backward(model)
     properties = check_properties(model)
-    form, emitted = choose_emitted(model, model.grad, grad_candidates(model), "grad")
-    _, emitted_origin = choose_emitted(model, model.origin, origin_candidates(model), "origin")
+    form, emitted, grad_score = choose_emitted(model, model.grad, grad_candidates(model), "grad")
+    _, emitted_origin, origin_score = choose_emitted(
+        model, model.origin, origin_candidates(model), "origin"
+    )
     bps = tuple(float(b) for b in numeric_breakpoints(model, param_sets(model)[0]))
     return CheckedModel(
         model=model,
         emitted_grad=emitted,
         emitted_form=form,
         emitted_origin=emitted_origin,
+        grad_branch_free=grad_score.branch_free,
+        origin_branch_free=origin_score.branch_free,
         backward=backward,
         properties=properties,
         breakpoints=bps,

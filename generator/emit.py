@@ -108,10 +108,11 @@ def environment() -> jinja2.Environment:
 def _coder(backend: Backend, checked: CheckedModel | None) -> Callable[..., Printed]:
     """``code(expr, scalar=None)`` for templates: CSE'd, printed by the backend's printer."""
 
-    def code(expr: sympy.Expr, scalar: str | None = None) -> Printed:
+    def code(expr: sympy.Expr, scalar: str | None = None, branch_free: bool = False) -> Printed:
         assert backend.printer is not None and checked is not None
         make = PRINTERS[backend.printer]
-        printer = make(backend.literal(scalar)) if scalar else make()
+        piecewise = backend.piecewise if branch_free else "ternary"
+        printer = make(backend.literal(scalar), piecewise) if scalar else make()
         return print_cse(expr, printer, checked.model.x)
 
     return code

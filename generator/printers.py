@@ -121,7 +121,11 @@ class NumbaPrinter(_PowMixin, PythonCodePrinter):
     functions, ``"like(x, {})"`` for CPU ufuncs whose one body serves float32 and float64 loops.
     """
 
-    _default_settings = {**PythonCodePrinter._default_settings, "literal": "f64({})"}
+    _default_settings = {
+        **PythonCodePrinter._default_settings,
+        "literal": "f64({})",
+        "piecewise": "ternary",  # or "select": branch-free, every branch evaluated
+    }
     _sqrt = "math.sqrt"
 
     def _literal(self, text: str) -> str:
@@ -149,6 +153,17 @@ class NumbaPrinter(_PowMixin, PythonCodePrinter):
         a = self._print(expr.args[0])
         one, zero = self._literal("1.0"), self._literal("0.0")
         return f"({one} if {a} > {zero} else (-{one} if {a} < {zero} else {a} * {zero}))"
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        """``select(cond, a, b)`` chains when asked: an if/else per element cost a branch
+        misprediction on mixed-sign data (measured 10x slower than NumPy on the CPU)."""
+        if self._settings["piecewise"] != "select":
+            return super()._print_Piecewise(expr)
+        *branches, (last, _) = expr.args
+        text = self._print(last)
+        for value, cond in reversed(branches):
+            text = f"select({self._print(cond)}, {self._print(value)}, {text})"
+        return text
 
     def _print_Max(self, expr: sympy.Max) -> str:
         return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
@@ -183,5 +198,7 @@ def latex(expr: sympy.Expr) -> str:
 
 PRINTERS: dict[str, Callable[..., Any]] = {
     "jax": lambda: JaxPrinter({"strict": True, "fully_qualified_modules": True}),
-    "numba": lambda literal="f64({})": NumbaPrinter({"strict": True, "literal": literal}),
+    "numba": lambda literal="f64({})", piecewise="ternary": NumbaPrinter(
+        {"strict": True, "literal": literal, "piecewise": piecewise}
+    ),
 }

@@ -97,3 +97,12 @@ def test_cse_numbering_is_deterministic():
     assert first == print_cse(e, jaxp(), x)
     assert [lhs for lhs, _ in first.temps] == [f"t{i}" for i in range(len(first.temps))]
     assert not first.constant and print_cse(sympy.Integer(1), jaxp(), x).constant
+
+
+def test_branch_free_piecewise_for_numba_cpu():
+    e = sympy.Piecewise((0, x < -1), (1 - sympy.Abs(x), x <= 1), (0, True))
+    text = PRINTERS["numba"]("like(x, {})", "select").doprint(e)
+    assert text == (
+        "select(x < like(x, -1.0), like(x, 0.0),"
+        " select(x <= like(x, 1.0), like(x, 1.0) - abs(x), like(x, 0.0)))"
+    )

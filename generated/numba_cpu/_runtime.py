@@ -4,7 +4,7 @@
 
 import numpy as np
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 
 def like(x, value):
@@ -23,3 +23,21 @@ def _like(x, value):
         ty = x
         return lambda x, value: ty(value)
     return None
+
+
+@intrinsic
+def select(typingctx, cond, a, b):
+    """``a if cond else b`` as one LLVM select: both sides are computed, no branch is taken.
+
+    Piecewise formulas print as select chains: on mixed-sign inputs an if/else per element
+    mispredicts about half the time (measured 5-10x slower than NumPy's branch-free maximum).
+    """
+    result = types.unliteral(a)
+
+    def codegen(context, builder, signature, args):
+        c, x, y = args
+        y = context.cast(builder, y, signature.args[2], result)
+        x = context.cast(builder, x, signature.args[1], result)
+        return builder.select(c, x, y)
+
+    return result(cond, a, b), codegen

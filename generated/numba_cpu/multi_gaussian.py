@@ -19,7 +19,7 @@ import numba
 from numba import float32 as f32
 from numba import float64 as f64
 
-from ._runtime import like
+from ._runtime import like, select  # noqa: F401 (select: in Piecewise formulas)
 
 __all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
 
@@ -37,7 +37,7 @@ def spike(x):
     return like(x, 1.0) if x >= like(x, 0.0) else like(x, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _origin(x, h, s, sigma, scale):
     t0 = (like(x, 0.5)) * like(x, 1.4142135623730951) / sigma
     t1 = t0 / s
@@ -49,7 +49,7 @@ def _origin(x, h, s, sigma, scale):
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _grad(x, h, s, sigma, scale):
     t0 = like(x, 1.4142135623730951)
     t1 = like(x, 0.5641895835477563)

@@ -19,7 +19,7 @@ import numba
 from numba import float32 as f32
 from numba import float64 as f64
 
-from ._runtime import like
+from ._runtime import like, select  # noqa: F401 (select: in Piecewise formulas)
 
 __all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
 
@@ -34,7 +34,7 @@ def spike(x):
     return like(x, 1.0) if x >= like(x, 0.0) else like(x, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _origin(x, alpha):
     t0 = like(x, 1.0) / alpha
     return (
@@ -46,15 +46,11 @@ def _origin(x, alpha):
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _grad(x, alpha):
     t0 = like(x, 1.0) / alpha
-    return (
-        (like(x, 0.0))
-        if (t0 < -x)
-        else (-(alpha * alpha) * abs(x) + alpha)
-        if (t0 >= x)
-        else (like(x, 0.0))
+    return select(
+        (t0 < -x), like(x, 0.0), select((t0 >= x), -(alpha * alpha) * abs(x) + alpha, like(x, 0.0))
     )
 
 

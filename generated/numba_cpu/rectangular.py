@@ -19,7 +19,7 @@ import numba
 from numba import float32 as f32
 from numba import float64 as f64
 
-from ._runtime import like
+from ._runtime import like, select  # noqa: F401 (select: in Piecewise formulas)
 
 __all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
 
@@ -34,18 +34,18 @@ def spike(x):
     return like(x, 1.0) if x >= like(x, 0.0) else like(x, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _origin(x, alpha):
     t0 = (like(x, 0.5)) * alpha
-    return (
-        (like(x, 0.0)) if (t0 <= -x) else (like(x, 0.5) + x / alpha) if (t0 > x) else (like(x, 1.0))
+    return select(
+        (t0 <= -x), like(x, 0.0), select((t0 > x), like(x, 0.5) + x / alpha, like(x, 1.0))
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _grad(x, alpha):
     t0 = (like(x, 0.5)) * alpha
-    return (like(x, 0.0)) if (t0 <= -x) else (like(x, 1.0) / alpha) if (t0 > x) else (like(x, 0.0))
+    return select((t0 <= -x), like(x, 0.0), select((t0 > x), (like(x, 1.0) / alpha), like(x, 0.0)))
 
 
 @numba.vectorize([f32(f32, f32), f64(f64, f64)], cache=True)

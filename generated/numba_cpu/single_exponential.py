@@ -19,7 +19,7 @@ import numba
 from numba import float32 as f32
 from numba import float64 as f64
 
-from ._runtime import like
+from ._runtime import like, select  # noqa: F401 (select: in Piecewise formulas)
 
 __all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
 
@@ -35,22 +35,22 @@ def spike(x):
     return like(x, 1.0) if x >= like(x, 0.0) else like(x, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _origin(x, tau, scale):
     t0 = x / tau
-    return (
-        ((like(x, 0.5)) * scale * math.exp(t0))
-        if (x < like(x, 0.0))
-        else (scale * (like(x, 1.0) - like(x, 0.5) * math.exp(-t0)))
+    return select(
+        (x < like(x, 0.0)),
+        (like(x, 0.5)) * scale * math.exp(t0),
+        scale * (like(x, 1.0) - like(x, 0.5) * math.exp(-t0)),
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _grad(x, tau, scale):
     t0 = like(x, 1.0) / tau
     t1 = t0 * x
     t2 = (like(x, 0.5)) * scale * t0
-    return (t2 * math.exp(t1)) if (x < like(x, 0.0)) else (t2 * math.exp(-t1))
+    return select((x < like(x, 0.0)), t2 * math.exp(t1), t2 * math.exp(-t1))
 
 
 @numba.vectorize([f32(f32, f32, f32), f64(f64, f64, f64)], cache=True)

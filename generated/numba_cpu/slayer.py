@@ -19,7 +19,7 @@ import numba
 from numba import float32 as f32
 from numba import float64 as f64
 
-from ._runtime import like
+from ._runtime import like, select  # noqa: F401 (select: in Piecewise formulas)
 
 __all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
 
@@ -35,17 +35,17 @@ def spike(x):
     return like(x, 1.0) if x >= like(x, 0.0) else like(x, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _origin(x, alpha, beta):
     t0 = beta * x
     t1 = alpha / beta
-    return (t1 * math.exp(t0)) if (x < like(x, 0.0)) else (t1 * (like(x, 2.0) - math.exp(-t0)))
+    return select((x < like(x, 0.0)), t1 * math.exp(t0), t1 * (like(x, 2.0) - math.exp(-t0)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _grad(x, alpha, beta):
     t0 = beta * x
-    return (alpha * math.exp(t0)) if (x < like(x, 0.0)) else (alpha * math.exp(-t0))
+    return select((x < like(x, 0.0)), alpha * math.exp(t0), alpha * math.exp(-t0))
 
 
 @numba.vectorize([f32(f32, f32, f32), f64(f64, f64, f64)], cache=True)

@@ -18,7 +18,7 @@ import numba
 from numba import float32 as f32
 from numba import float64 as f64
 
-from ._runtime import like
+from ._runtime import like, select  # noqa: F401 (select: in Piecewise formulas)
 
 __all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
 
@@ -33,7 +33,7 @@ def spike(x):
     return like(x, 1.0) if x >= like(x, 0.0) else like(x, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _origin(x, beta):
     return (
         (like(x, 1.0) - like(x, 1.0) / (beta * abs(x) + like(x, 1.0)))
@@ -46,7 +46,7 @@ def _origin(x, beta):
     ) / beta
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _grad(x, beta):
     return like(x, 1.0) / ((beta * abs(x) + like(x, 1.0)) * (beta * abs(x) + like(x, 1.0)))
 
