@@ -103,6 +103,6 @@ def test_branch_free_piecewise_for_numba_cpu():
     e = sympy.Piecewise((0, x < -1), (1 - sympy.Abs(x), x <= 1), (0, True))
     text = PRINTERS["numba"]("like(x, {})", "select").doprint(e)
     assert text == (
-        "select(x < like(x, -1.0), like(x, 0.0),"
-        " select(x <= like(x, 1.0), like(x, 1.0) - abs(x), like(x, 0.0)))"
+        "select((x < like(x, -1.0)), like(x, 0.0),"
+        " select((x <= like(x, 1.0)), like(x, 1.0) - abs(x), like(x, 0.0)))"
     )
