@@ -162,6 +162,16 @@ def _differ(a: mpmath.mpf | None, b: mpmath.mpf | None) -> bool:
     return abs(a - b) > EQUAL_RTOL * max(abs(a), abs(b), mpmath.mpf("1e-10"))
 
 
+@functools.lru_cache(maxsize=256)
+@_at_dps
+def _values(
+    model: SurrogateModel, expr: sympy.Expr
+) -> tuple[tuple[tuple[mpmath.mpf, mpmath.mpf | None], ...], ...]:
+    """``expr`` at every sample point, per parameter set; cached: each reference is used often."""
+    f = _Evaluator(model, expr)
+    return tuple(tuple((x, f(x, ps)) for x in sample_points(model, ps)) for ps in param_sets(model))
+
+
 @_at_dps
 def worst_difference(
     model: SurrogateModel, expr: sympy.Expr, reference: sympy.Expr
@@ -171,11 +181,11 @@ def worst_difference(
     The defaults are scanned first; the perturbed parameters only if the defaults show no
     difference, so a report names the defaults whenever they already disagree.
     """
-    f, g = _Evaluator(model, expr), _Evaluator(model, reference)
-    for params in param_sets(model):
+    for params, rows, refs in zip(
+        param_sets(model), _values(model, expr), _values(model, reference), strict=True
+    ):
         worst: tuple[mpmath.mpf, Point, mpmath.mpf | None, mpmath.mpf | None] | None = None
-        for x in sample_points(model, params):
-            a, b = f(x, params), g(x, params)
+        for (x, a), (_, b) in zip(rows, refs, strict=True):
             if _differ(a, b):
                 gap = mpmath.inf if a is None or b is None else abs(a - b)
                 if worst is None or gap > worst[0]:
@@ -334,15 +344,31 @@ def _reference(
     return float("inf") if far > 0 else float("-inf")
 
 
+@functools.lru_cache(maxsize=64)
+@_at_dps
+def _float_references(
+    model: SurrogateModel, exact_expr: sympy.Expr
+) -> dict[np.dtype, list[float | None]]:
+    """The exact values on each dtype's float grid; computed once, shared by every candidate.
+
+    Raw derivatives can cancel badly far out (superspike: two ~1/|x| terms), so these get enough
+    digits to stay exact out to |x| = 3e38.
+    """
+    exact = _Evaluator(model, exact_expr, dps=100)
+    params = param_sets(model)[0]
+    return {
+        dtype: [_reference(model, x, params, exact) for x in float_grid(model, dtype).tolist()]
+        for dtype in FLOAT_CHECKS
+    }
+
+
 @_at_dps
 def float_score(
     model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr | None = None
 ) -> FloatScore:
     """Score ``expr`` in float32/float64 against ``exact_expr`` (default: d(origin)/dx)."""
     f = sympy.lambdify((model.x, *model.params), expr, modules=[_NUMPY_EXTRAS, "numpy"])
-    # Raw derivatives can cancel badly far out (superspike: two ~1/|x| terms), so the reference
-    # on the extreme grid gets enough digits to stay exact out to |x| = 3e38.
-    exact = _Evaluator(model, model.grad if exact_expr is None else exact_expr, dps=100)
+    references = _float_references(model, model.grad if exact_expr is None else exact_expr)
     params = param_sets(model)[0]
     nonfinite = wrong = 0
     max_rel = 0.0
@@ -363,8 +389,7 @@ def float_score(
             )
             got = got.astype(dtype)
         finfo = np.finfo(dtype)
-        for x, y in zip(xs.tolist(), got.tolist(), strict=True):
-            ref = _reference(model, x, params, exact)
+        for x, y, ref in zip(xs.tolist(), got.tolist(), references[dtype], strict=True):
             if ref is None or abs(ref) > finfo.max:
                 continue
             bad = ""

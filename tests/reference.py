@@ -94,8 +94,12 @@ def _evaluate(f, x: float, ps) -> mpmath.mpf:
 
 @functools.cache
 def reference(name: str, dtype_name: str, params: tuple[float, ...] | None = None) -> Reference:
-    dtype = np.dtype(dtype_name)
-    xs = grid(name, dtype)
+    """The reference on ``grid(name, dtype)``: the grid rounded to that dtype, evaluated exactly."""
+    return reference_at(name, grid(name, np.dtype(dtype_name)), params)
+
+
+def reference_at(name: str, xs: np.ndarray, params: tuple[float, ...] | None = None) -> Reference:
+    """origin, d/dx and condition numbers at the float64 points ``xs``, at DPS digits."""
     origin, grad, second = _functions(name)
     ps = [mpmath.mpf(p) for p in (params if params is not None else defaults(name))]
     o, g, gc, oc = [], [], [], []
