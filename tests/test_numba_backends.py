@@ -101,7 +101,9 @@ def test_cuda_matches_cpu_on_host_arrays(name, dtype):
         (_run(k.spike_bwd, x, g, *ps), c.spike_bwd(x, g, *ps)),
     ):
         assert isinstance(got, np.ndarray) and got.dtype == dtype and got.shape == x.shape
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-30)
+        # Absolute slack at the function's scale: near a zero of multi_gaussian's gradient the
+        # two terms cancel, and a GPU exp() one ulp off is a large relative error there.
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * float(np.max(np.abs(want))))
 
 
 @pytest.mark.cuda
@@ -138,10 +140,11 @@ def test_cuda_device_functions_in_a_user_kernel():
             out[i] = k.grad_f32(v[i], np.float32(20.0)) + k.origin_f32(v[i], np.float32(20.0))
 
     v = np.linspace(-1, 1, 50, dtype=np.float32)
-    out = np.zeros_like(v)
+    out = cuda.device_array_like(v)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        user_kernel[1, 64](v, out)
+        user_kernel[1, 64](cuda.to_device(v), out)
+    out = out.copy_to_host()
     np.testing.assert_allclose(
         out, cpu("superspike").grad(v, 20.0) + cpu("superspike").origin(v, 20.0), rtol=2e-6
     )
