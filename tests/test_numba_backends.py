@@ -123,6 +123,11 @@ def test_cuda_device_arrays_shapes_float16_and_errors():
         got, cpu("sigmoid").grad(h.astype(np.float32), 4.0).astype(np.float16)
     )
     assert _run(k.spike, np.zeros((0,), np.float32)).shape == (0,)
+    out = cuda.device_array_like(x)  # filled in place: no allocation per call
+    assert _run(k.grad, dx, 4.0, out=out) is out
+    np.testing.assert_allclose(out.copy_to_host(), cpu("sigmoid").grad(x, 4.0), rtol=2e-6)
+    with pytest.raises(ValueError, match="out must be a device array"):
+        k.grad(dx, out=cuda.device_array(3, np.float32))
     with pytest.raises(TypeError, match="unsupported dtype"):
         k.grad(np.arange(4))
     with pytest.raises(ValueError, match="does not match"):

@@ -50,39 +50,55 @@ def is_device_array(a):
 
 
 def _as_device(a):
-    return a if config.ENABLE_CUDASIM else cuda.as_cuda_array(a)
+    """A Numba device array as is; CuPy/PyTorch arrays wrapped (zero-copy)."""
+    if config.ENABLE_CUDASIM or getattr(a, "__cuda_memory__", False):
+        return a
+    return cuda.as_cuda_array(a)
 
 
-def launch(kernels, x, arrays, params, threads_per_block):
-    """Run one elementwise kernel over x (and same-shaped ``arrays``); return x's kind and shape."""
+def _flat(a, size, on_device):
+    """A 1-D view on the device (reshape only when needed: each one costs a Python object)."""
+    if on_device:
+        return a if a.ndim == 1 else a.reshape(size)
+    return cuda.to_device(a.reshape(size))
+
+
+def launch(kernels, x, arrays, params, threads_per_block, out=None):
+    """Run one elementwise kernel over x (and same-shaped ``arrays``); return x's kind and shape.
+
+    ``out`` (a device array of x's shape and dtype) is written in place and returned: it saves the
+    per-call allocation, which costs more than the kernel itself on large inputs.
+    """
     on_device = is_device_array(x)
     xd = _as_device(x) if on_device else np.ascontiguousarray(x)
-    kernel = kernels.get(np.dtype(xd.dtype).name)
+    dtype, shape = np.dtype(xd.dtype), tuple(xd.shape)
+    kernel = kernels.get(dtype.name)
     if kernel is None:
-        raise TypeError(f"unsupported dtype {xd.dtype}: use float16, float32 or float64")
+        raise TypeError(f"unsupported dtype {dtype}: use float16, float32 or float64")
+    devices = [is_device_array(a) for a in arrays]
     others = [
-        _as_device(a) if is_device_array(a) else np.ascontiguousarray(a, dtype=xd.dtype)
-        for a in arrays
+        _as_device(a) if dev else np.ascontiguousarray(a, dtype=dtype)
+        for a, dev in zip(arrays, devices)
     ]
     for other in others:
-        if other.shape != xd.shape:
-            raise ValueError(f"shape {other.shape} does not match x's shape {xd.shape}")
+        if tuple(other.shape) != shape:
+            raise ValueError(f"shape {tuple(other.shape)} does not match x's shape {shape}")
+    given = out
+    if out is not None:
+        out = _as_device(out) if is_device_array(out) else None
+        if out is None or tuple(out.shape) != shape or np.dtype(out.dtype) != dtype:
+            raise ValueError(f"out must be a device array of shape {shape} and dtype {dtype}")
     # Parameters are passed in the arithmetic type: float16 data is computed in float32.
-    scalar = np.float64 if xd.dtype == np.float64 else np.float32
+    scalar = np.float64 if dtype == np.float64 else np.float32
     args = [scalar(p) for p in params]
-    size = int(np.prod(xd.shape))
+    size = int(np.prod(shape))
     if size == 0:
-        return (
-            cuda.device_array(xd.shape, dtype=xd.dtype)
-            if on_device
-            else np.empty(xd.shape, xd.dtype)
-        )
-    flat = [
-        a.reshape(size) if is_device_array(a) else cuda.to_device(a.reshape(size))
-        for a in (xd, *others)
-    ]
-    out = cuda.device_array(size, dtype=xd.dtype)
+        return cuda.device_array(shape, dtype=dtype) if on_device else np.empty(shape, dtype)
+    flat = [_flat(xd, size, on_device)]
+    flat += [_flat(a, size, dev) for a, dev in zip(others, devices)]
+    result = out if out is not None else cuda.device_array(shape, dtype=dtype)
     blocks = (size + threads_per_block - 1) // threads_per_block
-    kernel[blocks, threads_per_block](*flat, *args, out)
-    out = out.reshape(xd.shape)
-    return out if on_device else out.copy_to_host()
+    kernel[blocks, threads_per_block](*flat, *args, _flat(result, size, True))
+    if given is not None:
+        return given
+    return result if on_device else result.copy_to_host()

@@ -11,6 +11,7 @@ Host functions ``spike(x)``, ``origin(x, ...)``, ``grad(x, ...)``, ``spike_bwd(x
 take NumPy arrays (result: NumPy) or device arrays (anything with ``__cuda_array_interface__``:
 Numba, CuPy, PyTorch; result: a Numba device array), of float16, float32 or float64; float16 is
 computed in float32 and rounded back. Parameters are scalars (defaults in ``DEFAULTS``).
+``out=`` (a device array like x) is filled in place instead of allocating a new result.
 Forward: ``spike(x) = 1 if x >= 0 else 0`` (also 1 at x = -0.0; 0 for NaN).
 Formulas, sources and plots: generated/docs/single_exponential.md.
 """
@@ -172,21 +173,21 @@ _KERNELS = {
 }
 
 
-def spike(x, *, threads_per_block=128):
+def spike(x, *, out=None, threads_per_block=128):
     """Heaviside step: 1 if x >= 0 else 0, in x's dtype."""
-    return launch(_KERNELS["spike"], x, (), (), threads_per_block)
+    return launch(_KERNELS["spike"], x, (), (), threads_per_block, out)
 
 
-def origin(x, tau=1.0, scale=1.0, *, threads_per_block=128):
+def origin(x, tau=1.0, scale=1.0, *, out=None, threads_per_block=128):
     """The smooth origin sigma(x), elementwise."""
-    return launch(_KERNELS["origin"], x, (), (tau, scale), threads_per_block)
+    return launch(_KERNELS["origin"], x, (), (tau, scale), threads_per_block, out)
 
 
-def grad(x, tau=1.0, scale=1.0, *, threads_per_block=128):
+def grad(x, tau=1.0, scale=1.0, *, out=None, threads_per_block=128):
     """d origin / dx, the surrogate gradient, elementwise."""
-    return launch(_KERNELS["grad"], x, (), (tau, scale), threads_per_block)
+    return launch(_KERNELS["grad"], x, (), (tau, scale), threads_per_block, out)
 
 
-def spike_bwd(x, g, tau=1.0, scale=1.0, *, threads_per_block=128):
+def spike_bwd(x, g, tau=1.0, scale=1.0, *, out=None, threads_per_block=128):
     """Backward of spike: g * grad(x, ...), elementwise; g has x's shape."""
-    return launch(_KERNELS["spike_bwd"], x, (g,), (tau, scale), threads_per_block)
+    return launch(_KERNELS["spike_bwd"], x, (g,), (tau, scale), threads_per_block, out)
