@@ -21,7 +21,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from .symbolic import SurrogateModel, grad_candidates, origin_candidates
+from .symbolic import SurrogateModel, grad_candidates, origin_candidates, pointwise_diff
 
 DPS = 40  # working precision of every numeric identity check
 EQUAL_RTOL = mpmath.mpf("1e-25")
@@ -61,6 +61,9 @@ class CheckedModel:
     # invalid-operation or divide-by-zero flag, which NumPy would report as a RuntimeWarning.
     grad_branch_free: bool = False
     origin_branch_free: bool = False
+    # Derivatives of the emitted gradient by x and by each parameter (0 for integer ones): JAX's
+    # grad carries them as its custom_jvp, so second derivatives never differentiate jnp.where.
+    grad_partials: tuple[sympy.Expr, ...] = ()
 
 
 Point = tuple[mpmath.mpf, tuple[mpmath.mpf, ...]]
@@ -472,6 +475,10 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         emitted_origin=emitted_origin,
         grad_branch_free=grad_score.branch_free,
         origin_branch_free=origin_score.branch_free,
+        grad_partials=tuple(
+            sympy.S.Zero if p is not None and p.domain == "integer" else pointwise_diff(emitted, v)
+            for p, v in zip((None, *model.spec.params), (model.x, *model.params), strict=True)
+        ),
         backward=backward,
         properties=properties,
         breakpoints=bps,

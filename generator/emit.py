@@ -82,6 +82,20 @@ class Signature:
         return ", ".join([*names, *self.params])
 
 
+def jvp_terms(checked: CheckedModel) -> dict[str, list[tuple[str, sympy.Expr | None]]]:
+    """Per JAX function with a custom_jvp: one (helper name, expression) per argument (x, params).
+
+    The expression is None where the helper already exists (origin's d/dx is ``grad``) and 0 where
+    the argument has no effect; templates print the others as ``_d_<fn>_d_<arg>`` functions.
+    """
+    names = ["x", *(p.name for p in checked.model.spec.params)]
+    origin = [("grad", None)] + [
+        (f"_d_origin_d_{n}", e) for n, e in zip(names[1:], checked.model.partials, strict=True)
+    ]
+    grad = [(f"_d_grad_d_{n}", e) for n, e in zip(names, checked.grad_partials, strict=True)]
+    return {"origin": origin, "grad": grad}
+
+
 def as_tuple(items: list[str] | tuple[str, ...]) -> str:
     """``["x"]`` -> ``"(x,)"``, else ``"(x, alpha)"``: no trailing comma for ruff to explode."""
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
@@ -152,6 +166,7 @@ def render_all(checked: list[CheckedModel]) -> dict[str, bytes]:
                         checked=c,
                         sig=Signature.of(c),
                         code=_coder(backend, c),
+                        jvp=jvp_terms(c),
                     )
                     files[name] = _header(backend, c.model.spec.path, rel) + body
             else:  # once per backend, over all specs

@@ -341,7 +341,7 @@ def fold_even(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
     return _per_branch(expr, lambda e: e.subs(x, y).subs(y, sympy.Abs(x)))
 
 
-def _pointwise_diff(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
+def pointwise_diff(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
     return sympy.diff(expr, var).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
 
 
@@ -366,9 +366,9 @@ def build_model(spec: Spec) -> SurrogateModel:
     # The surrogate gradient is the pointwise derivative. sign() differentiates to 2*DiracDelta,
     # which is zero away from the kink; a real jump at the kink is caught by the continuity check
     # on the origin, so dropping the delta here never hides one.
-    grad = _pointwise_diff(origin, X)
+    grad = pointwise_diff(origin, X)
     partials = tuple(
-        sympy.S.Zero if p.domain == "integer" else _pointwise_diff(origin, s)
+        sympy.S.Zero if p.domain == "integer" else pointwise_diff(origin, s)
         for p, s in zip(spec.params, params, strict=True)
     )
     return SurrogateModel(

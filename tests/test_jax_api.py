@@ -202,3 +202,16 @@ def test_grad_through_lax_scan_lif(surrogate):
     want = jax.grad(_lif_loss, argnums=1)(independent, w, inputs)
     assert np.all(np.isfinite(got)) and np.any(got != 0)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_second_derivatives_stay_finite_far_from_threshold(name):
+    """grad carries its own symbolic derivative (custom_jvp): reverse-over-reverse never meets
+    0 * inf in a jnp.where branch that was not selected (s2nn's exp(alpha*x) at x = 30 did)."""
+    m = mod(name)
+    xs = jnp.array([-1e4, -50.0, -30.0, -7.5, 7.5, 30.0, 50.0, 1e4])
+    want = mp_derivative(name, 2, xs)
+    scale = np.max(np.abs(mp_derivative(name, 2, points(name)))) + 1
+    for fn in (jax.grad(jax.grad(m.spike)), jax.hessian(m.spike_jvp), jax.grad(jax.grad(m.origin))):
+        got = np.asarray(jax.vmap(fn)(xs))
+        assert np.all(np.isfinite(got)), got
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * scale)

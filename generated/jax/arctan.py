@@ -26,8 +26,8 @@ __all__ = ["Arctan", "grad", "origin", "spike", "spike_jvp"]
 def origin(x, alpha=2.0):
     """The smooth origin sigma(x) = atan(pi*alpha*x/2)/pi + 1/2.
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray(
@@ -50,12 +50,44 @@ def _d_origin_d_alpha(x, alpha):
     )
 
 
+@jax.custom_jvp
 def grad(x, alpha=2.0):
-    """d origin / dx, the surrogate gradient (raw derivative form)."""
+    """d origin / dx, the surrogate gradient (raw derivative form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray(
         (0.5) * alpha / ((0.25) * 9.869604401089358 * (alpha * alpha) * (x * x) + 1), dtype=dtype
     )
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha) = primals
+    tangent = _d_grad_d_x(x, alpha) * tangents[0]
+    tangent = tangent + _d_grad_d_alpha(x, alpha) * tangents[1]
+    return grad(x, alpha), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 2.4674011002723395
+    return jnp.asarray(
+        -(alpha * alpha * alpha)
+        * t0
+        * x
+        / (((alpha * alpha) * t0 * (x * x) + 1) * ((alpha * alpha) * t0 * (x * x) + 1)),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_alpha(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = (0.25) * 9.869604401089358 * (alpha * alpha) * (x * x)
+    t1 = t0 + 1
+    return jnp.asarray(-t0 / (t1 * t1) + (0.5) / t1, dtype=dtype)
 
 
 @jax.custom_vjp

@@ -26,8 +26,8 @@ __all__ = ["Gaussian", "grad", "origin", "spike", "spike_jvp"]
 def origin(x, alpha=1.0):
     """The smooth origin sigma(x) = erfc(-alpha*x)/2.
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray(1 - 0.5 * jax.lax.erfc(alpha * x), dtype=dtype)
@@ -46,10 +46,39 @@ def _d_origin_d_alpha(x, alpha):
     return jnp.asarray(x * jnp.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516, dtype=dtype)
 
 
+@jax.custom_jvp
 def grad(x, alpha=1.0):
-    """d origin / dx, the surrogate gradient (raw derivative form)."""
+    """d origin / dx, the surrogate gradient (raw derivative form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray(alpha * jnp.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516, dtype=dtype)
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha) = primals
+    tangent = _d_grad_d_x(x, alpha) * tangents[0]
+    tangent = tangent + _d_grad_d_alpha(x, alpha) * tangents[1]
+    return grad(x, alpha), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    return jnp.asarray(
+        -2 * (alpha * alpha * alpha) * x * jnp.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516,
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_alpha(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 0.5641895835477563
+    t1 = (alpha * alpha) * (x * x)
+    t2 = jnp.exp(-t1)
+    return jnp.asarray(-2 * t0 * t1 * t2 + t0 * t2, dtype=dtype)
 
 
 @jax.custom_vjp

@@ -27,8 +27,8 @@ def origin(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
     """The smooth origin sigma(x) = scale*((1 + h)*(1 + erf(x/(sqrt(2)*sigma)))/2 - h*(1 + erf((x -
     sigma)/(sqrt(2)*s*sigma)))/2 - h*(1 + erf((x + sigma)/(sqrt(2)*s*sigma)))/2).
 
-        Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-        differentiating never goes through the branches jnp.where did not select.
+        A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+        so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     t0 = (0.5) * 1.4142135623730951 / sigma
@@ -121,8 +121,13 @@ def _d_origin_d_scale(x, h, s, sigma, scale):
     )
 
 
+@jax.custom_jvp
 def grad(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
-    """d origin / dx, the surrogate gradient (raw derivative form)."""
+    """d origin / dx, the surrogate gradient (raw derivative form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = 1.4142135623730951
     t1 = 0.5641895835477563
@@ -137,6 +142,119 @@ def grad(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
             - t5 * jnp.exp(-t4 * ((sigma + x) * (sigma + x)))
             - t5 * jnp.exp(-t4 * ((-sigma + x) * (-sigma + x)))
         ),
+        dtype=dtype,
+    )
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, h, s, sigma, scale) = primals
+    tangent = _d_grad_d_x(x, h, s, sigma, scale) * tangents[0]
+    tangent = tangent + _d_grad_d_h(x, h, s, sigma, scale) * tangents[1]
+    tangent = tangent + _d_grad_d_s(x, h, s, sigma, scale) * tangents[2]
+    tangent = tangent + _d_grad_d_sigma(x, h, s, sigma, scale) * tangents[3]
+    tangent = tangent + _d_grad_d_scale(x, h, s, sigma, scale) * tangents[4]
+    return grad(x, h, s, sigma, scale), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, h, s, sigma, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = (0.5) / (sigma * sigma)
+    t1 = 1.4142135623730951 / (1.772453850905516 * (sigma * sigma * sigma))
+    t2 = 2 * sigma
+    t3 = t0 / (s * s)
+    t4 = (0.25) * h * t1 / (s * s * s)
+    return jnp.asarray(
+        scale
+        * (
+            -0.5 * t1 * x * (h + 1) * jnp.exp(-t0 * (x * x))
+            + t4 * (-t2 + 2 * x) * jnp.exp(-t3 * ((-sigma + x) * (-sigma + x)))
+            + t4 * (t2 + 2 * x) * jnp.exp(-t3 * ((sigma + x) * (sigma + x)))
+        ),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_h(x, h, s, sigma, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 1.4142135623730951
+    t1 = 0.5641895835477563
+    t2 = 1 / sigma
+    t3 = (0.5) / (sigma * sigma)
+    t4 = t3 / (s * s)
+    t5 = (0.5) * t0 * t1 * t2 / s
+    return jnp.asarray(
+        scale
+        * (
+            (0.5) * t0 * t1 * t2 * jnp.exp(-t3 * (x * x))
+            - t5 * jnp.exp(-t4 * ((sigma + x) * (sigma + x)))
+            - t5 * jnp.exp(-t4 * ((-sigma + x) * (-sigma + x)))
+        ),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_s(x, h, s, sigma, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = (sigma + x) * (sigma + x)
+    t1 = (0.5) / (s * s)
+    t2 = t1 / (sigma * sigma)
+    t3 = 1.4142135623730951 * h / 1.772453850905516
+    t4 = t3 * jnp.exp(-t0 * t2)
+    t5 = t1 / sigma
+    t6 = (-sigma + x) * (-sigma + x)
+    t7 = t3 * jnp.exp(-t2 * t6)
+    t8 = (0.5) / ((s * s * s * s) * (sigma * sigma * sigma))
+    return jnp.asarray(scale * (-t0 * t4 * t8 + t4 * t5 + t5 * t7 - t6 * t7 * t8), dtype=dtype)
+
+
+def _d_grad_d_sigma(x, h, s, sigma, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 1 / (sigma * sigma)
+    t1 = (0.5) * t0
+    t2 = 1.4142135623730951
+    t3 = 0.5641895835477563
+    t4 = t2 * t3
+    t5 = h + 1
+    t6 = x * x
+    t7 = jnp.exp(-t1 * t6)
+    t8 = 1 / s
+    t9 = (sigma + x) * (sigma + x)
+    t10 = 1 / (s * s)
+    t11 = t1 * t10
+    t12 = jnp.exp(-t11 * t9)
+    t13 = (-sigma + x) * (-sigma + x)
+    t14 = jnp.exp(-t11 * t13)
+    t15 = 1 / (sigma * sigma * sigma)
+    t16 = 2 * sigma
+    t17 = 2 * x
+    t18 = (0.5) * h * t4 * t8 / sigma
+    return jnp.asarray(
+        scale
+        * (
+            (0.5) * h * t0 * t12 * t2 * t3 * t8
+            + (0.5) * h * t0 * t14 * t2 * t3 * t8
+            - t1 * t4 * t5 * t7
+            - t12 * t18 * (t10 * t15 * t9 - t11 * (t16 + t17))
+            - t14 * t18 * (t10 * t13 * t15 - t11 * (t16 - t17))
+            + (0.5) * t2 * t3 * t5 * t6 * t7 / (sigma * sigma * sigma * sigma)
+        ),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_scale(x, h, s, sigma, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 1.4142135623730951
+    t1 = 0.5641895835477563
+    t2 = 1 / sigma
+    t3 = (0.5) / (sigma * sigma)
+    t4 = t3 / (s * s)
+    t5 = (0.5) * h * t0 * t1 * t2 / s
+    return jnp.asarray(
+        (0.5) * t0 * t1 * t2 * (h + 1) * jnp.exp(-t3 * (x * x))
+        - t5 * jnp.exp(-t4 * ((sigma + x) * (sigma + x)))
+        - t5 * jnp.exp(-t4 * ((-sigma + x) * (-sigma + x))),
         dtype=dtype,
     )
 

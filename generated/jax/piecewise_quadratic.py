@@ -27,8 +27,8 @@ def origin(x, alpha=1.0):
     """The smooth origin sigma(x) = Piecewise((0, x < -1/alpha), (-alpha**2*Abs(x)*x/2 + alpha*x + 1/2, x <=
     1/alpha), (1, True)).
 
-        Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-        differentiating never goes through the branches jnp.where did not select.
+        A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+        so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     t0 = 1 / alpha
@@ -65,8 +65,13 @@ def _d_origin_d_alpha(x, alpha):
     )
 
 
+@jax.custom_jvp
 def grad(x, alpha=1.0):
-    """d origin / dx, the surrogate gradient (even-folded form)."""
+    """d origin / dx, the surrogate gradient (even-folded form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = 1 / alpha
     return jnp.asarray(
@@ -74,6 +79,38 @@ def grad(x, alpha=1.0):
             jnp.less(t0, -x),
             0,
             jnp.where(jnp.greater_equal(t0, x), -(alpha * alpha) * jnp.abs(x) + alpha, 0),
+        ),
+        dtype=dtype,
+    )
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha) = primals
+    tangent = _d_grad_d_x(x, alpha) * tangents[0]
+    tangent = tangent + _d_grad_d_alpha(x, alpha) * tangents[1]
+    return grad(x, alpha), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 1 / alpha
+    return jnp.asarray(
+        jnp.where(
+            jnp.less(t0, -x),
+            0,
+            jnp.where(jnp.greater_equal(t0, x), -(alpha * alpha) * jnp.sign(x), 0),
+        ),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_alpha(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 1 / alpha
+    return jnp.asarray(
+        jnp.where(
+            jnp.less(t0, -x), 0, jnp.where(jnp.greater_equal(t0, x), -2 * alpha * jnp.abs(x) + 1, 0)
         ),
         dtype=dtype,
     )

@@ -27,8 +27,8 @@ def origin(x, alpha=4.0):
     """The smooth origin sigma(x) = Piecewise((0, x < -2/sqrt(alpha)), (-alpha/8*x**2*sign(x) + sqrt(alpha)/2*x +
     1/2, x <= 2/sqrt(alpha)), (1, True)).
 
-        Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-        differentiating never goes through the branches jnp.where did not select.
+        A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+        so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     t0 = jnp.sqrt(alpha)
@@ -69,8 +69,13 @@ def _d_origin_d_alpha(x, alpha):
     )
 
 
+@jax.custom_jvp
 def grad(x, alpha=4.0):
-    """d origin / dx, the surrogate gradient (even-folded form)."""
+    """d origin / dx, the surrogate gradient (even-folded form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = jnp.sqrt(alpha)
     t1 = 2 / t0
@@ -79,6 +84,39 @@ def grad(x, alpha=4.0):
             jnp.less(t1, -x),
             0,
             jnp.where(jnp.greater_equal(t1, x), -0.25 * alpha * jnp.abs(x) + (0.5) * t0, 0),
+        ),
+        dtype=dtype,
+    )
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha) = primals
+    tangent = _d_grad_d_x(x, alpha) * tangents[0]
+    tangent = tangent + _d_grad_d_alpha(x, alpha) * tangents[1]
+    return grad(x, alpha), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 2 / jnp.sqrt(alpha)
+    return jnp.asarray(
+        jnp.where(
+            jnp.less(t0, -x), 0, jnp.where(jnp.greater_equal(t0, x), -0.25 * alpha * jnp.sign(x), 0)
+        ),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_alpha(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 1 / jnp.sqrt(alpha)
+    t1 = 2 * t0
+    return jnp.asarray(
+        jnp.where(
+            jnp.less(t1, -x),
+            0,
+            jnp.where(jnp.greater_equal(t1, x), (0.25) * t0 - 0.25 * jnp.abs(x), 0),
         ),
         dtype=dtype,
     )

@@ -26,8 +26,8 @@ __all__ = ["Rectangular", "grad", "origin", "spike", "spike_jvp"]
 def origin(x, alpha=1.0):
     """The smooth origin sigma(x) = Piecewise((0, x <= -alpha/2), (x/alpha + 1/2, x < alpha/2), (1, True)).
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     t0 = (0.5) * alpha
@@ -56,12 +56,36 @@ def _d_origin_d_alpha(x, alpha):
     )
 
 
+@jax.custom_jvp
 def grad(x, alpha=1.0):
-    """d origin / dx, the surrogate gradient (raw derivative form)."""
+    """d origin / dx, the surrogate gradient (raw derivative form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = (0.5) * alpha
     return jnp.asarray(
         jnp.where(jnp.less_equal(t0, -x), 0, jnp.where(jnp.greater(t0, x), (1 / alpha), 0)),
+        dtype=dtype,
+    )
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha) = primals
+    tangent = jnp.zeros_like(tangents[0])  # piecewise constant in x
+    tangent = tangent + _d_grad_d_alpha(x, alpha) * tangents[1]
+    return grad(x, alpha), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_alpha(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = (0.5) * alpha
+    return jnp.asarray(
+        jnp.where(
+            jnp.less_equal(t0, -x), 0, jnp.where(jnp.greater(t0, x), -1 / (alpha * alpha), 0)
+        ),
         dtype=dtype,
     )
 

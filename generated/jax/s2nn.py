@@ -26,8 +26,8 @@ __all__ = ["S2nn", "grad", "origin", "spike", "spike_jvp"]
 def origin(x, alpha=4.0, beta=1.0):
     """The smooth origin sigma(x) = Piecewise((1/(1 + exp(-alpha*x)), x < 0), (beta*log(x + 1) + 1/2, True)).
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray(
@@ -56,13 +56,60 @@ def _d_origin_d_beta(x, alpha, beta):
     return jnp.asarray(jnp.where(jnp.less(x, 0), 0, jnp.log(x + 1)), dtype=dtype)
 
 
+@jax.custom_jvp
 def grad(x, alpha=4.0, beta=1.0):
-    """d origin / dx, the surrogate gradient (together form)."""
+    """d origin / dx, the surrogate gradient (together form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = jnp.exp(alpha * x)
     return jnp.asarray(
         jnp.where(jnp.less(x, 0), alpha * t0 / ((t0 + 1) * (t0 + 1)), beta / (x + 1)), dtype=dtype
     )
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha, beta) = primals
+    tangent = _d_grad_d_x(x, alpha, beta) * tangents[0]
+    tangent = tangent + _d_grad_d_alpha(x, alpha, beta) * tangents[1]
+    tangent = tangent + _d_grad_d_beta(x, alpha, beta) * tangents[2]
+    return grad(x, alpha, beta), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, alpha, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = alpha * alpha
+    t1 = alpha * x
+    t2 = jnp.exp(t1)
+    t3 = t2 + 1
+    return jnp.asarray(
+        jnp.where(
+            jnp.less(x, 0),
+            t0 * t2 / (t3 * t3) - 2 * t0 * jnp.exp(2 * t1) / (t3 * t3 * t3),
+            -beta / ((x + 1) * (x + 1)),
+        ),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_alpha(x, alpha, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = alpha * x
+    t1 = jnp.exp(t0)
+    t2 = t1 + 1
+    t3 = t1 / (t2 * t2)
+    t4 = 2 * t0
+    return jnp.asarray(
+        jnp.where(jnp.less(x, 0), t0 * t3 + t3 - t4 * jnp.exp(t4) / (t2 * t2 * t2), 0), dtype=dtype
+    )
+
+
+def _d_grad_d_beta(x, alpha, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    return jnp.asarray(jnp.where(jnp.less(x, 0), 0, (1 / (x + 1))), dtype=dtype)
 
 
 @jax.custom_vjp

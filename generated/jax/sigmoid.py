@@ -25,8 +25,8 @@ __all__ = ["Sigmoid", "grad", "origin", "spike", "spike_jvp"]
 def origin(x, alpha=4.0):
     """The smooth origin sigma(x) = 1 / (1 + exp(-alpha * x)).
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray((1 / (1 + jnp.exp(-alpha * x))), dtype=dtype)
@@ -46,11 +46,46 @@ def _d_origin_d_alpha(x, alpha):
     return jnp.asarray(t0 * x / ((t0 + 1) * (t0 + 1)), dtype=dtype)
 
 
+@jax.custom_jvp
 def grad(x, alpha=4.0):
-    """d origin / dx, the surrogate gradient (even-folded form)."""
+    """d origin / dx, the surrogate gradient (even-folded form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = jnp.exp(-alpha * jnp.abs(x))
     return jnp.asarray(alpha * t0 / ((t0 + 1) * (t0 + 1)), dtype=dtype)
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha) = primals
+    tangent = _d_grad_d_x(x, alpha) * tangents[0]
+    tangent = tangent + _d_grad_d_alpha(x, alpha) * tangents[1]
+    return grad(x, alpha), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = alpha * jnp.abs(x)
+    t1 = jnp.exp(-t0)
+    t2 = t1 + 1
+    t3 = alpha * alpha
+    t4 = jnp.sign(x)
+    return jnp.asarray(
+        -t1 * t3 * t4 / (t2 * t2) + 2 * t3 * t4 * jnp.exp(-2 * t0) / (t2 * t2 * t2), dtype=dtype
+    )
+
+
+def _d_grad_d_alpha(x, alpha):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = alpha * jnp.abs(x)
+    t1 = jnp.exp(-t0)
+    t2 = t1 + 1
+    t3 = t1 / (t2 * t2)
+    t4 = 2 * t0
+    return jnp.asarray(-t0 * t3 + t3 + t4 * jnp.exp(-t4) / (t2 * t2 * t2), dtype=dtype)
 
 
 @jax.custom_vjp

@@ -26,8 +26,8 @@ __all__ = ["SingleExponential", "grad", "origin", "spike", "spike_jvp"]
 def origin(x, tau=1.0, scale=1.0):
     """The smooth origin sigma(x) = Piecewise((scale/2*exp(x/tau), x < 0), (scale*(1 - exp(-x/tau)/2), True)).
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     t0 = x / tau
@@ -63,12 +63,57 @@ def _d_origin_d_scale(x, tau, scale):
     )
 
 
+@jax.custom_jvp
 def grad(x, tau=1.0, scale=1.0):
-    """d origin / dx, the surrogate gradient (raw derivative form)."""
+    """d origin / dx, the surrogate gradient (raw derivative form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = 1 / tau
     t1 = t0 * x
     t2 = (0.5) * scale * t0
+    return jnp.asarray(jnp.where(jnp.less(x, 0), t2 * jnp.exp(t1), t2 * jnp.exp(-t1)), dtype=dtype)
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, tau, scale) = primals
+    tangent = _d_grad_d_x(x, tau, scale) * tangents[0]
+    tangent = tangent + _d_grad_d_tau(x, tau, scale) * tangents[1]
+    tangent = tangent + _d_grad_d_scale(x, tau, scale) * tangents[2]
+    return grad(x, tau, scale), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, tau, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = x / tau
+    t1 = (0.5) * scale / (tau * tau)
+    return jnp.asarray(jnp.where(jnp.less(x, 0), t1 * jnp.exp(t0), -t1 * jnp.exp(-t0)), dtype=dtype)
+
+
+def _d_grad_d_tau(x, tau, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = x / tau
+    t1 = jnp.exp(t0)
+    t2 = (0.5) * scale
+    t3 = t2 / (tau * tau)
+    t4 = 1 / (tau * tau * tau)
+    t5 = jnp.exp(-t0)
+    return jnp.asarray(
+        jnp.where(
+            jnp.less(x, 0), -t1 * t2 * t4 * x - t1 * t3, (0.5) * scale * t4 * t5 * x - t3 * t5
+        ),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_scale(x, tau, scale):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = 1 / tau
+    t1 = t0 * x
+    t2 = (0.5) * t0
     return jnp.asarray(jnp.where(jnp.less(x, 0), t2 * jnp.exp(t1), t2 * jnp.exp(-t1)), dtype=dtype)
 
 

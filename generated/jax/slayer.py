@@ -27,8 +27,8 @@ def origin(x, alpha=0.5, beta=1.0):
     """The smooth origin sigma(x) = Piecewise((alpha/beta*exp(beta*x), x < 0), (alpha/beta*(2 - exp(-beta*x)),
     True)).
 
-        Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-        differentiating never goes through the branches jnp.where did not select.
+        A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+        so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     t0 = beta * x
@@ -68,13 +68,47 @@ def _d_origin_d_beta(x, alpha, beta):
     )
 
 
+@jax.custom_jvp
 def grad(x, alpha=0.5, beta=1.0):
-    """d origin / dx, the surrogate gradient (raw derivative form)."""
+    """d origin / dx, the surrogate gradient (raw derivative form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     t0 = beta * x
     return jnp.asarray(
         jnp.where(jnp.less(x, 0), alpha * jnp.exp(t0), alpha * jnp.exp(-t0)), dtype=dtype
     )
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, alpha, beta) = primals
+    tangent = _d_grad_d_x(x, alpha, beta) * tangents[0]
+    tangent = tangent + _d_grad_d_alpha(x, alpha, beta) * tangents[1]
+    tangent = tangent + _d_grad_d_beta(x, alpha, beta) * tangents[2]
+    return grad(x, alpha, beta), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, alpha, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = beta * x
+    t1 = alpha * beta
+    return jnp.asarray(jnp.where(jnp.less(x, 0), t1 * jnp.exp(t0), -t1 * jnp.exp(-t0)), dtype=dtype)
+
+
+def _d_grad_d_alpha(x, alpha, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = beta * x
+    return jnp.asarray(jnp.where(jnp.less(x, 0), jnp.exp(t0), jnp.exp(-t0)), dtype=dtype)
+
+
+def _d_grad_d_beta(x, alpha, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = beta * x
+    t1 = alpha * x
+    return jnp.asarray(jnp.where(jnp.less(x, 0), t1 * jnp.exp(t0), -t1 * jnp.exp(-t0)), dtype=dtype)
 
 
 @jax.custom_vjp

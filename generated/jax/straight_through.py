@@ -26,8 +26,8 @@ __all__ = ["StraightThrough", "grad", "origin", "spike", "spike_jvp"]
 def origin(x):
     """The smooth origin sigma(x) = x.
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray(x, dtype=dtype)
@@ -40,10 +40,22 @@ def _origin_jvp_rule(primals, tangents):
     return origin(x), tangent.astype(float_dtype(x))
 
 
+@jax.custom_jvp
 def grad(x):
-    """d origin / dx, the surrogate gradient (raw derivative form)."""
+    """d origin / dx, the surrogate gradient (raw derivative form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.full_like(x, 1, dtype=dtype)
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x,) = primals
+    tangent = jnp.zeros_like(tangents[0])  # piecewise constant in x
+    return grad(x), tangent.astype(float_dtype(x))
 
 
 @jax.custom_vjp

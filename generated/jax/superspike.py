@@ -25,8 +25,8 @@ __all__ = ["Superspike", "grad", "origin", "spike", "spike_jvp"]
 def origin(x, beta=20.0):
     """The smooth origin sigma(x) = x/(1 + beta*Abs(x)) + 1/beta.
 
-    Its derivative is ``grad`` (and d/d parameter from the same symbolic model): a custom_jvp, so
-    differentiating never goes through the branches jnp.where did not select.
+    A custom_jvp whose derivative is ``grad`` (and d/d parameter from the same symbolic model),
+    so differentiating never goes through the branches jnp.where did not select.
     """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray(((1 - 1 / (beta * jnp.abs(x) + 1)) * jnp.sign(x) + 1) / beta, dtype=dtype)
@@ -48,10 +48,40 @@ def _d_origin_d_beta(x, beta):
     )
 
 
+@jax.custom_jvp
 def grad(x, beta=20.0):
-    """d origin / dx, the surrogate gradient (even-folded, together form)."""
+    """d origin / dx, the surrogate gradient (even-folded, together form).
+
+    A custom_jvp carrying its own symbolic derivatives: second-order reverse mode
+    (grad of grad) would otherwise meet 0 * inf = NaN in unselected jnp.where branches.
+    """
     dtype, x = float_dtype(x), upcast(x)
     return jnp.asarray((1 / ((beta * jnp.abs(x) + 1) * (beta * jnp.abs(x) + 1))), dtype=dtype)
+
+
+@grad.defjvp
+def _grad_jvp_rule(primals, tangents):
+    (x, beta) = primals
+    tangent = _d_grad_d_x(x, beta) * tangents[0]
+    tangent = tangent + _d_grad_d_beta(x, beta) * tangents[1]
+    return grad(x, beta), tangent.astype(float_dtype(x))
+
+
+def _d_grad_d_x(x, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    return jnp.asarray(
+        -2
+        * beta
+        * jnp.sign(x)
+        / ((beta * jnp.abs(x) + 1) * (beta * jnp.abs(x) + 1) * (beta * jnp.abs(x) + 1)),
+        dtype=dtype,
+    )
+
+
+def _d_grad_d_beta(x, beta):
+    dtype, x = float_dtype(x), upcast(x)
+    t0 = jnp.abs(x)
+    return jnp.asarray(-2 * t0 / ((beta * t0 + 1) * (beta * t0 + 1) * (beta * t0 + 1)), dtype=dtype)
 
 
 @jax.custom_vjp
