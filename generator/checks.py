@@ -312,10 +312,6 @@ class FloatScore:
     first_bad: str
     branch_free: bool = True  # all branches everywhere raise no invalid/divide-by-zero flag
 
-    @property
-    def key(self) -> tuple[int, int, float]:
-        return (self.nonfinite, self.wrong, self.max_rel_f32)
-
 
 def float_grid(model: SurrogateModel, dtype: np.dtype) -> np.ndarray:
     """The extreme grid plus a dense grid around the breakpoints, rounded to ``dtype``."""

@@ -43,7 +43,6 @@ class Signature:
     defaults: str  # "x, alpha=4.0"
     call: str  # "x, alpha"
     names_tuple: str  # "(x, alpha)" / "(x,)": ruff's magic trailing comma needs care
-    param_values: str  # "4.0" / "4.0, 1.0"
     self_call: str  # "x, self.alpha"
     bwd_defaults: str  # "x, g, alpha=4.0"
     params_tuple: str  # "(alpha,)" / "()"
@@ -60,7 +59,6 @@ class Signature:
             defaults=defaults,
             call=", ".join(names),
             names_tuple=as_tuple(names),
-            param_values=", ".join(repr(p.default) for p in spec.params),
             self_call=", ".join(["x", *(f"self.{p}" for p in params)]),
             bwd_defaults=", ".join(["x", "g", *(f"{p.name}={p.default!r}" for p in spec.params)]),
             params_tuple=as_tuple(params) if params else "()",

@@ -59,9 +59,6 @@ class JaxPrinter(_PowMixin, _SympyJaxPrinter):
         fqn = fqn.replace("jax.numpy.", "jnp.", 1)
         return super()._module_format(fqn, register) if not fqn.startswith("jnp.") else fqn
 
-    def _literal(self, text: str) -> str:
-        return text
-
     def _print_constant(self, expr: sympy.Expr) -> str:
         return repr(float(expr))
 
