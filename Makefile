@@ -3,29 +3,33 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.surrogen-installed
+EXTRAS := jax,numba,cuda,gen,docs,dev,examples
 
-.PHONY: gen check-gen test test-gpu lint fmt bench check clean
+.PHONY: gen check-gen test test-gpu lint typecheck fmt bench check wheel-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[jax,numba,docs,dev,examples]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 gen: $(STAMP)        ## regenerate generated/ from specs/ and templates/
-	$(PY) -m generator
+	$(PY) -m surrogen.generator
 
 check-gen: $(STAMP)  ## fail with a diff if generated/ is stale (exit 1)
-	$(PY) -m generator --check
+	$(PY) -m surrogen.generator --check
 
 test: $(STAMP)       ## the whole suite; CUDA kernels run on Numba's CUDA simulator
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup
 
 test-gpu: $(STAMP)   ## CUDA tests on a real GPU
-	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -k cuda tests/test_numba_backends.py tests/test_numerics.py
+	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -m cuda
 
 lint: $(STAMP)       ## ruff lint + format check (generated/ is formatted by the generator)
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+typecheck: $(STAMP)  ## mypy on the generator and the runtime modules
+	$(PY) -m mypy
 
 fmt: $(STAMP)        ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix . && $(PY) -m ruff format .
@@ -33,7 +37,10 @@ fmt: $(STAMP)        ## apply ruff fixes and formatting
 bench: $(STAMP)      ## kernel throughput table (add GPU=1 on a machine with CUDA)
 	$(PY) benchmarks/bench_kernels.py
 
-check: lint check-gen test
+wheel-smoke: $(STAMP) ## build the wheel, install it in a fresh venv, use it from outside the checkout
+	bash .ci/wheel_smoke.sh $(PY)
+
+check: lint typecheck check-gen test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build

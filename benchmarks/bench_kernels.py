@@ -48,8 +48,8 @@ def rows_for(
     """Time one surrogate's backward (g * grad) on every backend, with its baselines."""
     import jax
 
-    import generated.jax as gj
-    import generated.numba_cpu as gc
+    import surrogen.jax as gj
+    import surrogen.numba_cpu as gc
 
     rows = []
     base = timeit(lambda: g * formula(np, x, *params))
@@ -68,7 +68,7 @@ def rows_for(
     import cupy as cp
     from numba import cuda
 
-    import generated.numba_cuda as gk
+    import surrogen.numba_cuda as gk
 
     xd, gd = cp.asarray(x), cp.asarray(g)
     gbase = timeit(lambda: gd * formula(cp, xd, *params), cp.cuda.Device().synchronize)

@@ -13,7 +13,7 @@ import cupy as cp
 import numpy as np
 from numba import cuda
 
-import generated.numba_cuda.superspike as k
+import surrogen.numba_cuda.superspike as k
 
 n = 1 << 22
 x = cp.asarray(np.random.default_rng(0).normal(0, 1.5, n).astype(np.float32))

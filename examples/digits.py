@@ -1,6 +1,6 @@
 """scikit-learn's bundled 8x8 digits through each lecture encoder into a small LIF network.
 
-    python -m examples.digits            # writes results/digits.csv
+    python examples/digits.py            # writes examples/results/digits.csv
 
 Encoders: Poisson rate (50 steps, spike probability 0.5 per step at full intensity), latency with
 the linear and the RC/log time-to-first-spike rule (50 steps, one spike per pixel; pixels at or
@@ -26,11 +26,11 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from examples import encoders
-from examples.training import NetConfig, accuracy, fit
-from generated.jax import superspike
+import encoders
+from surrogen.jax import superspike
+from training import NetConfig, accuracy, fit
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"
 N_STEPS = 50
 
 

@@ -1,7 +1,7 @@
 """The lecture's spike encoders: Poisson rate, latency (linear and RC/log) and delta modulation.
 
 All return dense float32 rasters with time as the first axis, ``(T, *x.shape)``, so they feed
-:func:`examples.snn.lif_layer` after one matmul. Randomness comes from an explicit JAX key, so a
+:func:`snn.lif_layer` after one matmul. Randomness comes from an explicit JAX key, so a
 seed reproduces a raster exactly.
 """
 

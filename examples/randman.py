@@ -79,8 +79,8 @@ def make_randman(
 ) -> tuple[Split, Split, Split]:
     """Generate Randman and split it 80/10/10 into (train, validation, test) rasters.
 
-    Defaults match the issue: 10 classes, 20 units, one spike per unit, 100 steps, 1000 samples per
-    class; ``kwargs`` go to :func:`spike_times` (e.g. ``seed``, ``nb_samples`` for a tiny test set).
+    Defaults: 10 classes, 20 units, one spike per unit, 100 steps, 1000 samples per class;
+    ``kwargs`` go to :func:`spike_times` (e.g. ``seed``, ``nb_samples`` for a tiny test set).
     """
     times, labels = spike_times(nb_steps=nb_steps, **kwargs)
     raster = to_raster(times, nb_steps)

@@ -1,12 +1,12 @@
 """Shape-versus-scale study of surrogate gradients on Randman (after Zenke & Vogels 2021).
 
-    python -m examples.surrogate_study --part main --seeds 0 1 2   # shapes x beta, peak 1
-    python -m examples.surrogate_study --part contrast --seeds 0   # normalisation x reset
-    python -m examples.surrogate_study --plot                      # CSV -> PNGs + tables
+    python examples/surrogate_study.py --part main --seeds 0 1 2   # shapes x beta, peak 1
+    python examples/surrogate_study.py --part contrast --seeds 0   # normalisation x reset
+    python examples/surrogate_study.py --plot                      # CSV -> PNGs + tables
 
-Every run trains the network of :mod:`examples.train_randman` for ``--epochs`` epochs (10 by
-default, a quarter of the headline run: all 150 runs take about 1.8 h on one CPU core, about an
-hour on two) and records the test accuracy at the best validation epoch. Rows are appended to
+Every run trains the network of ``train_randman.py`` for ``--epochs`` epochs (10 by default, a
+quarter of the headline run: all 150 runs take about 1.8 h on one CPU core, about an hour on two)
+and records the test accuracy at the best validation epoch. Rows are appended to
 ``results/surrogate_study.csv`` as they finish and finished rows are skipped, so an interrupted
 study resumes where it stopped.
 
@@ -29,14 +29,14 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from examples.randman import make_randman
-from examples.snn import LIFConfig
-from examples.surrogates import normalised
-from examples.training import NetConfig, accuracy, fit
+from randman import make_randman
+from snn import LIFConfig
+from surrogates import normalised
+from training import NetConfig, accuracy, fit
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"
 BETAS = (1.0, 5.0, 20.0, 100.0)
-# study name -> (generated.jax module, beta -> its parameters)
+# study name -> (surrogen.jax module, beta -> its parameters)
 SHAPES = {
     "superspike": ("superspike", lambda b: {"beta": b}),
     "sigmoid": ("sigmoid", lambda b: {"alpha": b}),
@@ -103,10 +103,10 @@ def spike_fn(c: Condition):
             x.dtype
         )  # autodiff of the true step: zero almost everywhere
     if c.shape == "straight_through":
-        return importlib.import_module("generated.jax.straight_through").spike
+        return importlib.import_module("surrogen.jax.straight_through").spike
     module_name, params = SHAPES[c.shape]
     return normalised(
-        importlib.import_module(f"generated.jax.{module_name}"), c.norm, **params(c.beta)
+        importlib.import_module(f"surrogen.jax.{module_name}"), c.norm, **params(c.beta)
     )
 
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from examples.snn.lif import SpikeFn
+from snn.lif import SpikeFn
 
 
 def scaled(module: ModuleType, scale: float = 1.0, **params: float) -> SpikeFn:

@@ -1,10 +1,13 @@
-"""Train the Randman network with a generated surrogate (issue 3's headline run).
+"""Train the Randman network with a generated surrogate.
 
-    python -m examples.train_randman            # SuperSpike, beta = 20 (peak 1), 40 epochs
+    python examples/train_randman.py            # SuperSpike, beta = 20 (peak 1), 40 epochs
+    python examples/train_randman.py --beta 5   # another SuperSpike steepness
+    python examples/train_randman.py --surrogate sigmoid --param alpha=10
 
 128 feed-forward LIF neurons (tau_mem 20 ms, tau_syn 10 ms, dt 1 ms), a leaky-integrator readout,
 max-over-time cross-entropy and Adam. The test accuracy is measured on the parameters of the best
 validation epoch; one CSV row per epoch goes to ``examples/results/randman_train.csv``.
+Surrogate parameters not given keep the module's defaults (SuperSpike: beta = 20).
 """
 
 from __future__ import annotations
@@ -13,23 +16,37 @@ import argparse
 import csv
 import functools
 import importlib
+import inspect
 from pathlib import Path
+from types import ModuleType
 
 import jax
 
-from examples.randman import make_randman
-from examples.snn import LIFConfig
-from examples.training import NetConfig, accuracy, fit
+from randman import make_randman
+from snn import LIFConfig
+from training import NetConfig, accuracy, fit
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str] | None = None) -> float:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--surrogate", default="superspike", help="module name under generated.jax")
-    p.add_argument("--beta", type=float, default=20.0, help="SuperSpike steepness (peak stays 1)")
+    p.add_argument("--surrogate", default="superspike", help="module name under surrogen.jax")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter of the surrogate's spike(), e.g. alpha=10 (repeatable)",
+    )
+    p.add_argument(
+        "--beta",
+        type=float,
+        help="shorthand for --param beta=VALUE; only for surrogates with a beta parameter "
+        "(SuperSpike: steepness, default 20, peak stays 1)",
+    )
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--batch-size", type=int, default=256)
@@ -43,9 +60,14 @@ def main(argv: list[str] | None = None) -> float:
     if args.plot:
         return plot(args.out)
 
-    module = importlib.import_module(f"generated.jax.{args.surrogate}")
-    params = {"beta": args.beta} if args.surrogate == "superspike" else {}
-    spike_fn = functools.partial(module.spike, **params)  # SuperSpike's peak is 1 for every beta
+    try:
+        module = importlib.import_module(f"surrogen.jax.{args.surrogate}")
+    except ModuleNotFoundError as e:
+        if e.name != f"surrogen.jax.{args.surrogate}":
+            raise
+        p.error(f"--surrogate: no module surrogen.jax.{args.surrogate}")
+    params = surrogate_params(p, module, args)
+    spike_fn = functools.partial(module.spike, **params)
     cfg = NetConfig(
         recurrent=args.recurrent, lif=LIFConfig(detach_reset=not args.differentiable_reset)
     )
@@ -79,6 +101,35 @@ def main(argv: list[str] | None = None) -> float:
         w.writerow(["wall_s", "", f"{hist.wall_s:.1f}"])
     plot(args.out)
     return acc
+
+
+def surrogate_params(
+    p: argparse.ArgumentParser, module: ModuleType, args: argparse.Namespace
+) -> dict[str, float]:
+    """Turn ``--param`` and ``--beta`` into keywords for ``module.spike``; reject unknown names."""
+    known = [n for n in inspect.signature(module.spike).parameters if n != "x"]
+    given = []
+    for arg in args.param:
+        name, eq, value = arg.partition("=")
+        try:
+            given.append((f"--param {arg}", name, float(value) if eq else None))
+        except ValueError:
+            given.append((f"--param {arg}", name, None))
+    if args.beta is not None:
+        given.append((f"--beta {args.beta:g}", "beta", args.beta))
+    params: dict[str, float] = {}
+    for flag, name, value in given:
+        if value is None:
+            p.error(f"{flag}: expected NAME=VALUE with a numeric VALUE")
+        if name not in known:
+            p.error(
+                f"{flag}: surrogate {args.surrogate!r} has no parameter {name!r} "
+                f"(its parameters: {', '.join(known) or 'none'})"
+            )
+        if name in params:
+            p.error(f"{flag}: parameter {name!r} given twice")
+        params[name] = value
+    return params
 
 
 def plot(path: Path) -> float:

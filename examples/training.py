@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from examples.snn import LIFConfig, leaky_readout, lif_layer
-from examples.snn.lif import SpikeFn
+from snn import LIFConfig, leaky_readout, lif_layer
+from snn.lif import SpikeFn
 
 Params = dict[str, jax.Array]
 

@@ -1,6 +1,6 @@
 """Working memory: recurrent GIF against plain LIF on a delayed-cue task (lecture, part 5).
 
-    python -m examples.working_memory          # writes results/working_memory.csv
+    python examples/working_memory.py          # writes examples/results/working_memory.csv
 
 Each trial shows one of two cues (10 input neurons firing at 40 Hz for 100 ms), then a delay with
 only 10 Hz background noise, then a 100 ms recall signal; the readout, averaged over the recall
@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from examples.snn import GIFConfig, LIFConfig, gif_layer, leaky_readout, lif_layer
-from generated.jax import superspike
+from snn import GIFConfig, LIFConfig, gif_layer, leaky_readout, lif_layer
+from surrogen.jax import superspike
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"
 N_IN, CUE_MS, RECALL_MS = 40, 100, 100
 GIF = GIFConfig(tau_th=1.0, a_th=0.3, a_v=0.0, tau_as=100e-3, a_as=-0.1)
 # Ablations: which of GIF's two slow variables holds the memory?

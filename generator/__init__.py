@@ -2,5 +2,6 @@
 
 Stages, one module each: ``spec`` (YAML -> Spec), ``symbolic`` (Spec -> SurrogateModel),
 ``checks`` (SurrogateModel -> CheckedModel), ``printers`` (SymPy -> code text), ``emit``
-(templates -> files). ``python -m generator`` runs them all.
+(templates -> files); ``backends`` holds one plug-in per target. The ``surrogen`` command
+(``python -m surrogen.generator``) runs them all.
 """

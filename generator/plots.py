@@ -11,7 +11,8 @@ import io
 import mpmath
 import numpy as np
 
-from .checks import CheckedModel, _Evaluator
+from .checks import CheckedModel
+from .numeric import Evaluator
 
 POINTS = 301
 
@@ -40,7 +41,7 @@ def png(checked: CheckedModel) -> bytes:
     model = checked.model
     width = max([abs(b) for b in checked.breakpoints] + [3.0])
     xs = np.linspace(-width * 1.2 if width > 3 else -3, width * 1.2 if width > 3 else 3, POINTS)
-    origin, grad = _Evaluator(model, model.origin), _Evaluator(model, model.grad)
+    origin, grad = Evaluator(model, model.origin), Evaluator(model, model.grad)
     with plt.style.context("default"):
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
         for label, params in variants(checked):
@@ -49,8 +50,8 @@ def png(checked: CheckedModel) -> bytes:
                 gs = [float(grad(mpmath.mpf(float(x)), params) or 0.0) for x in xs]
             ax1.plot(xs, ys, label=label or None)
             ax2.plot(xs, gs, label=label or None)
-        ax1.set_title("origin $\\sigma(x)$")
-        ax2.set_title("gradient $\\sigma'(x)$")
+        ax1.set_title("origin(x)")
+        ax2.set_title("grad(x) = d origin / dx")
         for ax in (ax1, ax2):
             ax.set_xlabel("x = v - v_th")
             ax.grid(True, alpha=0.3)

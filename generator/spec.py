@@ -6,13 +6,13 @@ keeps the last of two equal keys, and a misspelt optional key would otherwise ju
 
 from __future__ import annotations
 
-import builtins
 import difflib
 import keyword
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -21,18 +21,8 @@ PROPERTIES = ("normalized", "monotone", "even_grad")
 EXPECT = ("match", "mismatch")
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-_PARAM = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# Names the generated code uses itself; a parameter called like this would shadow them.
-RESERVED_PARAMS = frozenset(
-    {"x", "g", "out", "i", "n", "residuals", "primals", "tangents", "like", "math", "np", "jnp"}
-    | {"jax", "numba", "cuda", "self", "origin", "grad", "spike", "spike_bwd", "spike_jvp"}
-    | {"threads_per_block", "dtype", "f32", "f64", "f16", "lax", "E", "pi", "upcast", "float_dtype"}
-    | {"heaviside", "launch", "dataclasses", "fn", "tangent", "scale_", "DEFAULTS"}
-    # Printed code calls abs(), max(), min(): a parameter must not shadow any built-in.
-    | set(dir(builtins))
-)
-_CSE_TEMP = re.compile(r"^t\d+$")  # sympy.cse temporaries are t0, t1, ...
-RESERVED_NAMES = frozenset({"index", "img"})  # generated/docs/index.md and generated/docs/img/
+_PARAM = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # no leading "_": generated locals use it
+_CLASS = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
 class SpecError(ValueError):
@@ -71,10 +61,12 @@ class Spec:
     references: tuple[str, ...]
     notes: str
     path: str  # as shown in messages: "specs/<name>.yaml"
+    class_name: str  # the spec's ``class_name``, or the CamelCase of ``name``
 
-    @property
-    def camel_name(self) -> str:
-        return "".join(part.capitalize() for part in self.name.split("_"))
+
+def camel_case(name: str) -> str:
+    """``piecewise_quadratic`` -> ``PiecewiseQuadratic``: the default class name."""
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -84,7 +76,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if not isinstance(key, str | int | float | bool) and key is not None:
             raise SpecError(
                 f"(top level): mapping keys must be plain names"
@@ -114,9 +106,9 @@ class _Fields:
         self.path, self.where = path, where
         if not isinstance(raw, dict):
             self.fail("", f"must be a mapping, got {_type_name(raw)}")
-        self.raw: dict[Any, Any] = dict(raw)  # type: ignore[arg-type]
+        self.raw: dict[Any, Any] = dict(raw)
 
-    def fail(self, key: str, message: str) -> None:
+    def fail(self, key: str, message: str) -> NoReturn:
         field = ".".join(part for part in (self.where, key) if part) or "(top level)"
         raise SpecError(f"{self.path}: {field}: {message}")
 
@@ -148,6 +140,7 @@ class _Fields:
 
 _TOP_KEYS = (
     "name",
+    "class_name",
     "title",
     "summary",
     "params",
@@ -161,18 +154,17 @@ _TOP_KEYS = (
 )
 
 
-def _load_param(path: str, name: object, raw: object) -> Param:
+def _load_param(path: str, name: object, raw: object, reserved: Mapping[str, str]) -> Param:
     where = f"params.{name}"
     if not isinstance(name, str) or not _PARAM.match(name):
-        raise SpecError(f"{path}: params: parameter name {name!r} is not an identifier")
-    if name in RESERVED_PARAMS or _CSE_TEMP.match(name) or keyword.iskeyword(name):
-        what = (
-            "a Python keyword"
-            if keyword.iskeyword(name)
-            else "reserved (a built-in or a name the generated code uses)"
+        raise SpecError(
+            f"{path}: params: parameter name {name!r} is not an identifier"
+            " (a letter, then letters, digits or _)"
         )
-        what = "the input variable" if name == "x" else what
-        raise SpecError(f"{path}: {where}: parameter name {name!r} is {what}")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise SpecError(f"{path}: {where}: parameter name {name!r} is a Python keyword")
+    if name in reserved:
+        raise SpecError(f"{path}: {where}: parameter name {name!r} is {reserved[name]}")
     f = _Fields(path, where, raw)
     if "default" not in f.raw:
         f.fail("default", "missing required key")
@@ -227,14 +219,12 @@ def _string_list(f: _Fields, key: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         f.fail(key, f"must be a list of non-empty strings, got {_type_name(value)}")
-    return tuple(v.strip() for v in value)  # type: ignore[union-attr]
+    return tuple(v.strip() for v in value)
 
 
-def load_spec(file: Path, shown: str | None = None) -> Spec:
-    """Read and validate one spec; ``shown`` is the path used in messages."""
-    path = shown or f"{file.parent.name}/{file.name}"
+def _read_yaml(file: Path, path: str) -> object:
     try:
-        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe subclass)
+        return yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except SpecError as err:
         raise SpecError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
@@ -246,9 +236,12 @@ def load_spec(file: Path, shown: str | None = None) -> Spec:
         raise SpecError(f"{path}: (top level): not UTF-8 text") from None
     except RecursionError:
         raise SpecError(f"{path}: (top level): YAML nested too deeply") from None
-    f = _Fields(path, "", raw)
+
+
+def _refuse_unknown_keys(f: _Fields) -> None:
+    """Before "missing key": a misspelt ``orgin:`` should be named as such."""
     unknown = sorted(str(k) for k in f.raw if k not in _TOP_KEYS)
-    if unknown:  # before "missing key": a misspelt `orgin:` should be named as such
+    if unknown:
         hints = [
             f"{k!r} (did you mean {m[0]!r}?)"
             if (m := difflib.get_close_matches(k, _TOP_KEYS, 1))
@@ -256,48 +249,77 @@ def load_spec(file: Path, shown: str | None = None) -> Spec:
             for k in unknown
         ]
         f.fail("", f"unknown key(s) {', '.join(hints)}; allowed keys are {list(_TOP_KEYS)}")
+
+
+def _names(f: _Fields, stem: str) -> tuple[str, str]:
+    """``name`` (the module name) and ``class_name`` (default: its CamelCase)."""
     name = f.text("name")
     if keyword.iskeyword(name):
         f.fail("name", f"{name!r} is a Python keyword")
-    if name in RESERVED_NAMES:
-        f.fail(
-            "name",
-            f"{name!r} is reserved (generated/docs/ uses it)",
-        )
     if not _NAME.match(name):
         f.fail("name", f"{name!r} must be snake_case: [a-z][a-z0-9]*(_[a-z0-9]+)*")
-    if name != file.stem:
-        f.fail("name", f"{name!r} must equal the file stem {file.stem!r}")
-    title = f.text("title")
-    summary = f.text("summary")
-    raw_params = f.take("params")
-    params: list[Param] = []
-    if raw_params is not None:
-        if not isinstance(raw_params, dict):
-            f.fail(
-                "params",
-                "must be a mapping of name -> {default, domain, doc},"
-                f" got {_type_name(raw_params)}",
-            )
-        params = [_load_param(path, k, v) for k, v in raw_params.items()]  # type: ignore[union-attr]
-    origin = f.expression("origin")
-    raw_backward = f.take("backward")
-    if raw_backward is None:
+    if name != stem:
+        f.fail("name", f"{name!r} must equal the file stem {stem!r}")
+    class_name = f.text("class_name", required=False) or camel_case(name)
+    if not _CLASS.match(class_name):
+        f.fail("class_name", f"{class_name!r} must be CamelCase: [A-Z][A-Za-z0-9]*")
+    return name, class_name
+
+
+def _params(f: _Fields, reserved: Mapping[str, str]) -> tuple[Param, ...]:
+    raw = f.take("params")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        what = "must be a mapping of name -> {default, domain, doc}"
+        f.fail("params", f"{what}, got {_type_name(raw)}")
+    assert isinstance(raw, dict)
+    return tuple(_load_param(f.path, k, v, reserved) for k, v in raw.items())
+
+
+def _backward_list(f: _Fields) -> tuple[Backward, ...]:
+    raw = f.take("backward")
+    if raw is None:
         f.fail("backward", "missing required key")
-    if not isinstance(raw_backward, list) or not raw_backward:
-        f.fail(
-            "backward",
-            f"must be a non-empty list of {{source, expr}}, got {_type_name(raw_backward)}",
-        )
-    backward = tuple(_load_backward(path, i, b) for i, b in enumerate(raw_backward))  # type: ignore[arg-type]
-    grad_impl = f.expression("grad_impl", required=False) or None
-    origin_impl = f.expression("origin_impl", required=False) or None
+    if not isinstance(raw, list) or not raw:
+        what = "must be a non-empty list of {source, expr}"
+        f.fail("backward", f"{what}, got {_type_name(raw)}")
+    assert isinstance(raw, list)
+    return tuple(_load_backward(f.path, i, b) for i, b in enumerate(raw))
+
+
+def _properties(f: _Fields) -> tuple[str, ...]:
     properties = _string_list(f, "properties")
     for prop in properties:
         if prop not in PROPERTIES:
             f.fail("properties", f"unknown property {prop!r}; known: {list(PROPERTIES)}")
     if len(set(properties)) != len(properties):
         f.fail("properties", "lists a property twice")
+    return properties
+
+
+def load_spec(
+    file: Path, shown: str | None = None, reserved: Mapping[str, str] | None = None
+) -> Spec:
+    """Read and validate one spec; ``shown`` is the path used in messages.
+
+    ``reserved`` maps the identifiers a parameter must not take to the reason (the input ``x``,
+    the spec language's functions, names the generated code of some backend uses); the caller
+    assembles it, so that this stage knows no backend.
+    """
+    reserved = {"x": "the input variable", **(reserved or {})}
+    path = shown or f"{file.parent.name}/{file.name}"
+    f = _Fields(path, "", _read_yaml(file, path))
+    _refuse_unknown_keys(f)
+    name, class_name = _names(f, file.stem)
+    title = f.text("title")
+    summary = f.text("summary")
+    params = _params(f, reserved)
+    origin = f.expression("origin")
+    backward = _backward_list(f)
+    grad_impl = f.expression("grad_impl", required=False) or None
+    origin_impl = f.expression("origin_impl", required=False) or None
+    properties = _properties(f)
     references = _string_list(f, "references")
     notes = f.text("notes", required=False)
     f.done(_TOP_KEYS)
@@ -305,7 +327,7 @@ def load_spec(file: Path, shown: str | None = None) -> Spec:
         name=name,
         title=title,
         summary=summary,
-        params=tuple(params),
+        params=params,
         origin=origin,
         backward=backward,
         grad_impl=grad_impl,
@@ -314,19 +336,22 @@ def load_spec(file: Path, shown: str | None = None) -> Spec:
         references=references,
         notes=notes,
         path=path,
+        class_name=class_name,
     )
 
 
-def load_specs(spec_dir: Path) -> list[Spec]:
+def load_specs(spec_dir: Path, reserved: Mapping[str, str] | None = None) -> list[Spec]:
     """All ``*.yaml`` under ``spec_dir``, sorted so that output order is stable."""
     files = sorted(spec_dir.glob("*.yaml"))
-    specs = [load_spec(p) for p in files]
+    specs = [load_spec(p, reserved=reserved) for p in files]
     seen: dict[str, str] = {}
-    for spec in specs:  # names equal stems, but CamelCase class names could still collide
-        if spec.camel_name in seen:
+    for spec in specs:  # names equal stems, but class names could still collide
+        key = spec.class_name.lower()
+        if key in seen:
+            field = "class_name" if spec.class_name != camel_case(spec.name) else "name"
             raise SpecError(
-                f"{spec.path}: name: class name {spec.camel_name!r}"
-                f" collides with {seen[spec.camel_name]}"
+                f"{spec.path}: {field}: class name {spec.class_name!r}"
+                f" collides with the class of {seen[key]}"
             )
-        seen[spec.camel_name] = spec.path
+        seen[key] = spec.path
     return specs

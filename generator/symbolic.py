@@ -236,7 +236,6 @@ class SurrogateModel:
     grad_impl: sympy.Expr | None
     origin_impl: sympy.Expr | None
     breakpoints: tuple[sympy.Expr, ...]  # x where a branch, Abs, sign, Max or Min switches
-    partials: tuple[sympy.Expr, ...]  # d(origin)/d(param) per parameter (0 for integer ones)
 
     @property
     def defaults(self) -> dict[sympy.Symbol, float]:
@@ -269,78 +268,6 @@ def breakpoints_of(expr: sympy.Expr, x: sympy.Symbol) -> tuple[sympy.Expr, ...]:
     return tuple(sorted(found, key=sympy.default_sort_key))
 
 
-def _per_branch(expr: sympy.Expr, f: Callable[[sympy.Expr], sympy.Expr]) -> sympy.Expr:
-    if isinstance(expr, sympy.Piecewise):
-        return sympy.Piecewise(*[(f(e), c) for e, c in expr.args])
-    return f(expr)
-
-
-def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
-    """Forms of d(origin)/dx to choose the emitted one from; checks.py proves each equal first.
-
-    Cheap, bounded rewrites only (no open-ended ``simplify`` on Piecewise trees): the raw
-    derivative, its even fold, and ``together`` of both, which cancels ``a*|x| - a*|x|`` terms
-    that would otherwise be ``inf - inf`` far from the threshold.
-    """
-    x = model.x
-    folded = fold_even(model.grad, x)
-    # Hyperbolic functions as decaying exponentials: 1 - tanh(u)**2 cancels to 0 in float32 for
-    # |u| > 9, while 4*exp(-2|u|)/(1 + exp(-2|u|))**2 (its folded, cancelled form) only underflows.
-    as_exp = fold_even(_per_branch(model.grad, _decaying_exponentials), x)
-    found = {
-        "raw derivative": model.grad,
-        "even-folded": folded,
-        "even-folded, together": _per_branch(folded, sympy.together),
-        "together": _per_branch(model.grad, sympy.together),
-        "decaying exponentials, even-folded": as_exp,
-    }
-    if model.grad_impl is not None:
-        found = {"grad_impl": model.grad_impl}
-    unique: dict[str, sympy.Expr] = {}
-    for name, expr in found.items():
-        if all(expr != seen for seen in unique.values()):
-            unique[name] = expr
-    return unique
-
-
-def _decaying_exponentials(expr: sympy.Expr) -> sympy.Expr:
-    """tanh(u) -> (1 - e)/(1 + e) with e = exp(-2u), simplified as a rational function of e.
-
-    Cancelling in e (not in exp(...), which SymPy would normalise to growing exponentials) turns
-    k*(1 - tanh(k*x)**2)/2 into 2*k*e/(1 + e)**2.
-    """
-    found: dict[sympy.Dummy, sympy.Expr] = {}
-
-    def tanh(u: sympy.Expr) -> sympy.Expr:
-        e = sympy.Dummy("e", positive=True)
-        found[e] = sympy.exp(-2 * u)
-        return (1 - e) / (1 + e)
-
-    replaced = expr.replace(sympy.tanh, tanh)
-    if not found:
-        return expr
-    return sympy.factor(sympy.cancel(replaced)).subs(found)
-
-
-def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
-    """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself."""
-    if model.origin_impl is not None:
-        return {"origin_impl": model.origin_impl}
-    return {"origin": model.origin}
-
-
-def fold_even(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
-    """Write each branch as a function of |x|: e(x) -> e(|x|) (valid where e is even or x >= 0).
-
-    For an even gradient this turns ``exp(-a*x)/(1 + exp(-a*x))**2`` (inf/inf in float32 for
-    a*x < -88) into ``exp(-a*|x|)/(1 + exp(-a*|x|))**2``, which only ever underflows, and lets SymPy
-    drop ``sign(x)*x`` terms. Validity is not assumed: checks.py proves the folded form equal.
-    """
-    y = sympy.Symbol("_y", positive=True)
-
-    return _per_branch(expr, lambda e: e.subs(x, y).subs(y, sympy.Abs(x)))
-
-
 def pointwise_diff(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
     return sympy.diff(expr, var).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
 
@@ -367,10 +294,6 @@ def build_model(spec: Spec) -> SurrogateModel:
     # which is zero away from the kink; a real jump at the kink is caught by the continuity check
     # on the origin, so dropping the delta here never hides one.
     grad = pointwise_diff(origin, X)
-    partials = tuple(
-        sympy.S.Zero if p.domain == "integer" else pointwise_diff(origin, s)
-        for p, s in zip(spec.params, params, strict=True)
-    )
     return SurrogateModel(
         spec=spec,
         x=X,
@@ -381,5 +304,4 @@ def build_model(spec: Spec) -> SurrogateModel:
         grad_impl=grad_impl,
         origin_impl=origin_impl,
         breakpoints=breakpoints_of(origin, X),
-        partials=partials,
     )

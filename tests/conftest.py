@@ -6,9 +6,9 @@ import os
 # Must be set before the first `import numba`.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.reference import SPEC_NAMES  # noqa: E402
+from tests.reference import SPEC_NAMES
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

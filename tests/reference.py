@@ -14,9 +14,9 @@ import mpmath
 import numpy as np
 import sympy
 
-from generator.checks import CheckedModel, run_checks
-from generator.spec import load_specs
-from generator.symbolic import build_model
+from surrogen.generator.checks import CheckedModel, run_checks
+from surrogen.generator.spec import load_specs
+from surrogen.generator.symbolic import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = {s.name: s for s in load_specs(ROOT / "specs")}
@@ -67,9 +67,9 @@ def _functions(name: str):
     args = (m.x, *m.params)
     second = sympy.diff(m.grad, m.x).replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
     return (
-        sympy.lambdify(args, m.origin, "mpmath"),
-        sympy.lambdify(args, m.grad, "mpmath"),
-        sympy.lambdify(args, second, "mpmath"),
+        sympy.lambdify(args, m.origin, "mpmath", dummify=True),
+        sympy.lambdify(args, m.grad, "mpmath", dummify=True),
+        sympy.lambdify(args, second, "mpmath", dummify=True),
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.__main__ import main
+from surrogen.generator.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = Path(__file__).resolve().parent / "bad_specs"
@@ -26,8 +26,8 @@ ONLY = (
     f" the functions {FUNCTIONS})"
 )
 TOP_KEYS = (
-    "['name', 'title', 'summary', 'params', 'origin', 'backward', 'grad_impl', 'origin_impl',"
-    " 'properties', 'references', 'notes']"
+    "['name', 'class_name', 'title', 'summary', 'params', 'origin', 'backward', 'grad_impl',"
+    " 'origin_impl', 'properties', 'references', 'notes']"
 )
 NUM = r"-?\d[\d.]*(e[+-]?\d+)?"  # a number as mpmath.nstr prints it
 
@@ -191,7 +191,9 @@ def test_class_name_collision(
     rc = _run_main(tmp_path, monkeypatch, *sorted(sources.glob("*.yaml")))
     captured = capsys.readouterr()
     assert rc == EXIT_BAD_SPEC
-    assert captured.err == "specs/x_2.yaml: name: class name 'X2' collides with specs/x2.yaml\n"
+    assert captured.err == (
+        "specs/x_2.yaml: name: class name 'X2' collides with the class of specs/x2.yaml\n"
+    )
     assert _snapshot(tmp_path / "out") == before
 
 
@@ -260,7 +262,7 @@ def test_error_in_backward_is_reported_there(
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
+        [sys.executable, "-m", "surrogen.generator", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

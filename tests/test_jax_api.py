@@ -16,7 +16,7 @@ X = jnp.concatenate([jnp.linspace(-3.0, 3.0, 241), jnp.array([-0.0, 1e-7, -1e-7,
 
 
 def mod(name):
-    return importlib.import_module(f"generated.jax.{name}")
+    return importlib.import_module(f"surrogen.jax.{name}")
 
 
 def points(name):
@@ -36,7 +36,7 @@ def mp_derivative(name, order, xs, params=None):
     expr = m.origin
     for _ in range(order):
         expr = sympy.diff(expr, m.x).replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
-    f = sympy.lambdify((m.x, *m.params), expr, "mpmath")
+    f = sympy.lambdify((m.x, *m.params), expr, "mpmath", dummify=True)
     ps = params if params is not None else defaults(name)
     with mpmath.workdps(50):
         return np.array([float(f(mpmath.mpf(float(x)), *ps)) for x in np.asarray(xs)])
@@ -69,7 +69,7 @@ def test_spike_forward(name):
     m = mod(name)
     x = jnp.array([-2.0, -1e-30, -0.0, 0.0, 1e-30, 2.0, jnp.nan, -jnp.inf, jnp.inf], jnp.float32)
     expected = [0, 0, 1, 1, 1, 1, 0, 0, 1]
-    for fn in (m.spike, m.spike_jvp, getattr(m, SPECS[name].camel_name)()):
+    for fn in (m.spike, m.spike_jvp, getattr(m, SPECS[name].class_name)()):
         out = fn(x)
         assert out.dtype == jnp.float32
         np.testing.assert_array_equal(np.asarray(out), expected)
@@ -151,11 +151,11 @@ def test_origin_parameter_derivative(name):
 
 def test_vmap_and_class(name):
     m, spec = mod(name), SPECS[name]
-    cls = getattr(m, spec.camel_name)
+    cls = getattr(m, spec.class_name)
     f = cls()
     batch = jnp.stack([points(name)[:32]] * 3)
     np.testing.assert_array_equal(jax.vmap(f)(batch), m.spike(batch))
-    smooth = cls(origin=True)
+    smooth = cls(spiking=False)
     np.testing.assert_allclose(smooth(batch), m.origin(batch), rtol=1e-6)
     np.testing.assert_allclose(
         jax.grad(lambda v: smooth(v).sum())(batch[0]), m.grad(batch[0]), rtol=1e-5, atol=1e-6
@@ -164,11 +164,11 @@ def test_vmap_and_class(name):
 
 
 def test_reexports():
-    import generated.jax as gj
+    import surrogen.jax as gj
 
     for name, spec in SPECS.items():
         assert getattr(gj, name) is mod(name)
-        assert getattr(gj, spec.camel_name) is getattr(mod(name), spec.camel_name)
+        assert getattr(gj, spec.class_name) is getattr(mod(name), spec.class_name)
     assert sorted(gj.NAMES) == sorted(SPECS)
 
 

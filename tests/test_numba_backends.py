@@ -17,11 +17,11 @@ from numba import cuda  # noqa: E402 (module global: the simulator swaps it insi
 
 
 def cpu(name):
-    return importlib.import_module(f"generated.numba_cpu.{name}")
+    return importlib.import_module(f"surrogen.numba_cpu.{name}")
 
 
 def gpu(name):
-    return importlib.import_module(f"generated.numba_cuda.{name}")
+    return importlib.import_module(f"surrogen.numba_cuda.{name}")
 
 
 def test_cpu_ufuncs_have_float32_and_float64_loops(name):

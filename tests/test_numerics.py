@@ -18,17 +18,17 @@ jnp = jax.numpy
 
 
 def _jax(name, fn, x):
-    mod = importlib.import_module(f"generated.jax.{name}")
+    mod = importlib.import_module(f"surrogen.jax.{name}")
     return np.asarray(getattr(mod, fn)(jnp.asarray(x), *defaults(name)))
 
 
 def _numba_cpu(name, fn, x):
-    mod = importlib.import_module(f"generated.numba_cpu.{name}")
+    mod = importlib.import_module(f"surrogen.numba_cpu.{name}")
     return getattr(mod, fn)(x, *defaults(name))
 
 
 def _numba_cuda(name, fn, x):
-    mod = importlib.import_module(f"generated.numba_cuda.{name}")
+    mod = importlib.import_module(f"surrogen.numba_cuda.{name}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # simulator: numpy warns on float overflow to inf
         return getattr(mod, fn)(x, *defaults(name))
@@ -69,7 +69,7 @@ def test_backend_matches_mpmath(name, backend, dtype_name, fn):
 def test_jax_float64_and_float32_grad(name, dtype_name):
     """JAX in float64 needs x64 mode; run it in a scoped config so other tests keep float32."""
     ref = reference(name, dtype_name)
-    mod = importlib.import_module(f"generated.jax.{name}")
+    mod = importlib.import_module(f"surrogen.jax.{name}")
     with jax.enable_x64(dtype_name == "float64"):
         x = jnp.asarray(ref.x.astype(dtype_name))
         got = np.asarray(mod.grad(x, *defaults(name)))

@@ -17,8 +17,8 @@ import sympy
 import sympy.parsing.sympy_parser
 from sympy.core.sympify import sympify as core_sympify
 
-from generator.spec import Backward, Param, Spec, SpecError, load_specs
-from generator.symbolic import CONSTANTS, FUNCTIONS, X, build_model, parse_expression
+from surrogen.generator.spec import Backward, Param, Spec, SpecError, load_specs
+from surrogen.generator.symbolic import CONSTANTS, FUNCTIONS, X, build_model, parse_expression
 
 ROOT = Path(__file__).resolve().parents[1]
 WHERE = "specs/t.yaml: origin"
@@ -54,6 +54,7 @@ def _spec(origin: str, backward: str, params: dict[str, str] | None = None) -> S
         references=(),
         notes="",
         path="specs/t.yaml",
+        class_name="T",
     )
 
 
@@ -97,8 +98,27 @@ def test_sympy_names_declared_as_parameters_stay_plain_symbols() -> None:
 
 @pytest.mark.parametrize(
     "ident",
-    ["gamma", "beta", "S", "N", "I", "oo", "zoo", "nan", "Symbol", "Integer", "Function"]
-    + ["sympify", "Heaviside", "DiracDelta", "os", "sys", "print", "__builtins__", "__name__"],
+    [
+        "gamma",
+        "beta",
+        "S",
+        "N",
+        "I",
+        "oo",
+        "zoo",
+        "nan",
+        "Symbol",
+        "Integer",
+        "Function",
+        "sympify",
+        "Heaviside",
+        "DiracDelta",
+        "os",
+        "sys",
+        "print",
+        "__builtins__",
+        "__name__",
+    ],
 )
 def test_undeclared_sympy_and_python_names_are_rejected(ident: str) -> None:
     with pytest.raises(SpecError) as err:
@@ -347,7 +367,8 @@ def test_real_specs_build_without_eval_and_with_exact_numbers(
 def test_parameter_may_not_shadow_a_builtin_used_by_printed_code(
     builtin: str, tmp_path: Path
 ) -> None:
-    from generator.spec import load_spec
+    from surrogen.generator.backends import reserved_names
+    from surrogen.generator.spec import load_spec
 
     spec = tmp_path / "shadow.yaml"
     spec.write_text(
@@ -356,6 +377,6 @@ def test_parameter_may_not_shadow_a_builtin_used_by_printed_code(
         "origin: x\nbackward:\n  - {source: s, expr: '1'}\n"
     )
     with pytest.raises(
-        SpecError, match=rf"params.{builtin}: parameter name '{builtin}' is reserved"
+        SpecError, match=rf"params.{builtin}: parameter name '{builtin}' is used by the generated"
     ):
-        load_spec(spec)
+        load_spec(spec, reserved=reserved_names())

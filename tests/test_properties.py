@@ -24,7 +24,7 @@ FLOATS = st.floats(allow_nan=False, allow_infinity=True, width=32)
 )
 @given(x=FLOATS)
 def test_gradient_properties_hold_everywhere(name, x):
-    mod = importlib.import_module(f"generated.numba_cpu.{name}")
+    mod = importlib.import_module(f"surrogen.numba_cpu.{name}")
     v = np.array([x, -x], dtype=np.float32)
     g = mod.grad(v, *defaults(name))
     assert g.dtype == np.float32

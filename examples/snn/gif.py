@@ -8,7 +8,7 @@ This follows the Mihalas-Niebur GIF model used in the lecture's working-memory p
 The threshold ``Theta`` decays over ``tau_th`` (hundreds of ms), far slower than the membrane, so it
 stores how much a neuron fired recently; that slow variable is what lets GIF networks keep a cue
 across a delay (Bellec et al. 2018's adaptive neurons are the special case ``a = a_as = 0``).
-Exponential Euler as in :mod:`examples.snn.lif`.
+Exponential Euler as in :mod:`snn.lif`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from examples.snn.lif import SpikeFn, decay
+from .lif import SpikeFn, decay
 
 
 class GIFConfig(NamedTuple):

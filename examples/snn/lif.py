@@ -51,14 +51,12 @@ def lif_layer(
 
     Args:
       currents: feed-forward input ``W s_in`` of shape ``(T, batch, n)``; computing it outside the
-      scan is
-        one large matmul instead of ``T`` small ones.
-      spike_fn: a surrogate spike function, e.g. ``generated.jax.superspike.spike``.
+        scan is one large matmul instead of ``T`` small ones.
+      spike_fn: a surrogate spike function, e.g. ``surrogen.jax.superspike.spike``.
       cfg: time constants, threshold, and whether the reset is detached from the graph. Zenke &
-      Vogels
-        (2021) found that differentiating through the reset hurts un-normalised surrogates.
-      w_rec: optional recurrent weights ``(n, n)``; spikes at ``t`` feed the synaptic current at ``t
-      + 1``.
+        Vogels (2021) found that differentiating through the reset hurts un-normalised surrogates.
+      w_rec: optional recurrent weights ``(n, n)``; spikes at ``t`` feed the synaptic current at
+        ``t + 1``.
 
     Returns:
       ``(spikes, mem)``, each ``(T, batch, n)`` in the dtype of ``currents``.

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from examples import encoders
+import encoders
 
 
 def test_poisson_rate_within_statistical_bounds():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from examples.randman import make_randman, spike_times
+from randman import make_randman, spike_times
 
 
 def test_shapes_split_and_one_spike_per_unit():

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from examples.snn import GIFConfig, LIFConfig, gif_layer, leaky_readout, lif_layer
-from examples.surrogates import area, normalised, peak
-from generated.jax import sigmoid, straight_through, superspike
+from snn import GIFConfig, LIFConfig, gif_layer, leaky_readout, lif_layer
+from surrogates import area, normalised, peak
+from surrogen.jax import sigmoid, straight_through, superspike
 
 T, B, N = 30, 4, 8
 

@@ -3,9 +3,9 @@
 import jax
 import pytest
 
-from examples.randman import make_randman
-from examples.training import NetConfig, accuracy, fit
-from generated.jax import straight_through, superspike
+from randman import make_randman
+from surrogen.jax import straight_through, superspike
+from training import NetConfig, accuracy, fit
 
 CFG = NetConfig(n_in=8, n_hidden=32, n_out=3)
 
@@ -30,9 +30,8 @@ def test_surrogate_beats_straight_through_and_true_gradient(tiny):
     acc_sg = _train(tiny, lambda x: superspike.spike(x, beta=20.0))
     acc_st = _train(tiny, straight_through.spike)
     acc_zero = _train(tiny, heaviside)
-    # Measured with seed 0: about 0.78 vs 0.50 and 0.47 (chance is 0.33); only the readout learns
-    # without
-    # a surrogate, and straight-through's constant gradient ignores how far each neuron is from
-    # threshold.
+    # Measured with seed 0 (jax 0.10.2, CPU): 0.84 vs 0.50 and 0.47 (chance is 0.33). Without a
+    # surrogate only the readout learns, and straight-through's constant gradient ignores how far
+    # each neuron is from threshold.
     assert acc_sg > 0.65, (acc_sg, acc_st, acc_zero)
     assert acc_sg > max(acc_st, acc_zero) + 0.15, (acc_sg, acc_st, acc_zero)

@@ -1,28 +1,34 @@
-"""Helpers shared by the generated JAX modules."""
+"""Helpers for the generated JAX modules: dtype handling and the exact Heaviside forward."""
+
+from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+__all__ = ["float_dtype", "heaviside", "upcast"]
+
 _UINT = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
 
 
-def float_dtype(x):
+def float_dtype(x: Any) -> Any:
     """The dtype every generated function returns: x's if floating (float16 and bfloat16 too)."""
     return jnp.result_type(x, float)
 
 
-def upcast(x):
-    """float16/bfloat16 -> float32 for the arithmetic (their range is too small for intermediates)."""
+def upcast(x: Any) -> jax.Array:
+    """float16/bfloat16 -> float32 for the arithmetic; their range overflows in intermediates."""
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize < 4:
         return x.astype(jnp.float32)
     return x
 
 
-def heaviside(x):
+def heaviside(x: Any) -> jax.Array:
     """``1 if x >= 0 else 0`` in x's floating dtype; -0.0 gives 1 and NaN gives 0.
 
-    Decided on the bits, not with ``x >= 0``: XLA on CPU flushes subnormals to zero in
+    Decided on the bits, not with ``x >= 0``: XLA on the CPU flushes subnormals to zero in
     comparisons, so ``-1e-45 >= 0`` is True there and a negative input would spike.
     """
     x = jnp.asarray(x)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Build the wheel, install it (not editable) into a fresh venv, and use it from outside the checkout:
+# one top-level package, the runtime without the generator's tools, and the installed CLI
+# generating a user's spec folder into a user's package without touching the user's files.
+set -euo pipefail
+PY=${1:-python3}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+"$PY" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$REPO"
+WHEEL=$(ls "$WORK"/dist/surrogen-*.whl)
+python3 -m venv "$WORK/venv"
+VPY="$WORK/venv/bin/python"
+"$VPY" -m pip install --quiet "${WHEEL}[jax,numba,cuda]"
+cd "$WORK"  # nothing of the checkout is importable from here
+
+echo "== top-level packages the wheel installs"
+"$VPY" - <<'PY'
+import importlib.metadata as md
+
+files = md.distribution("surrogen").files
+tops = sorted({f.parts[0] for f in files if not f.parts[0].endswith((".dist-info", ".data"))})
+tops = [t for t in tops if t != "bin"]
+print(tops)
+assert tops == ["surrogen"], tops
+assert not any(f.name.endswith((".md", ".png")) for f in files), "docs must stay out of the wheel"
+PY
+
+echo "== backends import without the generator's tools"
+"$VPY" - <<'PY'
+import importlib.util
+import os
+
+for tool in ("sympy", "jinja2", "yaml", "ruff", "mpmath"):
+    assert importlib.util.find_spec(tool) is None, f"{tool} was installed with [jax,numba,cuda]"
+os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+import jax.numpy as jnp
+import numpy as np
+
+import surrogen
+from surrogen.jax import sigmoid
+from surrogen.numba_cpu import sigmoid as cpu
+from surrogen.numba_cuda import sigmoid as gpu
+
+x = np.linspace(-1, 1, 5, dtype=np.float32)
+np.testing.assert_allclose(np.asarray(sigmoid.grad(jnp.asarray(x))), cpu.grad(x, 4.0), rtol=1e-6)
+np.testing.assert_allclose(gpu.grad(x), cpu.grad(x, 4.0), rtol=1e-6)
+print("surrogen", surrogen.__file__, "backends:", sorted(surrogen.NAMES)[:3], "...")
+PY
+
+echo "== the installed CLI on a user's spec folder"
+"$VPY" -m pip install --quiet "${WHEEL}[gen]"
+mkdir myspecs mypkg
+sed 's/^name: sigmoid$/name: my_sigmoid/' "$REPO/specs/sigmoid.yaml" > myspecs/my_sigmoid.yaml
+echo "my notes" > mypkg/NOTES.txt
+printf 'WEIGHTS = 1\n' > mypkg/my_model.py
+"$WORK/venv/bin/surrogen" --specs myspecs --out mypkg
+"$WORK/venv/bin/surrogen" --specs myspecs --out mypkg --check
+test "$(cat mypkg/NOTES.txt)" = "my notes"
+test "$(cat mypkg/my_model.py)" = "WEIGHTS = 1"
+"$VPY" -c "
+from mypkg.jax import my_sigmoid, MySigmoid
+from mypkg.numba_cpu import my_sigmoid as cpu
+import mypkg.my_model
+print('mypkg ok:', float(my_sigmoid.grad(0.0)), MySigmoid().alpha, cpu.DEFAULTS)
+"
+echo "wheel smoke test passed"

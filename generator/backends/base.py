@@ -1,0 +1,80 @@
+"""What a backend is: a plug-in that owns its printer, its templates and their output paths, the
+view of a checked model that its templates need, and the identifiers its generated code reserves.
+
+The generic stages call only ``outputs()`` and ``reserved_names()``; they never name a backend.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..checks import CheckedModel
+from ..spec import Param
+
+# templates/ beside generator/ in the repository, and surrogen/templates/ in an installed wheel.
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+ALL_SPECS = "specs/*.yaml"  # the source named in the header of an output made from every spec
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file a backend produces: rendered from ``template`` with ``context``, or raw ``data``."""
+
+    path: str  # relative to the output package folder, posix separators
+    source: str  # what it is generated from, named in the header: "specs/<name>.yaml"
+    template: str | None = None  # relative to the backend's template root
+    context: Mapping[str, Any] = field(default_factory=dict)
+    data: bytes | None = None  # a binary output (a plot): no template, no header
+
+
+class Backend(ABC):
+    """A code or docs target. Subclasses set the class attributes and implement ``outputs``."""
+
+    name: ClassVar[str]  # the output subpackage or folder, e.g. "jax"
+    comment: ClassVar[str] = "# {}"  # how a header line is written in this backend's files
+    template_root: ClassVar[Path] = TEMPLATES
+    # Third-party top-level modules the generated code imports (none for text outputs).
+    requires: ClassVar[tuple[str, ...]] = ()
+    # Identifiers the generated code uses (modules, public functions, built-ins): a parameter
+    # named like one would shadow it. Printers add their own (``printer_reserved``).
+    reserved: ClassVar[frozenset[str]] = frozenset()
+
+    def reserved_names(self) -> dict[str, str]:
+        """Each reserved identifier with the reason a parameter cannot take it."""
+        why = f"used by the generated {self.name} code"
+        return {n: why for n in sorted(self.reserved | self.printer_reserved())}
+
+    def printer_reserved(self) -> frozenset[str]:
+        return frozenset()
+
+    @abstractmethod
+    def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
+        """Every file of this backend for these models (all specs, sorted by name)."""
+
+
+# --- helpers for backend views (Python, so that templates hold no string logic) ----------------
+
+
+def as_tuple(items: Sequence[str]) -> str:
+    """``["x"]`` -> ``"(x,)"``, else ``"(x, alpha)"``: no trailing comma for ruff to explode."""
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def wrap(text: str, indent: str = "", width: int = 96, first: str | None = None) -> str:
+    """Re-flow ``text`` to ``width`` columns; every line starts with ``indent`` (the first with
+    ``first`` if given). Blank lines separate paragraphs."""
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    out = []
+    for i, p in enumerate(paragraphs):
+        lead = indent if (first is None or i) else first
+        out.append(textwrap.fill(p, width=width, initial_indent=lead, subsequent_indent=indent))
+    return "\n\n".join(out)
+
+
+def param_list(params: Sequence[Param], template: str = "{name}={default!r}") -> list[str]:
+    return [template.format(name=p.name, default=p.default) for p in params]

@@ -1,0 +1,47 @@
+"""The docs backend: a Markdown page and a plot per surrogate, and an index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+
+from .. import plots
+from ..checks import CheckedModel
+from .base import ALL_SPECS, Backend, Output
+
+
+def latex(expr: sympy.Expr) -> str:
+    """LaTeX for the docs, from the same expressions the code printers see."""
+    return LatexPrinter({"ln_notation": True}).doprint(expr)
+
+
+class DocsBackend(Backend):
+    name = "docs"
+    comment = "<!-- {} -->"
+
+    def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
+        outs = []
+        for c in models:
+            spec = c.model.spec
+            context = {
+                "spec": spec,
+                "checked": c,
+                "origin": latex(c.model.origin),
+                "grad": latex(c.model.grad),
+                "emitted": latex(c.emitted_grad),
+                "backward": [(b, latex(b.expr)) for b in c.backward],
+                "call_args": ", ".join(f"{p.name}={p.default!r}" for p in spec.params),
+                "positional": "".join(f", {p.default!r}" for p in spec.params),
+            }
+            outs.append(
+                Output(f"docs/{spec.name}.md", spec.path, "docs/SURROGATE.md.jinja", context)
+            )
+            outs.append(Output(f"docs/img/{spec.name}.png", spec.path, data=plots.png(c)))
+        rows = [
+            (c, latex(c.model.origin).replace("|", "\\vert "), sum(b.matches for b in c.backward))
+            for c in models
+        ]
+        outs.append(Output("docs/index.md", ALL_SPECS, "docs/index.md.jinja", {"rows": rows}))
+        return outs

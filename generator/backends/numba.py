@@ -1,0 +1,63 @@
+"""What the two Numba backends share: the ``math``-module printer with typed literals."""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from ..printers import CodePrinterMixin
+
+
+class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
+    """``math``-module Python for Numba CPU and CUDA with every literal typed.
+
+    Numba types a bare float literal as float64 and silently promotes float32 code to double
+    (numba/numba#4676), so ``literal`` wraps each number: ``"_f32({})"`` for CUDA device
+    functions, ``"_like(x, {})"`` for CPU ufuncs whose one body serves float32 and float64 loops.
+    ``select`` names a branch-free select function to print Piecewise with (None: if/else).
+    """
+
+    sqrt_function = "math.sqrt"
+    reserved_names = frozenset({"math", "abs", "max", "min"})
+
+    def __init__(self, literal: str, select: str | None = None) -> None:
+        super().__init__({"strict": True})
+        self.literal, self.select = literal, select
+
+    def _literal(self, text: str) -> str:
+        return self.literal.format(text)
+
+    def _print_constant(self, expr: sympy.Expr) -> str:
+        return self._literal(repr(float(expr)))
+
+    def _print_Integer(self, expr: sympy.Integer) -> str:
+        return self._literal(f"{float(expr.p)!r}")
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        return self._literal(repr(float(expr)))
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return self._literal(repr(float(expr)))
+
+    def _print_sign(self, expr: sympy.sign) -> str:
+        """Typed, and NaN stays NaN (``x * 0``) instead of becoming 0 or +-1."""
+        a = self._print(expr.args[0])
+        one, zero = self._literal("1.0"), self._literal("0.0")
+        return f"({one} if {a} > {zero} else (-{one} if {a} < {zero} else {a} * {zero}))"
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        """``select(cond, a, b)`` chains when asked: an if/else per element cost a branch
+        misprediction on mixed-sign data (measured 10x slower than NumPy on the CPU)."""
+        if self.select is None:
+            return super()._print_Piecewise(expr)
+        *branches, (last, _) = expr.args
+        text = self._print(last)
+        for value, cond in reversed(branches):
+            text = f"{self.select}({self._print(cond)}, {self._print(value)}, {text})"
+        return text
+
+    def _print_Max(self, expr: sympy.Max) -> str:
+        return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Min(self, expr: sympy.Min) -> str:
+        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"

@@ -1,0 +1,122 @@
+"""The Numba CPU backend: NumPy ufuncs (``numba.vectorize``) with float32 and float64 loops.
+
+Generated modules import ``surrogen.runtime.numba_cpu`` (typed literals, branch-free select).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sympy
+
+from ..checks import CheckedModel
+from ..printers import Printed, print_cse
+from .base import ALL_SPECS, Backend, Output, wrap
+from .docstrings import X_DOC, formulas, param_doc
+from .numba import NumbaPrinter
+
+SCALARS = ("_f32", "_f64")  # the ufunc loops, as the generated module imports the Numba types
+
+
+@dataclass(frozen=True)
+class NumbaCpuView:
+    name: str
+    module_doc: str
+    call: str  # "x, alpha"
+    bwd_call: str  # "x, g, alpha"
+    signatures: dict[int, str]  # number of leading array arguments -> ufunc signature list
+    defaults: str  # '{"alpha": 4.0}'
+    origin: Printed
+    grad: Printed
+    docs: dict[str, str]
+
+
+def _signatures(leading: int, params: int) -> str:
+    n = leading + params
+    return "[" + ", ".join(f"{t}({', '.join([t] * n)})" for t in SCALARS) + "]"
+
+
+def view(checked: CheckedModel) -> NumbaCpuView:
+    model, spec = checked.model, checked.model.spec
+    params = [p.name for p in spec.params]
+
+    def printed(expr: sympy.Expr, branch_free: bool) -> Printed:
+        printer = NumbaPrinter("_like(x, {})", "_select" if branch_free else None)
+        return print_cse(expr, printer, model.x)
+
+    f = formulas(checked)
+    how = "A float or an array broadcastable against ``x`` (per-neuron values)."
+    args = [f"  x: {X_DOC}: a float32 or float64 array of any shape, or a scalar."]
+    args += [f"  {p.name}: {param_doc(p, how)}" for p in spec.params]
+    arg_text = "\n".join(wrap(a, indent="    ", first="  ", width=92) for a in args)
+    source = wrap(f"Source: {f.source}", width=92)
+    positional = ", ".join(["x", *params])
+    returns = "Returns:\n  An array of the broadcast shape of the arguments, in ``x``'s dtype."
+    module_doc = (
+        f"{spec.title} surrogate for Numba on the CPU (ufuncs, float32 and float64)."
+        f"\n\n{wrap(spec.summary, width=92)}\n\n"
+        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+        f"``spike(x)``, ``origin({positional})``, ``grad({positional})`` and\n"
+        f"``spike_bwd({', '.join(['x', 'g', *params])})`` = g * grad: parameters are positional"
+        " in spec order\n(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like"
+        " any ufunc argument.\nfloat32 in gives float32 out; call them from ``@numba.njit`` code"
+        " as well. float16 has no\nNumba loop: it is computed in the float32 loop (pass"
+        " ``out=np.empty_like(x)`` to keep float16).\n"
+        f"Formulas, checked sources and plots: docs/{spec.name}.md."
+    )
+    docs = {
+        "spike": "Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype.",
+        "origin": (
+            f"{spec.title} origin: a smooth step; its derivative is ``grad``.\n\n"
+            f"    origin(x) = {f.origin}\n\nArgs:\n{arg_text}\n\n{returns}\n\n{source}"
+        ),
+        "grad": (
+            f"{spec.title} surrogate gradient: d origin / dx.\n\n    grad(x) = {f.grad}\n\n"
+            f"Args:\n{arg_text}\n\n{returns}\n\n{source}"
+        ),
+        "spike_bwd": (
+            "Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.\n\n"
+            "Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)"
+            "\n  after ``x``, broadcastable against it.\n\n"
+            f"{returns}"
+        ),
+    }
+    return NumbaCpuView(
+        name=spec.name,
+        module_doc=module_doc,
+        call=positional,
+        bwd_call=", ".join(["x", "g", *params]),
+        signatures={n: _signatures(n, len(params)) for n in (1, 2)},
+        defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        origin=printed(checked.emitted_origin, checked.origin_branch_free),
+        grad=printed(checked.emitted_grad, checked.grad_branch_free),
+        docs=docs,
+    )
+
+
+class NumbaCpuBackend(Backend):
+    name = "numba_cpu"
+    requires = ("numba",)
+    reserved = frozenset({"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS"})
+
+    def printer_reserved(self) -> frozenset[str]:
+        return NumbaPrinter.reserved_names
+
+    def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
+        outs = [
+            Output(
+                f"numba_cpu/{c.model.spec.name}.py",
+                c.model.spec.path,
+                "numba_cpu/SURROGATE.py.jinja",
+                {"v": view(c)},
+            )
+            for c in models
+        ]
+        index = {
+            "title": "Numba CPU surrogate kernels (NumPy ufuncs)",
+            "example": "from surrogen.numba_cpu import sigmoid",
+            "models": [(c.model.spec.name, "") for c in models],
+        }
+        outs.append(Output("numba_cpu/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
+        return outs

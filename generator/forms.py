@@ -1,0 +1,285 @@
+"""The choice of the emitted forms: candidate rewrites of the gradient and the origin, each proven
+equal to the exact expression and scored in float32 and float64 on an extreme grid.
+
+The score counts NaN/inf where the true value is finite, values off by more than a tolerance
+(e.g. flushed to 0), and the worst float32 relative error; the cheapest accurate form wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy
+
+from .numeric import (
+    REFERENCE_DPS,
+    Evaluator,
+    at_dps,
+    fmt,
+    lambdify,
+    limit_value,
+    numeric_breakpoints,
+    param_sets,
+    where,
+    worst_difference,
+)
+from .symbolic import SurrogateModel
+from .verify import CheckError
+
+EXTREME_GRID: tuple[float, ...] = (
+    0.0,
+    -0.0,
+    1e-30,
+    -1e-30,
+    1.0,
+    -1.0,
+    10.0,
+    -10.0,
+    1e4,
+    -1e4,
+    1e30,
+    -1e30,
+)
+EXTREME_GRID += (3e38, -3e38, float("inf"), -float("inf"))
+DENSE_POINTS = 801  # on [-10w, 10w], w = the largest |breakpoint| (at least 1)
+# The dtypes whose emitted form must stay finite, with the relative error counted as "wrong".
+FLOAT_CHECKS: dict[np.dtype[Any], float] = {
+    np.dtype(np.float32): 1e-4,
+    np.dtype(np.float64): 1e-10,
+}
+# A form within this many float32 epsilons everywhere counts as accurate; among accurate forms
+# the one with the fewest operations wins.
+ACCURATE_EPS = 8
+
+
+# --- candidates --------------------------------------------------------------------------------
+
+
+def _per_branch(expr: sympy.Expr, f: Callable[[sympy.Expr], sympy.Expr]) -> sympy.Expr:
+    if isinstance(expr, sympy.Piecewise):
+        return sympy.Piecewise(*[(f(e), c) for e, c in expr.args])
+    return f(expr)
+
+
+def fold_even(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """Write each branch as a function of |x|: e(x) -> e(|x|) (valid where e is even or x >= 0).
+
+    For an even gradient this turns ``exp(-a*x)/(1 + exp(-a*x))**2`` (inf/inf in float32 for
+    a*x < -88) into ``exp(-a*|x|)/(1 + exp(-a*|x|))**2``, which only ever underflows, and lets SymPy
+    drop ``sign(x)*x`` terms. Validity is not assumed: ``choose`` proves the folded form equal.
+    """
+    y = sympy.Symbol("_y", positive=True)
+    return _per_branch(expr, lambda e: e.subs(x, y).subs(y, sympy.Abs(x)))
+
+
+def _decaying_exponentials(expr: sympy.Expr) -> sympy.Expr:
+    """tanh(u) -> (1 - e)/(1 + e) with e = exp(-2u), simplified as a rational function of e.
+
+    Cancelling in e (not in exp(...), which SymPy would normalise to growing exponentials) turns
+    k*(1 - tanh(k*x)**2)/2 into 2*k*e/(1 + e)**2.
+    """
+    found: dict[sympy.Dummy, sympy.Expr] = {}
+
+    def tanh(u: sympy.Expr) -> sympy.Expr:
+        e = sympy.Dummy("e", positive=True)
+        found[e] = sympy.exp(-2 * u)
+        return (1 - e) / (1 + e)
+
+    replaced = expr.replace(sympy.tanh, tanh)
+    if not found:
+        return expr
+    return sympy.factor(sympy.cancel(replaced)).subs(found)
+
+
+def _unique(found: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
+    unique: dict[str, sympy.Expr] = {}
+    for name, expr in found.items():
+        if all(expr != seen for seen in unique.values()):
+            unique[name] = expr
+    return unique
+
+
+def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
+    """Forms of d(origin)/dx to choose the emitted one from; each is proven equal before use.
+
+    Cheap, bounded rewrites only (no open-ended ``simplify`` on Piecewise trees): the raw
+    derivative, its even fold, and ``together`` of both, which cancels ``a*|x| - a*|x|`` terms
+    that would otherwise be ``inf - inf`` far from the threshold.
+    """
+    if model.grad_impl is not None:
+        return {"grad_impl": model.grad_impl}
+    x = model.x
+    folded = fold_even(model.grad, x)
+    # Hyperbolic functions as decaying exponentials: 1 - tanh(u)**2 cancels to 0 in float32 for
+    # |u| > 9, while 4*exp(-2|u|)/(1 + exp(-2|u|))**2 (its folded, cancelled form) only underflows.
+    as_exp = fold_even(_per_branch(model.grad, _decaying_exponentials), x)
+    return _unique(
+        {
+            "raw derivative": model.grad,
+            "even-folded": folded,
+            "even-folded, together": _per_branch(folded, sympy.together),
+            "together": _per_branch(model.grad, sympy.together),
+            "decaying exponentials, even-folded": as_exp,
+        }
+    )
+
+
+def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
+    """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself."""
+    if model.origin_impl is not None:
+        return {"origin_impl": model.origin_impl}
+    return {"origin": model.origin}
+
+
+# --- floating-point score ----------------------------------------------------------------------
+
+
+def _elementwise(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndarray]:
+    """A math-module function over an array, result in the array's dtype (NumPy has no erf)."""
+    return lambda a: np.vectorize(fn, otypes=[np.asarray(a).dtype])(a)
+
+
+_NUMPY_EXTRAS = {"erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc)}
+
+
+@dataclass(frozen=True)
+class FloatScore:
+    """How a form fares in floating point against the exact value."""
+
+    nonfinite: int  # NaN/inf where the true value is finite (must be 0)
+    wrong: int  # finite but off by more than FLOAT_CHECKS' tolerance (e.g. flushed to 0)
+    max_rel_f32: float
+    first_bad: str
+    # Every Piecewise branch may be evaluated everywhere (branch-free select) without an
+    # invalid-operation or divide-by-zero flag, which NumPy would report as a RuntimeWarning.
+    branch_free: bool = True
+
+
+def float_grid(model: SurrogateModel, dtype: np.dtype) -> np.ndarray:
+    """The extreme grid plus a dense grid around the breakpoints, rounded to ``dtype``."""
+    bps = [float(b) for b in numeric_breakpoints(model, param_sets(model)[0])]
+    width = max([abs(b) for b in bps] + [1.0])
+    dense = np.linspace(-10 * width, 10 * width, DENSE_POINTS)
+    near = [b + s * d for b in bps for s in (-1, 1) for d in (1e-6 * width, 1e-3 * width)]
+    with np.errstate(over="ignore"):
+        return np.concatenate([np.array(EXTREME_GRID), dense, np.array(near)]).astype(dtype)
+
+
+def _reference(x: float, params: Sequence[mpmath.mpf], f: Evaluator) -> float | None:
+    """f at a float input; at +-inf its limit."""
+    if np.isfinite(x):
+        value = f(mpmath.mpf(x), params)
+        return None if value is None else float(value)
+    return limit_value(lambda t: f(t, params), 1 if x > 0 else -1)
+
+
+@functools.lru_cache(maxsize=64)
+@at_dps
+def _float_references(
+    model: SurrogateModel, exact_expr: sympy.Expr
+) -> dict[np.dtype, list[float | None]]:
+    """The exact values on each dtype's float grid; computed once, shared by every candidate."""
+    exact = Evaluator(model, exact_expr, dps=REFERENCE_DPS)
+    params = param_sets(model)[0]
+    return {
+        dtype: [_reference(x, params, exact) for x in float_grid(model, dtype).tolist()]
+        for dtype in FLOAT_CHECKS
+    }
+
+
+def _raises_flags(f: Callable[..., object], xs: np.ndarray, params: list[object]) -> bool:
+    """lambdify's NumPy code evaluates every Piecewise branch at every x, as a select does."""
+    try:
+        with np.errstate(invalid="raise", divide="raise", over="ignore", under="ignore"):
+            f(xs, *params)
+    except (FloatingPointError, ZeroDivisionError):
+        return True
+    return False
+
+
+@at_dps
+def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr) -> FloatScore:
+    """Score ``expr`` in float32/float64 against ``exact_expr``."""
+    f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
+    references = _float_references(model, exact_expr)
+    params = param_sets(model)[0]
+    nonfinite = wrong = 0
+    max_rel = 0.0
+    first_bad, first_nonfinite = "", ""
+    branch_free = True
+    for dtype, tol in FLOAT_CHECKS.items():
+        xs = float_grid(model, dtype)
+        typed = [dtype.type(float(p)) for p in params]
+        branch_free = branch_free and not _raises_flags(f, xs, typed)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = np.broadcast_to(np.asarray(f(xs, *typed)), xs.shape).astype(dtype)
+        finfo = np.finfo(dtype)
+        for x, y, ref in zip(xs.tolist(), got.tolist(), references[dtype], strict=True):
+            if ref is None or abs(ref) > finfo.max:
+                continue
+            if not np.isfinite(y):
+                nonfinite += 1
+                first_nonfinite = first_nonfinite or (
+                    f"{y} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
+                )
+            elif abs(ref) >= finfo.tiny:
+                rel = abs(y - ref) / abs(ref)
+                if dtype == np.float32:
+                    max_rel = max(max_rel, rel)
+                if rel > tol:
+                    wrong += 1
+                    first_bad = first_bad or (
+                        f"{y!r} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
+                    )
+    return FloatScore(nonfinite, wrong, max_rel, first_nonfinite or first_bad, branch_free)
+
+
+@at_dps
+def choose(
+    model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
+) -> tuple[str, sympy.Expr, FloatScore]:
+    """The candidate proven equal to ``exact`` that behaves best in float32/float64.
+
+    ``what`` is "grad" or "origin"; a spec's own ``<what>_impl`` must be equal, automatic rewrites
+    that are not are skipped. Ties go to the cheaper expression, then to the earlier candidate.
+    """
+    path, impl = model.spec.path, f"{what}_impl"
+    label = "d(origin)/dx" if what == "grad" else "origin"
+    scored = []
+    for order, (name, expr) in enumerate(candidates.items()):
+        found = worst_difference(model, expr, exact)
+        if found is not None:
+            if name == impl:
+                (x, params), got, want = found
+                raise CheckError(
+                    f"{path}: {impl}: differs from {label} at {where(model, x, params)}:"
+                    f" {impl} {fmt(got)}, {label} {fmt(want)}"
+                )
+            continue  # an automatic rewrite that is not valid for this surrogate
+        score = float_score(model, expr, exact)
+        accurate = score.max_rel_f32 <= ACCURATE_EPS * float(np.finfo(np.float32).eps)
+        key = (
+            score.nonfinite,
+            score.wrong,
+            not accurate,
+            sympy.count_ops(expr),
+            score.max_rel_f32,
+            order,
+        )
+        scored.append((key, name, expr, score))
+    _, name, expr, score = min(scored, key=lambda item: item[0])
+    if score.nonfinite:
+        field = impl if name == impl else "origin"
+        raise CheckError(
+            f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad};"
+            f" add a numerically stable, equal '{impl}'"
+        )
+    return name, expr, score

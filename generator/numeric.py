@@ -1,0 +1,209 @@
+"""High-precision evaluation shared by the checks, the choice of emitted forms and the plots.
+
+Every expression is evaluated with mpmath at ``DPS`` significant digits at deterministic points:
+grids, log-spaced magnitudes, seeded random points and both sides of every breakpoint, for the
+default parameters and for a perturbed set. ``sympy.limit`` raises on Piecewise at infinity, so
+limits are evaluated far out instead. Every tolerance is a named constant with its reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import mpmath
+import sympy
+
+from .symbolic import SurrogateModel
+
+DPS = 40  # working precision of every identity check
+# Two forms are "equal" when they agree to 25 of the 40 digits: 15 digits of headroom for
+# cancellation inside one evaluation, while a formula wrong by 1e-20 relative still fails.
+EQUAL_RTOL = mpmath.mpf("1e-25")
+# Values below this are "zero" when reporting and comparing (beneath float64's smallest subnormal).
+NEGLIGIBLE = mpmath.mpf("1e-300")
+# The perturbed parameter set: a formula right only at the defaults must still fail somewhere.
+PERTURB_FACTOR = mpmath.mpf("1.37")
+PERTURB_FROM_ZERO = mpmath.mpf("0.37")
+# Sample points: x/10 on [-8, 8], width/20 on [-8w, 8w], 10**(k/2) for |k| <= 12, 64 random.
+GRID_STEPS = 80
+LOG_DECADES = 12
+RANDOM_POINTS = 64
+RANDOM_SPAN = 6
+# Beside a breakpoint b: b -+ 1e-12*max(1, |b|) (the one-sided limit) and b -+ 1e-3*width.
+BESIDE_BREAKPOINT = mpmath.mpf("1e-12")
+NEAR_BREAKPOINT = mpmath.mpf("1e-3")
+# Exactly at a breakpoint the derivative is one-sided by convention: points closer are dropped.
+AT_BREAKPOINT = mpmath.mpf("1e-30")
+# Continuity of the origin: the two sides 1e-20 apart must agree to 1e-12 (a jump is O(1)).
+CONTINUITY_STEP = mpmath.mpf("1e-20")
+CONTINUITY_TOL = mpmath.mpf("1e-12")
+FAR = mpmath.mpf("1e30")  # "infinity" for the limits of the origin (property `normalized`)
+NORMALIZED_TOL = 1e-9
+# Limits at +-inf of a float input: f(+-1e100) and f(+-1e150), settled if they agree to 1e-20.
+LIMIT_NEAR = mpmath.mpf("1e100")
+LIMIT_FAR = mpmath.mpf("1e150")
+LIMIT_SETTLED = mpmath.mpf("1e-20")
+LIMIT_ZERO = mpmath.mpf("1e-320")  # both far values below float64's range: the limit is 0
+# Raw derivatives can cancel badly far out (two ~1/|x| terms); 100 digits stay exact to 3e38.
+REFERENCE_DPS = 100
+
+Point = tuple[mpmath.mpf, tuple[mpmath.mpf, ...]]
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def at_dps(func: F) -> F:
+    """Run ``func`` at DPS digits: mpf arithmetic outside (even ``-x``) rounds to 53 bits."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        with mpmath.workdps(DPS):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def lambdify(model: SurrogateModel, expr: sympy.Expr, modules: object) -> Callable[..., object]:
+    """``expr`` as a function of (x, *params); ``dummify`` so that no parameter name (``exp``,
+    ``select``, ``beta``) can shadow a function of the numeric module."""
+    return sympy.lambdify((model.x, *model.params), expr, modules=modules, dummify=True)
+
+
+class Evaluator:
+    """An expression as an mpmath function of (x, *params); None where undefined or not finite."""
+
+    def __init__(self, model: SurrogateModel, expr: sympy.Expr, dps: int = DPS) -> None:
+        self.f = lambdify(model, expr, "mpmath")
+        self.dps = dps
+
+    def __call__(self, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> mpmath.mpf | None:
+        with mpmath.workdps(self.dps):
+            try:
+                value = self.f(x, *params)
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return None
+            if isinstance(value, int | float):
+                value = mpmath.mpf(value)
+            if not isinstance(value, mpmath.mpf) or not mpmath.isfinite(value):
+                return None
+            return value
+
+
+@at_dps
+def param_sets(model: SurrogateModel) -> list[tuple[mpmath.mpf, ...]]:
+    """Defaults, and a perturbed set so that a formula right only at the defaults still fails."""
+    perturbed = []
+    for p in model.spec.params:
+        if p.domain == "integer":
+            perturbed.append(mpmath.mpf(p.default) + 1)
+        else:
+            perturbed.append(
+                mpmath.mpf(p.default) * PERTURB_FACTOR if p.default else PERTURB_FROM_ZERO
+            )
+    defaults = tuple(mpmath.mpf(p.default) for p in model.spec.params)
+    return [defaults] if not perturbed else [defaults, tuple(perturbed)]
+
+
+@at_dps
+def numeric_breakpoints(model: SurrogateModel, params: Sequence[mpmath.mpf]) -> list[mpmath.mpf]:
+    values = []
+    for bp in model.breakpoints:
+        value = Evaluator(model, bp)(mpmath.mpf(0), params)
+        if value is not None:
+            values.append(value)
+    return sorted(set(values))
+
+
+@at_dps
+def sample_points(model: SurrogateModel, params: Sequence[mpmath.mpf]) -> list[mpmath.mpf]:
+    """Deterministic x: grids, log-spaced magnitudes, seeded random, both sides of breakpoints."""
+    bps = numeric_breakpoints(model, params)
+    width = max([abs(b) for b in bps] + [mpmath.mpf(1)])
+    steps = range(-GRID_STEPS, GRID_STEPS + 1)
+    xs = [mpmath.mpf(k) / 10 for k in steps]
+    xs += [width * mpmath.mpf(k) / 20 for k in steps]
+    decades = range(-LOG_DECADES, LOG_DECADES + 1)
+    xs += [s * mpmath.mpf(10) ** (mpmath.mpf(k) / 2) for k in decades for s in (1, -1)]
+    rng = random.Random(model.spec.name)  # same points every run
+    xs += [width * mpmath.mpf(rng.uniform(-RANDOM_SPAN, RANDOM_SPAN)) for _ in range(RANDOM_POINTS)]
+    for b in bps:
+        for delta in (BESIDE_BREAKPOINT * max(1, abs(b)), width * NEAR_BREAKPOINT):
+            xs += [b - delta, b + delta]
+    xs = [x for x in xs if all(abs(x - b) > AT_BREAKPOINT for b in bps)]
+    return sorted(set(xs))
+
+
+def fmt(value: mpmath.mpf | None) -> str:
+    """A value for a message: 8 digits, "0.0" below NEGLIGIBLE, "undefined" for None."""
+    if value is None:
+        return "undefined"
+    return "0.0" if abs(value) < NEGLIGIBLE else mpmath.nstr(value, 8)
+
+
+def where(model: SurrogateModel, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> str:
+    """``x = ..., alpha = ...`` for a message."""
+    parts = [f"x = {mpmath.nstr(x, 8)}"]
+    parts += [
+        f"{p.name} = {mpmath.nstr(v, 6)}" for p, v in zip(model.spec.params, params, strict=True)
+    ]
+    return ", ".join(parts)
+
+
+def differ(a: mpmath.mpf | None, b: mpmath.mpf | None) -> bool:
+    """Relative difference above EQUAL_RTOL (absolute below 1e-10), or exactly one undefined."""
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return abs(a - b) > EQUAL_RTOL * max(abs(a), abs(b), mpmath.mpf("1e-10"))
+
+
+@functools.lru_cache(maxsize=256)
+@at_dps
+def values(
+    model: SurrogateModel, expr: sympy.Expr
+) -> tuple[tuple[tuple[mpmath.mpf, mpmath.mpf | None], ...], ...]:
+    """``expr`` at every sample point, per parameter set; cached: each reference is used often."""
+    f = Evaluator(model, expr)
+    return tuple(tuple((x, f(x, ps)) for x in sample_points(model, ps)) for ps in param_sets(model))
+
+
+@at_dps
+def worst_difference(
+    model: SurrogateModel, expr: sympy.Expr, reference: sympy.Expr
+) -> tuple[Point, mpmath.mpf | None, mpmath.mpf | None] | None:
+    """Where ``expr`` and ``reference`` differ most (absolutely), or None if equal at every sample.
+
+    The defaults are scanned first; the perturbed parameters only if the defaults show no
+    difference, so a report names the defaults whenever they already disagree.
+    """
+    for params, rows, refs in zip(
+        param_sets(model), values(model, expr), values(model, reference), strict=True
+    ):
+        worst: tuple[mpmath.mpf, Point, mpmath.mpf | None, mpmath.mpf | None] | None = None
+        for (x, a), (_, b) in zip(rows, refs, strict=True):
+            if differ(a, b):
+                gap = mpmath.inf if a is None or b is None else abs(a - b)
+                if worst is None or gap > worst[0]:
+                    worst = (gap, (x, params), a, b)
+        if worst is not None:
+            return worst[1], worst[2], worst[3]
+    return None
+
+
+def sample_count(model: SurrogateModel) -> int:
+    return sum(len(sample_points(model, ps)) for ps in param_sets(model))
+
+
+def limit_value(f: Callable[[mpmath.mpf], mpmath.mpf | None], sign: int) -> float | None:
+    """The limit of f at sign*inf: f(+-1e150) if settled, else 0 (decaying) or +-inf."""
+    near, far = f(sign * LIMIT_NEAR), f(sign * LIMIT_FAR)
+    if near is None or far is None:
+        return None
+    if abs(near) < LIMIT_ZERO and abs(far) < LIMIT_ZERO:
+        return 0.0
+    if abs(far - near) <= LIMIT_SETTLED * abs(far):
+        return float(far)
+    if abs(far) < abs(near):
+        return 0.0
+    return float("inf") if far > 0 else float("-inf")
