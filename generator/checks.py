@@ -12,10 +12,23 @@ import sympy
 
 from . import forms
 from .numeric import at_dps, numeric_breakpoints, param_sets
-from .symbolic import SurrogateModel
+from .symbolic import SurrogateModel, pointwise_diff
 from .verify import BackwardVerdict, CheckError, check_backward, check_origin, check_properties
 
-__all__ = ["BackwardVerdict", "CheckError", "CheckedModel", "run_checks"]
+__all__ = [
+    "MAX_ORDER",
+    "PARAM_ORDERS",
+    "BackwardVerdict",
+    "CheckError",
+    "CheckedModel",
+    "run_checks",
+]
+
+# d^n origin / dx^n is emitted for n <= MAX_ORDER, and d/d(parameter) of each for n < PARAM_ORDERS:
+# a backend can then differentiate to order MAX_ORDER in x, and the origin and the gradient once
+# in the parameters, without differentiating emitted code.
+MAX_ORDER = 5
+PARAM_ORDERS = 2
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,37 @@ class CheckedModel:
     # invalid-operation or divide-by-zero flag.
     grad_branch_free: bool = False
     origin_branch_free: bool = False
+    # derivatives[n]: the emitted form of d^n origin / dx^n, n = 0..MAX_ORDER (0: the origin,
+    # 1: the gradient); each finite wherever its true value is.
+    derivatives: tuple[sympy.Expr, ...] = ()
+    # partials[n][i]: the emitted form of d/d(param i) of d^n origin / dx^n, n < PARAM_ORDERS;
+    # None for an integer parameter (no derivative).
+    partials: tuple[tuple[sympy.Expr | None, ...], ...] = ()
+
+
+def _chain(
+    model: SurrogateModel, origin: sympy.Expr, grad: sympy.Expr
+) -> tuple[tuple[sympy.Expr, ...], tuple[tuple[sympy.Expr | None, ...], ...]]:
+    """Emitted forms of the higher derivatives in x and of the parameter derivatives."""
+    exact = [model.origin, model.grad]
+    for _ in range(2, MAX_ORDER + 1):
+        exact.append(pointwise_diff(exact[-1], model.x))
+    emitted = [origin, grad] + [
+        forms.choose_finite(model, exact[n], f"d^{n} origin/dx^{n}")
+        for n in range(2, MAX_ORDER + 1)
+    ]
+    partials = tuple(
+        tuple(
+            None
+            if p.domain == "integer"
+            else forms.choose_finite(
+                model, pointwise_diff(exact[n], s), f"d/d{p.name} of d^{n} origin/dx^{n}"
+            )
+            for p, s in zip(model.spec.params, model.params, strict=True)
+        )
+        for n in range(PARAM_ORDERS)
+    )
+    return tuple(emitted), partials
 
 
 @at_dps
@@ -48,7 +92,10 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         model, model.origin, forms.origin_candidates(model), "origin"
     )
     bps = tuple(float(b) for b in numeric_breakpoints(model, param_sets(model)[0]))
+    derivatives, partials = _chain(model, emitted_origin, emitted)
     return CheckedModel(
+        derivatives=derivatives,
+        partials=partials,
         model=model,
         emitted_grad=emitted,
         emitted_form=form,

@@ -8,9 +8,10 @@ The score counts NaN/inf where the true value is finite, values off by more than
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +20,17 @@ import numpy as np
 import sympy
 
 from .numeric import (
+    PROOF_STRIDE,
     REFERENCE_DPS,
     Evaluator,
     at_dps,
+    differ,
     fmt,
     lambdify,
     limit_value,
     numeric_breakpoints,
     param_sets,
+    sample_points,
     where,
     worst_difference,
 )
@@ -104,6 +108,161 @@ def _unique(found: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
         if all(expr != seen for seen in unique.values()):
             unique[name] = expr
     return unique
+
+
+def _sign_condition(u: sympy.Expr, x: sympy.Symbol) -> sympy.Basic:
+    """``u > 0`` as a condition on x where u = k*x + m with k of known sign (else as is)."""
+    k = sympy.diff(u, x)
+    if not k.has(x):
+        m = sympy.expand(u - k * x)
+        if k.is_positive:
+            return sympy.Gt(x, -m / k)
+        if k.is_negative:
+            return sympy.Lt(x, -m / k)
+    return sympy.Gt(u, 0)
+
+
+def _exp_split_one(e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """A rational function of exp(k_i*u) as two forms whose exponentials never exceed 1.
+
+    Every exponential in x must be exp(r_i*u) with rational r_i for one u (sigmoid and its
+    derivatives: exp(-alpha*x), exp(-2*alpha*x), ...). With E = exp(u), e = R(E); where u <= 0
+    the cancelled R(E) is emitted, where u > 0 the cancelled R(1/F) with F = exp(-u) <= 1. Neither
+    overflows (no inf/inf), and each only underflows where the value itself is tiny.
+    """
+    atoms = sorted((a for a in e.atoms(sympy.exp) if a.has(x)), key=sympy.default_sort_key)
+    if not atoms:
+        return e
+    args = [a.args[0] for a in atoms]
+    if all(a.is_nonpositive for a in args):
+        return e  # exp(-x**2) and the like never overflow
+    ratios = [sympy.cancel(a / args[0]) for a in args]
+    if not all(r.is_Rational and r != 0 for r in ratios):
+        return e
+    d = functools.reduce(sympy.ilcm, [sympy.Rational(r).q for r in ratios], 1)
+    u = args[0] / d
+    E, F = sympy.Dummy("E", positive=True), sympy.Dummy("F", positive=True)
+    rational = e.xreplace({a: E ** (r * d) for a, r in zip(atoms, ratios, strict=True)})
+    if rational.has(sympy.exp) and any(a.has(x) for a in rational.atoms(sympy.exp)):
+        return e
+    opaque, back = _opaque(rational, (x, E))
+    low = sympy.factor(sympy.cancel(opaque)).xreplace(back | {E: sympy.exp(u)})
+    high = sympy.factor(sympy.cancel(opaque.xreplace({E: 1 / F})))
+    high = high.xreplace(back | {F: sympy.exp(-u)})
+    return sympy.Piecewise((high, _sign_condition(u, x)), (low, True))
+
+
+def _opaque(
+    e: sympy.Expr, keep: tuple[sympy.Symbol, ...]
+) -> tuple[sympy.Expr, dict[sympy.Expr, sympy.Expr]]:
+    """e with every maximal subexpression free of ``keep`` (a parameter combination such as
+    alpha**2 or a sum of parameters) replaced by a symbol, and the map back.
+
+    Polynomial algebra (cancel, factor) in E and x alone then stays cheap however many
+    parameters there are: factoring over eight parameter symbols took minutes."""
+    table: dict[sympy.Expr, sympy.Expr] = {}
+
+    def go(node: sympy.Expr) -> sympy.Expr:
+        if not node.has(*keep):
+            if node.is_Number:
+                return node
+            if node not in table:
+                table[node] = sympy.Dummy(
+                    "c", positive=True if node.is_positive else None, real=True
+                )
+            return table[node]
+        if not node.args:
+            return node
+        return node.func(*(go(a) for a in node.args))
+
+    out = go(e)
+    return out, {v: k for k, v in table.items()}
+
+
+def exp_split(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """Each branch with growing exponentials split where their exponent changes sign."""
+    hyperbolic = expr.rewrite(sympy.exp) if expr.has(sympy.tanh, sympy.cosh) else expr
+    return sympy.piecewise_fold(_per_branch(hyperbolic, lambda e: _exp_split_one(e, x)))
+
+
+def large_split(expr: sympy.Expr, x: sympy.Symbol, crossover: sympy.Expr) -> sympy.Expr:
+    """Beyond ``|x| > crossover`` the expression in t = 1/|x| (divided by its dominant power).
+
+    x/(1 + b*|x|) is inf/inf at x = +-inf and b*|x| overflows near the top of the float range;
+    in t it is 1/(b + t) for x > 0, finite up to and at x = inf (t = 0).
+    """
+    t = sympy.Dummy("t", positive=True)
+
+    def side(sign: int) -> sympy.Expr:
+        far = sympy.piecewise_fold(expr.subs(x, sign / t))
+        return _per_branch(far, sympy.together).xreplace({t: sign / x})
+
+    return sympy.Piecewise(
+        (side(1), sympy.Gt(x, crossover)), (side(-1), sympy.Lt(x, -crossover)), (expr, True)
+    )
+
+
+# Beyond the x where every exponent is below -UNDERFLOW_EXPONENT, the value is below float64's
+# smallest subnormal (exp(-1000) = 5e-435, with room for a polynomial factor): exactly 0.
+UNDERFLOW_EXPONENT = 1000
+# Expanding a product into terms (each with its own cutoff) only below this size: the terms of a
+# large derivative number in the hundreds.
+EXPAND_MAX_OPS = 200
+
+
+def _cutoff_one(e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """0 where every exponential of the term e has an exponent below -UNDERFLOW_EXPONENT.
+
+    x**3*exp(-x**2) is inf*0 = NaN once x**2 overflows, and x*exp(a*x) at x = -inf; where every
+    exponent is below -1000 the value is below every float's range (the proof checks it at every
+    sample point), so 0 is its correctly rounded value there.
+    """
+    args = [a.args[0] for a in e.atoms(sympy.exp) if a.has(x)]
+    if not args or e.has(sympy.Piecewise):
+        return e
+    far = sympy.And(*(sympy.Lt(a, -UNDERFLOW_EXPONENT) for a in args))
+    return sympy.Piecewise((0, far), (e, True))
+
+
+def underflow_cutoff(expr: sympy.Expr, x: sympy.Symbol, expand: bool = False) -> sympy.Expr:
+    """``_cutoff_one`` on each term of each branch (of its expansion if ``expand``): in
+    c - x*exp(-x) only the second term decays (and is inf*0 at x = inf)."""
+
+    def terms(e: sympy.Expr) -> sympy.Expr:
+        e = sympy.expand(e) if expand else e
+        return sympy.Add(*(_cutoff_one(t, x) for t in sympy.Add.make_args(e)))
+
+    return sympy.piecewise_fold(_per_branch(expr, terms))
+
+
+def stabilised(model: SurrogateModel, expr: sympy.Expr) -> Iterator[tuple[str, sympy.Expr]]:
+    """The second tier of candidates, tried when a form is not finite everywhere, cheapest and
+    most often sufficient first: 0 where every exponential has underflowed, growing exponentials
+    split at the sign of their exponent, the expression in 1/x (divided by its dominant power)
+    beyond a crossover, and combinations. Computed lazily: each costs symbolic work."""
+    x = model.x
+    bps = [abs(b) for b in model.breakpoints]
+    crossover = sympy.Max(1, *bps) if bps else sympy.S.One
+    seen = {expr}
+
+    def new(e: sympy.Expr) -> bool:
+        fresh = e not in seen
+        seen.add(e)
+        return fresh
+
+    split = exp_split(expr, x)
+    if new(split):
+        yield "exponentials split", split
+        if new(e := underflow_cutoff(split, x)):
+            yield "exponentials split, 0 where they underflow", e
+    if new(e := underflow_cutoff(expr, x)):
+        yield "0 where the exponentials underflow", e
+    if new(e := large_split(expr, x, crossover)):
+        yield f"in 1/x beyond |x| > {crossover}", e
+    if split != expr and new(e := large_split(split, x, crossover)):
+        yield f"exponentials split, in 1/x beyond |x| > {crossover}", e
+    if sympy.count_ops(expr) <= EXPAND_MAX_OPS and new(e := underflow_cutoff(expr, x, True)):
+        yield "expanded, 0 where the exponentials underflow", e
 
 
 def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
@@ -242,26 +401,23 @@ def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr)
     return FloatScore(nonfinite, wrong, max_rel, first_nonfinite or first_bad, branch_free)
 
 
-@at_dps
-def choose(
-    model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
-) -> tuple[str, sympy.Expr, FloatScore]:
-    """The candidate proven equal to ``exact`` that behaves best in float32/float64.
-
-    ``what`` is "grad" or "origin"; a spec's own ``<what>_impl`` must be equal, automatic rewrites
-    that are not are skipped. Ties go to the cheaper expression, then to the earlier candidate.
-    """
-    path, impl = model.spec.path, f"{what}_impl"
-    label = "d(origin)/dx" if what == "grad" else "origin"
+def _score_all(
+    model: SurrogateModel,
+    exact: sympy.Expr,
+    candidates: dict[str, sympy.Expr],
+    impl: str,
+    label: str,
+    first: int = 0,
+) -> list[tuple[tuple[Any, ...], str, sympy.Expr, FloatScore]]:
     scored = []
-    for order, (name, expr) in enumerate(candidates.items()):
+    for order, (name, expr) in enumerate(candidates.items(), start=first):
         found = worst_difference(model, expr, exact)
         if found is not None:
             if name == impl:
                 (x, params), got, want = found
                 raise CheckError(
-                    f"{path}: {impl}: differs from {label} at {where(model, x, params)}:"
-                    f" {impl} {fmt(got)}, {label} {fmt(want)}"
+                    f"{model.spec.path}: {impl}: differs from {label} at"
+                    f" {where(model, x, params)}: {impl} {fmt(got)}, {label} {fmt(want)}"
                 )
             continue  # an automatic rewrite that is not valid for this surrogate
         score = float_score(model, expr, exact)
@@ -275,11 +431,134 @@ def choose(
             order,
         )
         scored.append((key, name, expr, score))
+    return scored
+
+
+@at_dps
+def choose(
+    model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
+) -> tuple[str, sympy.Expr, FloatScore]:
+    """The candidate proven equal to ``exact`` that behaves best in float32/float64.
+
+    ``what`` is "grad" or "origin"; a spec's own ``<what>_impl`` must be equal, automatic rewrites
+    that are not are skipped. Ties go to the cheaper expression, then to the earlier candidate.
+    When no candidate is finite everywhere, the stabilised ones (``stabilised``) are tried too.
+    """
+    path, impl = model.spec.path, f"{what}_impl"
+    label = "d(origin)/dx" if what == "grad" else "origin"
+    scored = _score_all(model, exact, candidates, impl, label)
+    best = min(scored, key=lambda item: item[0])
+    if impl not in candidates and best[0][:2] != (0, 0):
+        more = {f"{best[1]}, {k}": v for k, v in stabilised(model, best[2])}
+        scored += _score_all(model, exact, more, impl, label, first=len(candidates))
     _, name, expr, score = min(scored, key=lambda item: item[0])
     if score.nonfinite:
         field = impl if name == impl else "origin"
         raise CheckError(
-            f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad};"
+            f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad}, and no"
+            f" automatic rewrite (split exponentials, 1/x beyond a crossover) is finite there;"
             f" add a numerically stable, equal '{impl}'"
         )
     return name, expr, score
+
+
+# --- higher derivatives: the first candidate that is finite wherever the true value is ----------
+
+SMALL_DENSE = 101  # points of the dense part of the finiteness grid of higher derivatives
+
+
+def small_grid(model: SurrogateModel) -> np.ndarray:
+    """The extreme grid, a coarse dense grid and both sides of every breakpoint, in float32
+    values (exactly representable in float64 too, so both dtypes see the same points)."""
+    bps = [float(b) for b in numeric_breakpoints(model, param_sets(model)[0])]
+    width = max([abs(b) for b in bps] + [1.0])
+    dense = np.linspace(-10 * width, 10 * width, SMALL_DENSE)
+    near = [b + s * d for b in bps for s in (-1, 1) for d in (1e-3 * width, 0.1 * width)]
+    with np.errstate(over="ignore"):
+        return np.concatenate([np.array(EXTREME_GRID), dense, np.array(near)]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+@at_dps
+def _small_references(model: SurrogateModel, exact: sympy.Expr) -> tuple[float | None, ...]:
+    """Whether (and how large) the true value is at each point: 40 digits are enough to tell a
+    finite value from an infinite one, even where a raw derivative cancels."""
+    f = Evaluator(model, exact)
+    params = param_sets(model)[0]
+    return tuple(_reference(x, params, f) for x in small_grid(model).tolist())
+
+
+def first_nonfinite(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> str:
+    """Where ``expr`` gives NaN/inf in float32 or float64 while ``exact`` is finite ("" if
+    nowhere) on ``small_grid``, at the default parameters."""
+    f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
+    params = param_sets(model)[0]
+    references = _small_references(model, exact)
+    for dtype in FLOAT_CHECKS:
+        xs = small_grid(model).astype(dtype)
+        typed = [dtype.type(float(p)) for p in params]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = np.broadcast_to(np.asarray(f(xs, *typed)), xs.shape).astype(dtype)
+        for x, y, ref in zip(xs.tolist(), got.tolist(), references, strict=True):
+            if ref is not None and abs(ref) <= np.finfo(dtype).max and not np.isfinite(y):
+                return f"{y} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
+    return ""
+
+
+def _proven_equal(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> bool:
+    """``expr`` equals ``exact`` at every PROOF_STRIDE-th sample point (40 digits).
+
+    A form that is ``exact`` itself except where earlier Piecewise conditions hold (the
+    underflow cutoff) is compared only where one of them does: elsewhere it is ``exact``."""
+    if isinstance(expr, sympy.Piecewise) and expr.args[-1] == (exact, sympy.true):
+        guard = sympy.Or(*(cond for _, cond in expr.args[:-1]))
+        test = lambdify(model, guard, "mpmath")
+        f = Evaluator(model, sympy.Piecewise(*expr.args[:-1], (0, True)))
+        g = Evaluator(model, exact)
+        for ps in param_sets(model):
+            for x in sample_points(model, ps)[::PROOF_STRIDE]:
+                if bool(test(x, *ps)) and differ(f(x, ps), g(x, ps)):
+                    return False
+        return True
+    return worst_difference(model, expr, exact, PROOF_STRIDE) is None
+
+
+@at_dps
+def choose_finite(model: SurrogateModel, exact: sympy.Expr, label: str) -> sympy.Expr:
+    """A form of ``exact`` (a higher derivative) that is finite wherever its true value is: the
+    exact expression itself if it is, else the first stabilised rewrite proven equal to it.
+
+    Raises CheckError naming the point and value where every form fails.
+    """
+    found, problem = _finite_form(model, exact)
+    if found is None:
+        raise CheckError(
+            f"{model.spec.path}: origin: {label} gives {problem} and no automatic rewrite"
+            " (split exponentials, 0 where they underflow, 1/x beyond a crossover) is finite"
+            " there"
+        )
+    return found
+
+
+@functools.lru_cache(maxsize=512)
+@at_dps
+def _finite_form(model: SurrogateModel, exact: sympy.Expr) -> tuple[sympy.Expr | None, str]:
+    """``choose_finite``'s search, cached: derivatives in parameters that enter the same way
+    (a slope written as a sum of parameters) are one expression."""
+    problem = first_nonfinite(model, exact, exact)
+    if not problem:
+        return exact, ""
+    x = model.x
+    tried = {"together": _per_branch(exact, sympy.together)}
+    if exact.has(x):
+        folded = fold_even(exact, x)
+        together = _per_branch(folded, sympy.together)
+        tried |= {"even-folded": folded, "even-folded, together": together}
+    for base in (exact, *_unique(tried).values()):
+        for expr in itertools.chain([base], (e for _, e in stabilised(model, base))):
+            if expr is exact or first_nonfinite(model, expr, exact):
+                continue
+            if _proven_equal(model, expr, exact):
+                return expr, ""
+    return None, problem

@@ -268,14 +268,31 @@ def breakpoints_of(expr: sympy.Expr, x: sympy.Symbol) -> tuple[sympy.Expr, ...]:
     return tuple(sorted(found, key=sympy.default_sort_key))
 
 
+def _sign_power(e: sympy.Expr) -> bool:
+    return bool(e.is_Pow and isinstance(e.base, sympy.sign) and e.exp.is_Integer and e.exp > 1)
+
+
+def at_kinks_as_limits(expr: sympy.Expr) -> sympy.Expr:
+    """sign(u)**(2k) -> 1 and sign(u)**(2k+1) -> sign(u).
+
+    Away from u = 0 both sides are equal; at u = 0 SymPy's sign(0)**2 = 0 while both one-sided
+    limits are 1. The model (docs, plots, references) and the emitted code then agree there: the
+    value at such a kink is the limit.
+    """
+    return expr.replace(_sign_power, lambda e: sympy.S.One if int(e.exp) % 2 == 0 else e.base)
+
+
 def pointwise_diff(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
-    return sympy.diff(expr, var).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    """d expr / d var away from kinks: DiracDelta terms dropped, even powers of sign() at their
+    limit (``at_kinks_as_limits``)."""
+    derivative = sympy.diff(expr, var).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    return at_kinks_as_limits(derivative)
 
 
 def build_model(spec: Spec) -> SurrogateModel:
     params = tuple(sympy.Symbol(p.name, **_ASSUMPTIONS[p.domain]) for p in spec.params)
     symbols = {"x": X, **{p.name: s for p, s in zip(spec.params, params, strict=True)}}
-    origin = parse_expression(spec.origin, symbols, f"{spec.path}: origin")
+    origin = at_kinks_as_limits(parse_expression(spec.origin, symbols, f"{spec.path}: origin"))
     backward = tuple(
         parse_expression(b.expr, symbols, f"{spec.path}: backward[{i}].expr")
         for i, b in enumerate(spec.backward)

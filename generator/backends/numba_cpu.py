@@ -24,6 +24,8 @@ class NumbaCpuView:
     name: str
     module_doc: str
     call: str  # "x, alpha"
+    kernel_args: str  # "_x, alpha"
+    typed_call: str  # "x, _like(x, alpha)": the parameters in x's type
     bwd_call: str  # "x, g, alpha"
     signatures: dict[int, str]  # number of leading array arguments -> ufunc signature list
     defaults: str  # '{"alpha": 4.0}'
@@ -33,8 +35,23 @@ class NumbaCpuView:
 
 
 def _signatures(leading: int, params: int) -> str:
-    n = leading + params
-    return "[" + ", ".join(f"{t}({', '.join([t] * n)})" for t in SCALARS) + "]"
+    """Loops of a ufunc with ``leading`` array arguments (x, then g) and ``params`` parameters.
+
+    The output type is x's, whatever the other arguments' types: each x type gets loops for
+    float32 and float64 g and parameters (parameters share one type: mixed ones cast safely to
+    float64), ordered so that NumPy's first match is the cheapest. Inside ``@numba.njit`` a float
+    literal is float64, and a float32 x still picks a float32 loop.
+    """
+    loops = []
+    for x in SCALARS:
+        others = SCALARS if x == "_f32" else ("_f64",)
+        rest = (
+            [(g, p) for g in others for p in others] if leading == 2 else [("", p) for p in others]
+        )
+        for g, p in rest:
+            args = [x] + ([g] if g else []) + [p] * params
+            loops.append(f"{x}({', '.join(args)})")
+    return "[" + ", ".join(dict.fromkeys(loops)) + "]"
 
 
 def view(checked: CheckedModel) -> NumbaCpuView:
@@ -52,7 +69,10 @@ def view(checked: CheckedModel) -> NumbaCpuView:
     arg_text = "\n".join(wrap(a, indent="    ", first="  ", width=92) for a in args)
     source = wrap(f"Source: {f.source}", width=92)
     positional = ", ".join(["x", *params])
-    returns = "Returns:\n  An array of the broadcast shape of the arguments, in ``x``'s dtype."
+    returns = (
+        "Returns:\n  An array of the broadcast shape of the arguments, in ``x``'s dtype whatever"
+        " the types\n  of the other arguments; NaN where ``x`` is NaN."
+    )
     module_doc = (
         f"{spec.title} surrogate for Numba on the CPU (ufuncs, float32 and float64)."
         f"\n\n{wrap(spec.summary, width=92)}\n\n"
@@ -60,13 +80,18 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         f"``spike(x)``, ``origin({positional})``, ``grad({positional})`` and\n"
         f"``spike_bwd({', '.join(['x', 'g', *params])})`` = g * grad: parameters are positional"
         " in spec order\n(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like"
-        " any ufunc argument.\nfloat32 in gives float32 out; call them from ``@numba.njit`` code"
-        " as well. float16 has no\nNumba loop: it is computed in the float32 loop (pass"
-        " ``out=np.empty_like(x)`` to keep float16).\n"
+        " any ufunc argument\n(any strides; ``out=`` any array of the broadcast shape). The"
+        " result has x's dtype whatever the\ntypes of ``g`` and the parameters, also inside"
+        " ``@numba.njit`` code. float16 has no Numba loop: it is\ncomputed in the float32 loop"
+        " (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,\nwithout a"
+        " floating-point warning.\n"
         f"Formulas, checked sources and plots: docs/{spec.name}.md."
     )
     docs = {
-        "spike": "Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype.",
+        "spike": (
+            "Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for\n"
+            "negative subnormals)."
+        ),
         "origin": (
             f"{spec.title} origin: a smooth step; its derivative is ``grad``.\n\n"
             f"    origin(x) = {f.origin}\n\nArgs:\n{arg_text}\n\n{returns}\n\n{source}"
@@ -86,6 +111,8 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         name=spec.name,
         module_doc=module_doc,
         call=positional,
+        kernel_args=", ".join(["_x", *params]),
+        typed_call=", ".join(["x", *(f"_like(x, {p})" for p in params)]),
         bwd_call=", ".join(["x", "g", *params]),
         signatures={n: _signatures(n, len(params)) for n in (1, 2)},
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",

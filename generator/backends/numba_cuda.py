@@ -31,6 +31,9 @@ class NumbaCudaView:
     defaults: str
     device: dict[str, dict[str, Printed]]  # scalar -> {"origin": ..., "grad": ...}
     storage: tuple[tuple[str, str], ...]
+    device_docs: dict[str, str]  # first line of the device functions' docstrings
+    array_kernels: dict[str, str]  # host function -> its array-parameter kernels, or "None"
+    docs: dict[str, str]  # host function -> docstring
 
 
 def view(checked: CheckedModel) -> NumbaCudaView:
@@ -51,10 +54,12 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         " ``spike(x)``, ``origin(x, ...)``, ``grad(x, ...)``, ``spike_bwd(x, g, ...)`` take"
         " NumPy arrays (result: NumPy) or device arrays (anything with"
         " ``__cuda_array_interface__``: Numba, CuPy, PyTorch; result: a Numba device array) of"
-        " float16, float32 or float64; float16 is computed in float32 and rounded back."
-        " Parameters are scalars (defaults in ``DEFAULTS``). ``out=`` (a device array like x) is"
-        " filled in place instead of allocating a new result. Forward: ``spike(x) = 1 if x >= 0"
-        " else 0`` (1 at x = -0.0, 0 for NaN)."
+        " float16, float32 or float64, with any strides; float16 is computed in float32 and"
+        " rounded back. Parameters are scalars or arrays (host or device) that broadcast against"
+        " x (defaults in ``DEFAULTS``). ``out=`` (a device or NumPy array of the broadcast shape"
+        " and x's dtype, any strides) is filled in place instead of allocating a new result."
+        " Forward: ``spike(x) = 1 if x >= 0 else 0`` (1 at x = -0.0, 0 for NaN and negative"
+        " subnormals); NaN in x gives NaN from ``origin``, ``grad`` and ``spike_bwd``."
     )
     module_doc = (
         f"{spec.title} surrogate for Numba CUDA."
@@ -63,6 +68,33 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         f"{wrap(usage, width=92)}\n\n"
         f"Formulas, checked sources and plots: docs/{spec.name}.md."
     )
+    shape = (
+        "The broadcast shape of x, g and the parameters, in x's dtype; a NumPy array for a NumPy"
+        " x, a device array for a device x; ``out`` itself if given."
+    )
+    params_ = spec.params
+    arg_doc = (
+        "x: a NumPy or device array (any strides) of float16, float32 or float64."
+        + "".join(f" {p.name}: default ``{p.default!r}``, a scalar or an array." for p in params_)
+        + " out: a device or NumPy array (any strides) to fill, or None."
+        " threads_per_block: the CUDA block size."
+    )
+    errors = (
+        "Raises:\n  TypeError: x's dtype is not float16, float32 or float64, or out is not an"
+        " array.\n  ValueError: the shapes do not broadcast, or out has the wrong shape or"
+        " dtype."
+    )
+
+    def host_doc(summary: str) -> str:
+        return (
+            f"{summary}\n\n{wrap('Args: ' + arg_doc, width=92)}\n\n"
+            f"Returns:\n{wrap(shape, indent='  ', width=92)}\n\n{errors}"
+        )
+
+    array_kernels = {
+        fn: f'_KERNELS["{fn}_array"]' if params else "None"
+        for fn in ("origin", "grad", "spike_bwd")
+    }
     return NumbaCudaView(
         name=spec.name,
         module_doc=module_doc,
@@ -74,6 +106,19 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
         device=device,
         storage=STORAGE,
+        device_docs={"origin": "The smooth origin", "grad": "The surrogate gradient d origin / dx"},
+        array_kernels=array_kernels,
+        docs={
+            "spike": host_doc(
+                "Heaviside step, elementwise: 1 if x >= 0 else 0 (1 at x = -0.0; 0 for NaN and"
+                " for negative subnormals)."
+            ),
+            "origin": host_doc("The smooth origin, elementwise."),
+            "grad": host_doc("The surrogate gradient d origin / dx, elementwise."),
+            "spike_bwd": host_doc(
+                "Backward of spike: g * grad(x, ...), elementwise; g broadcasts like x."
+            ),
+        },
     )
 
 
