@@ -62,6 +62,9 @@ def generate(
     if not specs:
         raise SpecError(f"{specs_dir}: (folder): no *.yaml spec files")
     checked = [check_spec(spec) for spec in specs]
+    for c in checked:
+        for caveat in c.caveats:
+            print(f"{c.model.spec.path}: note: {caveat} (see its docs page)", file=sys.stderr)
     return specs, emit.render_all(checked, backends)
 
 

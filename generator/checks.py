@@ -52,31 +52,40 @@ class CheckedModel:
     # partials[n][i]: the emitted form of d/d(param i) of d^n origin / dx^n, n < PARAM_ORDERS;
     # None for an integer parameter (no derivative).
     partials: tuple[tuple[sympy.Expr | None, ...], ...] = ()
+    # Where a higher or parameter derivative has no form finite everywhere (shown in the docs).
+    caveats: tuple[str, ...] = ()
 
 
 def _chain(
     model: SurrogateModel, origin: sympy.Expr, grad: sympy.Expr
-) -> tuple[tuple[sympy.Expr, ...], tuple[tuple[sympy.Expr | None, ...], ...]]:
-    """Emitted forms of the higher derivatives in x and of the parameter derivatives."""
+) -> tuple[tuple[sympy.Expr, ...], tuple[tuple[sympy.Expr | None, ...], ...], tuple[str, ...]]:
+    """Emitted forms of the higher derivatives in x and of the parameter derivatives, and the
+    caveats where no form is finite everywhere."""
+    caveats: list[str] = []
+
+    def finite(exact: sympy.Expr, label: str) -> sympy.Expr:
+        expr, caveat = forms.choose_finite(model, exact, label)
+        if caveat:
+            caveats.append(caveat)
+        return expr
+
     exact = [model.origin, model.grad]
     for _ in range(2, MAX_ORDER + 1):
         exact.append(pointwise_diff(exact[-1], model.x))
     emitted = [origin, grad] + [
-        forms.choose_finite(model, exact[n], f"d^{n} origin/dx^{n}")
-        for n in range(2, MAX_ORDER + 1)
+        finite(exact[n], f"d^{n} origin/dx^{n}") for n in range(2, MAX_ORDER + 1)
     ]
+    what = ("the origin", "the gradient")
     partials = tuple(
         tuple(
             None
             if p.domain == "integer"
-            else forms.choose_finite(
-                model, pointwise_diff(exact[n], s), f"d/d{p.name} of d^{n} origin/dx^{n}"
-            )
+            else finite(pointwise_diff(exact[n], s), f"d/d{p.name} of {what[n]}")
             for p, s in zip(model.spec.params, model.params, strict=True)
         )
         for n in range(PARAM_ORDERS)
     )
-    return tuple(emitted), partials
+    return tuple(emitted), partials, tuple(dict.fromkeys(caveats))
 
 
 @at_dps
@@ -92,10 +101,11 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         model, model.origin, forms.origin_candidates(model), "origin"
     )
     bps = tuple(float(b) for b in numeric_breakpoints(model, param_sets(model)[0]))
-    derivatives, partials = _chain(model, emitted_origin, emitted)
+    derivatives, partials, caveats = _chain(model, emitted_origin, emitted)
     return CheckedModel(
         derivatives=derivatives,
         partials=partials,
+        caveats=caveats,
         model=model,
         emitted_grad=emitted,
         emitted_form=form,

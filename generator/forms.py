@@ -195,7 +195,7 @@ def large_split(expr: sympy.Expr, x: sympy.Symbol, crossover: sympy.Expr) -> sym
 
     def side(sign: int) -> sympy.Expr:
         far = sympy.piecewise_fold(expr.subs(x, sign / t))
-        return _per_branch(far, sympy.together).xreplace({t: sign / x})
+        return _per_branch(far, lambda e: sympy.together(_split_powers(e))).xreplace({t: sign / x})
 
     return sympy.Piecewise(
         (side(1), sympy.Gt(x, crossover)), (side(-1), sympy.Lt(x, -crossover)), (expr, True)
@@ -233,6 +233,20 @@ def underflow_cutoff(expr: sympy.Expr, x: sympy.Symbol, expand: bool = False) ->
         return sympy.Add(*(_cutoff_one(t, x) for t in sympy.Add.make_args(e)))
 
     return sympy.piecewise_fold(_per_branch(expr, terms))
+
+
+def _split_powers(e: sympy.Expr) -> sympy.Expr:
+    """(1 + c/t)**a -> (t + c)**a * t**(-a) and log(1 + c/t) -> log(t + c) - log(t): the
+    dominant power of 1/t out of every non-integer power and logarithm, so that neither
+    overflows as t -> 0. Valid for positive bases; ``choose`` proves every use."""
+    e = e.replace(
+        lambda n: n.is_Pow and not n.exp.is_Integer,
+        lambda n: sympy.Pow(sympy.together(n.base), n.exp),
+    )
+    e = e.replace(
+        lambda n: isinstance(n, sympy.log), lambda n: sympy.log(sympy.together(n.args[0]))
+    )
+    return sympy.expand_log(sympy.expand_power_base(e, force=True), force=True)
 
 
 def stabilised(model: SurrogateModel, expr: sympy.Expr) -> Iterator[tuple[str, sympy.Expr]]:
@@ -488,12 +502,13 @@ def _small_references(model: SurrogateModel, exact: sympy.Expr) -> tuple[float |
     return tuple(_reference(x, params, f) for x in small_grid(model).tolist())
 
 
-def first_nonfinite(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> str:
-    """Where ``expr`` gives NaN/inf in float32 or float64 while ``exact`` is finite ("" if
-    nowhere) on ``small_grid``, at the default parameters."""
+def nonfinite_points(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> tuple[int, str]:
+    """How many points of ``small_grid`` (float32 and float64, default parameters) give NaN/inf
+    for ``expr`` where ``exact`` is finite, and the first of them ("" if none)."""
     f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
     params = param_sets(model)[0]
     references = _small_references(model, exact)
+    count, first = 0, ""
     for dtype in FLOAT_CHECKS:
         xs = small_grid(model).astype(dtype)
         typed = [dtype.type(float(p)) for p in params]
@@ -502,8 +517,14 @@ def first_nonfinite(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) 
             got = np.broadcast_to(np.asarray(f(xs, *typed)), xs.shape).astype(dtype)
         for x, y, ref in zip(xs.tolist(), got.tolist(), references, strict=True):
             if ref is not None and abs(ref) <= np.finfo(dtype).max and not np.isfinite(y):
-                return f"{y} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
-    return ""
+                count += 1
+                first = first or f"{y} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
+    return count, first
+
+
+def first_nonfinite(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> str:
+    """The first point where ``expr`` is NaN/inf and ``exact`` finite ("" if none)."""
+    return nonfinite_points(model, expr, exact)[1]
 
 
 def _proven_equal(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> bool:
@@ -525,20 +546,23 @@ def _proven_equal(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) ->
 
 
 @at_dps
-def choose_finite(model: SurrogateModel, exact: sympy.Expr, label: str) -> sympy.Expr:
-    """A form of ``exact`` (a higher derivative) that is finite wherever its true value is: the
-    exact expression itself if it is, else the first stabilised rewrite proven equal to it.
+def choose_finite(model: SurrogateModel, exact: sympy.Expr, label: str) -> tuple[sympy.Expr, str]:
+    """A form of ``exact`` (a higher derivative, a parameter derivative) that is finite wherever
+    its true value is: the exact expression itself if it is, else the first stabilised rewrite
+    proven equal to it.
 
-    Raises CheckError naming the point and value where every form fails.
+    Where no form is finite everywhere, the proven form with the fewest failures is used and the
+    second element says where it fails (a caveat for the docs): these derivatives serve
+    higher-order transforms and learnable parameters, and a spec whose origin and gradient are
+    sound is not refused for them.
     """
     found, problem = _finite_form(model, exact)
-    if found is None:
-        raise CheckError(
-            f"{model.spec.path}: origin: {label} gives {problem} and no automatic rewrite"
-            " (split exponentials, 0 where they underflow, 1/x beyond a crossover) is finite"
-            " there"
+    if problem:
+        return found if found is not None else exact, (
+            f"{label} gives {problem}; no automatic rewrite is finite there"
         )
-    return found
+    assert found is not None
+    return found, ""
 
 
 @functools.lru_cache(maxsize=512)
@@ -546,9 +570,10 @@ def choose_finite(model: SurrogateModel, exact: sympy.Expr, label: str) -> sympy
 def _finite_form(model: SurrogateModel, exact: sympy.Expr) -> tuple[sympy.Expr | None, str]:
     """``choose_finite``'s search, cached: derivatives in parameters that enter the same way
     (a slope written as a sum of parameters) are one expression."""
-    problem = first_nonfinite(model, exact, exact)
-    if not problem:
+    fewest, problem = nonfinite_points(model, exact, exact)
+    if not fewest:
         return exact, ""
+    best: sympy.Expr | None = None
     x = model.x
     tried = {"together": _per_branch(exact, sympy.together)}
     if exact.has(x):
@@ -557,8 +582,11 @@ def _finite_form(model: SurrogateModel, exact: sympy.Expr) -> tuple[sympy.Expr |
         tried |= {"even-folded": folded, "even-folded, together": together}
     for base in (exact, *_unique(tried).values()):
         for expr in itertools.chain([base], (e for _, e in stabilised(model, base))):
-            if expr is exact or first_nonfinite(model, expr, exact):
+            if expr is exact:
                 continue
-            if _proven_equal(model, expr, exact):
-                return expr, ""
-    return None, problem
+            count, first = nonfinite_points(model, expr, exact)
+            if count < fewest and _proven_equal(model, expr, exact):
+                if not count:
+                    return expr, ""
+                best, fewest, problem = expr, count, first
+    return best, problem
