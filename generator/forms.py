@@ -197,8 +197,10 @@ def large_split(expr: sympy.Expr, x: sympy.Symbol, crossover: sympy.Expr) -> sym
         far = sympy.piecewise_fold(expr.subs(x, sign / t))
         return _per_branch(far, lambda e: sympy.together(_split_powers(e))).xreplace({t: sign / x})
 
-    return sympy.Piecewise(
-        (side(1), sympy.Gt(x, crossover)), (side(-1), sympy.Lt(x, -crossover)), (expr, True)
+    return sympy.piecewise_fold(
+        sympy.Piecewise(
+            (side(1), sympy.Gt(x, crossover)), (side(-1), sympy.Lt(x, -crossover)), (expr, True)
+        )
     )
 
 
@@ -233,6 +235,37 @@ def underflow_cutoff(expr: sympy.Expr, x: sympy.Symbol, expand: bool = False) ->
         return sympy.Add(*(_cutoff_one(t, x) for t in sympy.Add.make_args(e)))
 
     return sympy.piecewise_fold(_per_branch(expr, terms))
+
+
+def _rationalised(e: sympy.Expr) -> sympy.Expr:
+    """n/d with a numerator such as sqrt(u) - y multiplied out by its conjugate:
+    (u - y**2)/(d*(sqrt(u) + y)), in which u - y**2 is cancelled symbolically, not in floats."""
+    n, d = sympy.fraction(sympy.together(e))
+    terms = sympy.Add.make_args(n)
+    roots = [p for p in n.atoms(sympy.Pow) if p.exp == sympy.S.Half]
+    if not roots or not any(t.could_extract_minus_sign() for t in terms) or len(terms) < 2:
+        return sympy.together(e)  # nothing cancels in a sum of positive terms
+    return 1 / (d * sympy.radsimp(1 / n))
+
+
+def mirror_split(expr: sympy.Expr, x: sympy.Symbol, rationalise: bool = False) -> sympy.Expr:
+    """Each sign of x on its own, written in y = |x| > 0 and simplified there.
+
+    SymPy then drops Abs and sign, and cancels what cancels exactly: x/(1 + b*|x|) + 1/b is
+    1/(b*(1 + b*|x|)) for x < 0 (in floats -1/b + 1/b loses every digit), and 1 - erfc(a*x)/2 is
+    erfc(a*|x|)/2. With ``rationalise``, a numerator sqrt(u) - y is multiplied out by its
+    conjugate (the left tail of x/sqrt(x**2 + a**2)).
+    """
+    if not expr.has(x):
+        return expr
+    y = sympy.Dummy("y", positive=True)
+
+    def side(sign: int) -> sympy.Expr:
+        e = sympy.piecewise_fold(expr.subs(x, sign * y))
+        e = _per_branch(e, _rationalised if rationalise else sympy.together)
+        return e.xreplace({y: sympy.Abs(x)})
+
+    return sympy.piecewise_fold(sympy.Piecewise((side(1), sympy.Ge(x, 0)), (side(-1), True)))
 
 
 def _split_powers(e: sympy.Expr) -> sympy.Expr:
@@ -273,6 +306,12 @@ def stabilised(model: SurrogateModel, expr: sympy.Expr) -> Iterator[tuple[str, s
         yield "0 where the exponentials underflow", e
     if new(e := large_split(expr, x, crossover)):
         yield f"in 1/x beyond |x| > {crossover}", e
+    for label, rationalise in (("", False), (", conjugate numerators", True)):
+        mirrored = mirror_split(expr, x, rationalise)
+        if new(mirrored):
+            yield f"each sign of x in |x|{label}", mirrored
+            if new(e := large_split(mirrored, x, crossover)):
+                yield f"each sign of x in |x|{label}, in 1/x beyond |x| > {crossover}", e
     if split != expr and new(e := large_split(split, x, crossover)):
         yield f"exponentials split, in 1/x beyond |x| > {crossover}", e
     if sympy.count_ops(expr) <= EXPAND_MAX_OPS and new(e := underflow_cutoff(expr, x, True)):
@@ -359,7 +398,7 @@ def _float_references(
     model: SurrogateModel, exact_expr: sympy.Expr
 ) -> dict[np.dtype, list[float | None]]:
     """The exact values on each dtype's float grid; computed once, shared by every candidate."""
-    exact = Evaluator(model, exact_expr, dps=REFERENCE_DPS)
+    exact = Evaluator(model, exact_expr, dps=REFERENCE_DPS, adaptive=True)
     params = param_sets(model)[0]
     return {
         dtype: [_reference(x, params, exact) for x in float_grid(model, dtype).tolist()]
@@ -470,8 +509,9 @@ def choose(
         field = impl if name == impl else "origin"
         raise CheckError(
             f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad}, and no"
-            f" automatic rewrite (split exponentials, 1/x beyond a crossover) is finite there;"
-            f" add a numerically stable, equal '{impl}'"
+            " automatic rewrite (exponentials split at the sign of their exponent, 0 where they"
+            " underflow, 1/x beyond a crossover, each sign of x in |x|) is finite there; add a"
+            f" numerically stable, equal '{impl}'"
         )
     return name, expr, score
 
@@ -497,7 +537,7 @@ def small_grid(model: SurrogateModel) -> np.ndarray:
 def _small_references(model: SurrogateModel, exact: sympy.Expr) -> tuple[float | None, ...]:
     """Whether (and how large) the true value is at each point: 40 digits are enough to tell a
     finite value from an infinite one, even where a raw derivative cancels."""
-    f = Evaluator(model, exact)
+    f = Evaluator(model, exact, adaptive=True)
     params = param_sets(model)[0]
     return tuple(_reference(x, params, f) for x in small_grid(model).tolist())
 

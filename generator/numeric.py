@@ -52,6 +52,11 @@ LIMIT_SETTLED = mpmath.mpf("1e-20")
 LIMIT_ZERO = mpmath.mpf("1e-320")  # both far values below float64's range: the limit is 0
 # Raw derivatives can cancel badly far out (two ~1/|x| terms); 100 digits stay exact to 3e38.
 REFERENCE_DPS = 100
+# References below this magnitude are recomputed at 2x, 4x, ... the digits (up to the maximum)
+# until two agree to ADAPTIVE_AGREE: a value that small may be what is left of a cancellation.
+ADAPTIVE_BELOW = mpmath.mpf("1e-30")
+ADAPTIVE_MAX_DPS = 1600
+ADAPTIVE_AGREE = mpmath.mpf("1e-20")
 
 Point = tuple[mpmath.mpf, tuple[mpmath.mpf, ...]]
 F = TypeVar("F", bound=Callable[..., object])
@@ -83,14 +88,23 @@ def lambdify(
 
 
 class Evaluator:
-    """An expression as an mpmath function of (x, *params); None where undefined or not finite."""
+    """An expression as an mpmath function of (x, *params); None where undefined or not finite.
 
-    def __init__(self, model: SurrogateModel, expr: sympy.Expr, dps: int = DPS) -> None:
-        self.f = lambdify(model, expr, "mpmath")
-        self.dps = dps
+    No common-subexpression elimination here: it would hoist a Piecewise branch's terms out of
+    its condition (a**2/x**2 evaluated at x = 0 where another branch applies). With ``adaptive``
+    (the references), a value below ADAPTIVE_BELOW is recomputed at twice the digits until two
+    agree: SymPy writes erfc(-z) as 2 - erfc(z), and 1 - erfc(15)/2 keeps no digit of its
+    1e-102 at 100 digits.
+    """
 
-    def __call__(self, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> mpmath.mpf | None:
-        with mpmath.workdps(self.dps):
+    def __init__(
+        self, model: SurrogateModel, expr: sympy.Expr, dps: int = DPS, adaptive: bool = False
+    ) -> None:
+        self.f = lambdify(model, expr, "mpmath", cse=False)
+        self.dps, self.adaptive = dps, adaptive
+
+    def _at(self, dps: int, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> mpmath.mpf | None:
+        with mpmath.workdps(dps):
             try:
                 value = self.f(x, *params)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
@@ -100,6 +114,18 @@ class Evaluator:
             if not isinstance(value, mpmath.mpf) or not mpmath.isfinite(value):
                 return None
             return value
+
+    def __call__(self, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> mpmath.mpf | None:
+        value, dps = self._at(self.dps, x, params), self.dps
+        while self.adaptive and value is not None and abs(value) < ADAPTIVE_BELOW:
+            if dps >= ADAPTIVE_MAX_DPS:
+                return value
+            dps *= 2
+            finer = self._at(dps, x, params)
+            if finer is None or abs(finer - value) <= ADAPTIVE_AGREE * abs(finer):
+                return finer
+            value = finer
+        return value
 
 
 @at_dps

@@ -50,7 +50,8 @@ def origin(x, alpha=1.0):
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return _rt.result(1 - 0.5 * jax.lax.erfc(alpha * x), _dtype, x, alpha)
+    _t0 = (0.5) * jax.lax.erfc(alpha * jnp.abs(x))
+    return _rt.result(jnp.where(_rt.ge0(x), 1 - _t0, _t0), _dtype, x, alpha)
 
 
 @jax.custom_jvp

@@ -48,7 +48,25 @@ def origin(x, beta=20.0):
     networks. Neural Computation 30(6):1514-1541, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return _rt.result(((1 - 1 / (beta * jnp.abs(x) + 1)) * jnp.sign(x) + 1) / beta, _dtype, x, beta)
+    _t0 = 1 / beta
+    _t1 = 1 / x
+    _t2 = 2 * beta
+    _t3 = jnp.abs(x)
+    _t4 = _t0 / (_t3 * beta + 1)
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t0 * (_t1 + _t2) / (_t1 + beta),
+            jnp.where(
+                jnp.less(x, -1),
+                -_t0 * _t1 / (-_t1 + beta),
+                jnp.where(_rt.ge0(x), _t4 * (_t2 * _t3 + 1), _t4),
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
+    )
 
 
 @jax.custom_jvp

@@ -38,7 +38,8 @@ DEFAULTS = {"alpha": 1.0}
 @numba.njit(cache=True, error_model="numpy")
 def _origin(_x, alpha):
     x = _not_nan(_x)
-    return _select(_x == _x, _like(x, 1.0) - _like(x, 0.5) * math.erfc(alpha * x), _x)
+    _t0 = (_like(x, 0.5)) * math.erfc(alpha * abs(x))
+    return _select(_x == _x, _select((x >= _like(x, 0.0)), _like(x, 1.0) - _t0, _t0), _x)
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -58,7 +58,8 @@ def origin_f32(x, alpha):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return _f32(1.0) - _f32(0.5) * math.erfc(alpha * x)
+    _t0 = (_f32(0.5)) * math.erfc(alpha * abs(x))
+    return (_f32(1.0) - _t0) if (x >= _f32(0.0)) else (_t0)
 
 
 @cuda.jit(device=True)
@@ -82,7 +83,8 @@ def origin_f64(x, alpha):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return _f64(1.0) - _f64(0.5) * math.erfc(alpha * x)
+    _t0 = (_f64(0.5)) * math.erfc(alpha * abs(x))
+    return (_f64(1.0) - _t0) if (x >= _f64(0.0)) else (_t0)
 
 
 @cuda.jit(device=True)

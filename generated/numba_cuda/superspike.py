@@ -57,11 +57,20 @@ def origin_f32(x, beta):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
+    _t0 = _f32(1.0) / beta
+    _t1 = _f32(1.0) / x
+    _t2 = _f32(2.0) * beta
+    _t3 = abs(x)
+    _t4 = _t0 / (_t3 * beta + _f32(1.0))
     return (
-        (_f32(1.0) - _f32(1.0) / (beta * abs(x) + _f32(1.0)))
-        * (_f32(1.0) if x > _f32(0.0) else (-_f32(1.0) if x < _f32(0.0) else x * _f32(0.0)))
-        + _f32(1.0)
-    ) / beta
+        (_t0 * (_t1 + _t2) / (_t1 + beta))
+        if (x > _f32(1.0))
+        else (-_t0 * _t1 / (-_t1 + beta))
+        if (x < _f32(-1.0))
+        else (_t4 * (_t2 * _t3 + _f32(1.0)))
+        if (x >= _f32(0.0))
+        else (_t4)
+    )
 
 
 @cuda.jit(device=True)
@@ -85,11 +94,20 @@ def origin_f64(x, beta):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
+    _t0 = _f64(1.0) / beta
+    _t1 = _f64(1.0) / x
+    _t2 = _f64(2.0) * beta
+    _t3 = abs(x)
+    _t4 = _t0 / (_t3 * beta + _f64(1.0))
     return (
-        (_f64(1.0) - _f64(1.0) / (beta * abs(x) + _f64(1.0)))
-        * (_f64(1.0) if x > _f64(0.0) else (-_f64(1.0) if x < _f64(0.0) else x * _f64(0.0)))
-        + _f64(1.0)
-    ) / beta
+        (_t0 * (_t1 + _t2) / (_t1 + beta))
+        if (x > _f64(1.0))
+        else (-_t0 * _t1 / (-_t1 + beta))
+        if (x < _f64(-1.0))
+        else (_t4 * (_t2 * _t3 + _f64(1.0)))
+        if (x >= _f64(0.0))
+        else (_t4)
+    )
 
 
 @cuda.jit(device=True)
