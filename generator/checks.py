@@ -54,6 +54,10 @@ class CheckedModel:
     partials: tuple[tuple[sympy.Expr | None, ...], ...] = ()
     # Where a higher or parameter derivative has no form finite everywhere (shown in the docs).
     caveats: tuple[str, ...] = ()
+    # The origin and the gradient for backends whose arithmetic flushes subnormal results to 0
+    # (XLA): exponentials scaled so that no normal result is lost to a flushed intermediate.
+    flush_safe_origin: sympy.Expr | None = None
+    flush_safe_grad: sympy.Expr | None = None
 
 
 def _chain(
@@ -103,6 +107,8 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
     bps = tuple(float(b) for b in numeric_breakpoints(model, param_sets(model)[0]))
     derivatives, partials, caveats = _chain(model, emitted_origin, emitted)
     return CheckedModel(
+        flush_safe_origin=forms.flush_safe(model, emitted_origin, model.origin),
+        flush_safe_grad=forms.flush_safe(model, emitted, model.grad),
         derivatives=derivatives,
         partials=partials,
         caveats=caveats,

@@ -53,6 +53,9 @@ EXTREME_GRID: tuple[float, ...] = (
 )
 EXTREME_GRID += (3e38, -3e38, float("inf"), -float("inf"))
 DENSE_POINTS = 801  # on [-10w, 10w], w = the largest |breakpoint| (at least 1)
+# A log scan of both tails, |x| from w to 10**TAIL_DECADES * w: where a result decays through the
+# smallest normal number (and an intermediate may be flushed before it).
+TAIL_DECADES, TAIL_POINTS = 4, 240
 # The dtypes whose emitted form must stay finite, with the relative error counted as "wrong".
 FLOAT_CHECKS: dict[np.dtype[Any], float] = {
     np.dtype(np.float32): 1e-4,
@@ -380,8 +383,10 @@ def float_grid(model: SurrogateModel, dtype: np.dtype) -> np.ndarray:
     width = max([abs(b) for b in bps] + [1.0])
     dense = np.linspace(-10 * width, 10 * width, DENSE_POINTS)
     near = [b + s * d for b in bps for s in (-1, 1) for d in (1e-6 * width, 1e-3 * width)]
+    tail = width * np.logspace(0, TAIL_DECADES, TAIL_POINTS)
+    points = [np.array(EXTREME_GRID), dense, np.array(near), tail, -tail]
     with np.errstate(over="ignore"):
-        return np.concatenate([np.array(EXTREME_GRID), dense, np.array(near)]).astype(dtype)
+        return np.concatenate(points).astype(dtype)
 
 
 def _reference(x: float, params: Sequence[mpmath.mpf], f: Evaluator) -> float | None:
@@ -451,7 +456,56 @@ def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr)
                     first_bad = first_bad or (
                         f"{y!r} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
                     )
-    return FloatScore(nonfinite, wrong, max_rel, first_nonfinite or first_bad, branch_free)
+    return FloatScore(
+        nonfinite=nonfinite,
+        wrong=wrong,
+        max_rel_f32=max_rel,
+        first_bad=first_nonfinite or first_bad,
+        branch_free=branch_free,
+    )
+
+
+def _scale_product(m: sympy.Mul, x: sympy.Symbol, scaled: set[sympy.Expr]) -> sympy.Expr:
+    exps = [f for f in m.args if isinstance(f, sympy.exp) and f.has(x)]
+    coefficient = sympy.Mul(*(f for f in m.args if not f.has(x)))
+    if len(exps) != 1 or coefficient == 1 or not coefficient.is_positive:
+        return m
+    if coefficient.is_number and coefficient < 1:
+        return m  # a factor below 1 cannot lift a flushed exp into the normal range
+    rest = [f for f in m.args if f.has(x) and f is not exps[0]]
+    u = exps[0].args[0]
+    scaled.add(u)
+    # (c*exp(u/2))*exp(u/2), left to right: each factor and each partial product is normal
+    # wherever the result is. UnevaluatedExpr: SymPy would fold the product back into exp(u).
+    half = sympy.exp(u / 2)
+    return sympy.Mul(sympy.UnevaluatedExpr(coefficient * half) * sympy.UnevaluatedExpr(half), *rest)
+
+
+def scaled_exponentials(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """c*exp(u) -> (c*exp(u/2))*exp(u/2) for a positive factor c: where exp(u) alone is
+    subnormal (and flushed to 0 by a flushing backend) but c*exp(u) is normal, the value
+    survives. 4*exp(-88) is 2.4e-38 (a normal float32); exp(-88) alone is subnormal. The other
+    occurrences of exp(u) become exp(u/2)**2, so that one exponential is still computed."""
+    scaled: set[sympy.Expr] = set()
+    out = expr.replace(lambda n: isinstance(n, sympy.Mul), lambda n: _scale_product(n, x, scaled))
+    squares = {sympy.exp(u): sympy.UnevaluatedExpr(sympy.exp(u / 2)) ** 2 for u in scaled}
+    return out.xreplace(squares)
+
+
+@at_dps
+def flush_safe(model: SurrogateModel, emitted: sympy.Expr, exact: sympy.Expr) -> sympy.Expr:
+    """The emitted form for backends that flush subnormal results to 0 (XLA on the CPU):
+    ``scaled_exponentials`` of it where that changes it, is proven equal and is no less finite
+    or close on the float grids, else the form itself. It costs about 1 ulp in float32 (the
+    square of exp(u/2) rounds once more) and saves results near the smallest normal number
+    (sigmoid's gradient at x = 22 is 2.4e-38, not 0)."""
+    scaled = scaled_exponentials(emitted, model.x)
+    if scaled == emitted or worst_difference(model, scaled, exact) is not None:
+        return emitted
+    before, after = float_score(model, emitted, exact), float_score(model, scaled, exact)
+    if (after.nonfinite, after.wrong) > (before.nonfinite, before.wrong):
+        return emitted
+    return scaled
 
 
 def _score_all(

@@ -175,3 +175,24 @@ def test_cuda_float16_and_device_parameter_dtypes():
         x.astype(np.float32), 0.15, 6.0, np.linspace(0.3, 0.7, 9), 0.5
     )
     np.testing.assert_allclose(got.astype(np.float32), want, rtol=2e-3, atol=1e-3)
+
+
+def test_no_exact_zero_where_the_true_value_is_normal_under_jit(name):
+    """XLA on the CPU flushes subnormal intermediates: exp(-88) is 0 there, and 4*exp(-88) (a
+    normal float32) became 0 too. Scanned where the gradient decays through the smallest normal
+    number, in float32 and bfloat16 (which share float32's exponent range)."""
+    m = mod("jax", name)
+    tail = np.logspace(0, 4, 2000)
+    xs = np.concatenate([tail, -tail]).astype(np.float32)
+    want = derivative(name, 1, xs.astype(np.float64))
+    fn = jax.jit(jax.vmap(jax.grad(m.spike)))
+    for dtype in (jnp.float32, jnp.bfloat16):
+        x = jnp.asarray(xs, dtype)
+        ref = derivative(name, 1, np.asarray(x, np.float64)) if dtype != jnp.float32 else want
+        got = np.asarray(fn(x), np.float64)
+        normal = np.abs(ref) >= np.finfo(np.float32).tiny
+        flushed = normal & (got == 0)
+        assert not flushed.any(), f"{dtype.__name__}: 0 at x = {xs[flushed][:3]}"
+    if name == "sigmoid":  # the issue's example: true value 2.4e-38
+        g = jax.jit(jax.grad(m.spike))(jnp.float32(22.0))
+        np.testing.assert_allclose(float(g), derivative(name, 1, [22.0])[0], rtol=1e-5)

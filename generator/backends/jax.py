@@ -144,7 +144,11 @@ def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
     model, spec = checked.model, checked.model.spec
     call = ", ".join(["x", *(p.name for p in spec.params)])
     orders = []
+    # XLA flushes subnormal intermediates: the origin and the gradient in their flush-safe forms.
+    flush_safe = (checked.flush_safe_origin, checked.flush_safe_grad)
     for n, (name, expr) in enumerate(zip(ORDER_NAMES, checked.derivatives, strict=True)):
+        if n < len(flush_safe) and flush_safe[n] is not None:
+            expr = flush_safe[n]
         code = print_cse(expr, printer, model.x)
         if n == len(ORDER_NAMES) - 1:
             orders.append(Order(name, code, None, ()))
