@@ -23,7 +23,7 @@ test: $(STAMP)       ## the whole suite; CUDA kernels run on Numba's CUDA simula
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup
 
 test-gpu: $(STAMP)   ## CUDA tests on a real GPU
-	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -m cuda
+	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -k cuda
 
 lint: $(STAMP)       ## ruff lint + format check (generated/ is formatted by the generator)
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
