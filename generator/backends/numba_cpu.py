@@ -12,7 +12,7 @@ import sympy
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, wrap
+from .base import ALL_SPECS, Backend, Output, package_index, wrap
 from .docstrings import X_DOC, formulas, param_doc
 from .numba import NumbaPrinter
 
@@ -113,10 +113,11 @@ class NumbaCpuBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "Numba CPU surrogate kernels (NumPy ufuncs)",
-            "example": "from surrogen.numba_cpu import sigmoid",
-            "models": [(c.model.spec.name, "") for c in models],
-        }
+        index = package_index(
+            "Numba CPU surrogate kernels (NumPy ufuncs)",
+            "from surrogen.numba_cpu import sigmoid",
+            models,
+            with_classes=False,
+        )
         outs.append(Output("numba_cpu/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs

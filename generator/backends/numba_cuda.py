@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, wrap
+from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import formulas
 from .numba import NumbaPrinter
 
@@ -98,11 +98,11 @@ class NumbaCudaBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "Numba CUDA surrogate kernels",
-            "example": "from surrogen.numba_cuda import sigmoid  # NumPy in, NumPy out;"
-            " device in, device out",
-            "models": [(c.model.spec.name, "") for c in models],
-        }
+        index = package_index(
+            "Numba CUDA surrogate kernels",
+            "from surrogen.numba_cuda import sigmoid  # NumPy or device arrays in",
+            models,
+            with_classes=False,
+        )
         outs.append(Output("numba_cuda/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
