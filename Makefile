@@ -34,8 +34,10 @@ typecheck: $(STAMP)  ## mypy on the generator and the runtime modules
 fmt: $(STAMP)        ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix . && $(PY) -m ruff format .
 
-bench: $(STAMP)      ## kernel throughput table (add GPU=1 on a machine with CUDA)
+bench: $(STAMP)      ## benchmark tables (ratios measured in one run) into benchmarks/results/
 	$(PY) benchmarks/bench_kernels.py
+	$(PY) benchmarks/bench_lif.py --out benchmarks/results/lif_cpu.txt
+	$(PY) benchmarks/bench_import.py --out benchmarks/results/imports.txt
 
 wheel-smoke: $(STAMP) ## build the wheel, install it in a fresh venv, use it from outside the checkout
 	bash .ci/wheel_smoke.sh $(PY)

@@ -29,6 +29,7 @@ class NumbaCudaView:
     params: tuple[str, ...]
     params_tuple: str  # "(alpha,)" / "()"
     defaults: str
+    lif_signature: str  # "config=None, alpha=4.0"
     device: dict[str, dict[str, Printed]]  # scalar -> {"origin": ..., "grad": ...}
     storage: tuple[tuple[str, str], ...]
 
@@ -72,6 +73,7 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         params=params,
         params_tuple=as_tuple(list(params)) if params else "()",
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
         device=device,
         storage=STORAGE,
     )
@@ -82,7 +84,7 @@ class NumbaCudaBackend(Backend):
     requires = ("numba",)
     reserved = frozenset(
         {"cuda", "g", "out", "threads_per_block", "origin", "grad", "spike", "spike_bwd"}
-        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS"}
+        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS", "config", "fused_lif"}
     )
 
     def printer_reserved(self) -> frozenset[str]:
