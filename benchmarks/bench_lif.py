@@ -66,7 +66,7 @@ def main() -> None:
     x = rng.normal(0.3, 0.6, shape).astype(np.float32)
     gs, gv = (rng.normal(size=shape).astype(np.float32) for _ in range(2))
     lines = [
-        f"fused LIF vs JAX lax.scan LIF, forward + backward, float32, (T, batch, neurons) = {shape}",
+        f"fused LIF vs JAX lax.scan LIF, forward + backward, float32, (T, batch, N) = {shape}",
         f"host: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f};"
         f" jax {jax.__version__}",
         f"{'surrogate':22} {'jax scan ms':>12} {'fused ms':>10} {'speedup':>8}",
