@@ -190,8 +190,11 @@ def _tails(grad: Evaluator, params: Sequence[mpmath.mpf], half_width: float, pea
     return max((abs(e) for e in edges if not math.isnan(e)), default=0.0) / peak
 
 
-def half_width(checked: CheckedModel, drawn: Sequence[Variant]) -> tuple[float, float]:
-    """The plot's half-width, and the heaviest tail at its edges (a fraction of the peak)."""
+def half_width(
+    checked: CheckedModel, drawn: Sequence[Variant], peaks: Sequence[float]
+) -> tuple[float, float]:
+    """The plot's half-width, and the heaviest tail at its edges (a fraction of the peak); ``peaks``
+    are the drawn variants' max |grad|."""
     grad = Evaluator(checked.model, checked.model.grad)
     bps = [abs(b) for v in drawn for b in _breakpoints(checked, v.params)]
     least = BREAKPOINT_MARGIN * max(bps, default=0.0)
@@ -199,10 +202,10 @@ def half_width(checked: CheckedModel, drawn: Sequence[Variant]) -> tuple[float, 
     for w in HALF_WIDTHS:
         if w < least and w != HALF_WIDTHS[-1]:
             continue
-        tail = 0.0
-        for v in drawn:
-            peak, _ = _peak(sample(grad, grid(w, _breakpoints(checked, v.params), 201), v.params))
-            tail = max(tail, _tails(grad, v.params, w, peak))
+        tail = max(
+            (_tails(grad, v.params, w, peak) for v, peak in zip(drawn, peaks, strict=True)),
+            default=0.0,
+        )
         if tail <= TAIL_FRACTION:
             return max(w, least), tail
     return max(HALF_WIDTHS[-1], least), tail
@@ -257,7 +260,8 @@ def page_plot(checked: CheckedModel) -> PagePlot:
             continue
         curves.append((v, o, g))
     drawn = [v for v, _, _ in curves]
-    width, tail = half_width(checked, drawn)
+    # The peaks on the widest range (whose grid holds x = 0 and both sides of every breakpoint).
+    width, tail = half_width(checked, drawn, [_peak(g)[0] for _, _, g in curves])
     with _figure(nrows=1, ncols=2, figsize=(8, 3.2)) as (fig, (ax1, ax2)):
         for v, _, _ in curves:
             xs = grid(width, _breakpoints(checked, v.params))
@@ -298,7 +302,7 @@ def shape(checked: CheckedModel) -> Shape:
     params = tuple(mpmath.mpf(p.default) for p in model.spec.params)
     grad, origin = Evaluator(model, model.grad), Evaluator(model, model.origin)
     w = max(GALLERY_HALF_WIDTH, BREAKPOINT_MARGIN * max(map(abs, checked.breakpoints), default=0))
-    xs = np.union1d(grid(w, checked.breakpoints, 2001), [0.0])
+    xs = np.union1d(grid(w, checked.breakpoints, 1001), [0.0])
     peak, at = _peak(sample(grad, xs, params))
     with mpmath.workdps(PLOT_DPS):
         low = limit_value(lambda t: origin(t, params), -1)
@@ -349,7 +353,7 @@ def compare_png(
             factor = scale(c)
             if factor is None:
                 continue
-            g = _default_gradient(c, GALLERY_HALF_WIDTH, 601)
+            g = _default_gradient(c, GALLERY_HALF_WIDTH, 401)
             ax.plot(
                 g.xs,
                 g.ys * factor,
