@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.surrogen-installed
 EXTRAS := jax,numba,cuda,gen,docs,dev,examples
 
-.PHONY: gen check-gen test test-gpu docs docs-serve docs-test lint typecheck fmt bench check wheel-smoke clean
+.PHONY: gen check-gen test test-gpu lint typecheck fmt bench check wheel-smoke clean mutate \
+	mutate-sample coverage docs docs-serve docs-test
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,26 @@ bench: $(STAMP)      ## benchmark tables (ratios measured in one run) into bench
 	$(PY) benchmarks/bench_kernels.py
 	$(PY) benchmarks/bench_lif.py --out benchmarks/results/lif_cpu.txt
 	$(PY) benchmarks/bench_import.py --out benchmarks/results/imports.txt
+
+mutate: $(STAMP)     ## mutation check: each catalogued bug, planted in a copy, fails a test (~30 min)
+	$(PY) tools/mutate.py
+
+mutate-sample: $(STAMP) ## a few mutants, one per layer (CI; `make test` is their baseline)
+	$(PY) tools/mutate.py --sample --no-baseline
+
+# The JAX and CUDA-simulator bodies are traced as they run; Numba CPU bodies only as Python
+# (NUMBA_DISABLE_JIT=1, tools/coverage_numba_cpu.py). A fresh Numba cache makes the runtime's
+# typing and codegen hooks run too.
+COVERAGE_TESTS := tests/test_dtypes_strict.py tests/test_edge_values.py tests/test_entry_points.py \
+	tests/test_numba_backends.py tests/test_float32_loops.py tests/test_jax_api.py
+coverage: $(STAMP)   ## line coverage of runtime/ and generated kernels; fails if a body never ran
+	rm -f .coverage .coverage.*
+	NUMBA_CACHE_DIR=$$(mktemp -d) NUMBA_ENABLE_CUDASIM=1 $(PY) -m coverage run -p -m pytest -q \
+		-n 0 -p no:cacheprovider $(COVERAGE_TESTS) -k "not other and not per_neuron"
+	NUMBA_DISABLE_JIT=1 $(PY) -m coverage run -p tools/coverage_numba_cpu.py
+	$(PY) -m coverage combine -q
+	$(PY) -m coverage report -m
+	$(PY) tools/coverage_gate.py
 
 wheel-smoke: $(STAMP) ## build the wheel, install it in a fresh venv, use it from outside the checkout
 	bash .ci/wheel_smoke.sh $(PY)
