@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.surrogen-installed
-EXTRAS := jax,numba,cuda,gen,docs,dev,examples
+EXTRAS := jax,numba,cuda,torch,gen,docs,dev,examples
+# The CPU-only torch wheel, installed before the extras: the default wheel brings GBs of CUDA.
+TORCH_CPU := torch==2.13.0+cpu
 
 .PHONY: gen check-gen test test-gpu lint typecheck fmt bench check wheel-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_CPU)"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
