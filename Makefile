@@ -41,7 +41,7 @@ bench: $(STAMP)      ## kernel throughput table (add GPU=1 on a machine with CUD
 	$(PY) benchmarks/bench_kernels.py
 
 wheel-smoke: $(STAMP) ## build the wheel, install it in a fresh venv, use it from outside the checkout
-	bash .ci/wheel_smoke.sh $(PY)
+	TORCH_CPU="$(TORCH_CPU)" bash .ci/wheel_smoke.sh $(PY)
 
 check: lint typecheck check-gen test
 
