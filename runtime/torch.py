@@ -32,8 +32,13 @@ __all__ = [
     "tangent",
 ]
 
-# The signed integer type of each float's width: its sign bit is the sign of the integer.
-_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+# Each float type's signed integer view (its sign bit is the integer's) and +inf read as it.
+_INF_BITS = {
+    torch.float16: (torch.int16, 0x7C00),
+    torch.bfloat16: (torch.int16, 0x7F80),
+    torch.float32: (torch.int32, 0x7F80_0000),
+    torch.float64: (torch.int64, 0x7FF0_0000_0000_0000),
+}
 
 Partial = Callable[..., torch.Tensor] | None
 
@@ -96,14 +101,16 @@ def finish(value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any) -> tor
 def heaviside(x: torch.Tensor) -> torch.Tensor:
     """``1 if x >= 0 else 0`` in x's floating dtype; -0.0 gives 1 and NaN gives 0.
 
-    Decided on the sign bit, not with ``x >= 0``: with ``torch.set_flush_denormal(True)`` (or a
-    backend that flushes subnormals) ``-1e-45 >= 0`` is True and a negative input would spike.
+    Decided on the bits, not with ``x >= 0``: with ``torch.set_flush_denormal(True)`` (or code
+    built to flush subnormals) ``-1e-45 >= 0`` is True and a negative input would spike. Read as
+    a signed integer, a float is >= 0 from +0.0 to +inf (above: NaN), -0.0 is the most negative
+    integer, and every other negative float, subnormals included, is below 0.
     """
     if not x.is_floating_point():
         return (x >= 0).to(float_dtype(x))
-    bits = x.view(_BITS[x.dtype.itemsize])
-    negative = (bits < 0) & ((bits & torch.iinfo(bits.dtype).max) != 0)
-    return torch.where(negative | torch.isnan(x), 0.0, 1.0).to(x.dtype)
+    int_type, inf = _INF_BITS[x.dtype]
+    bits = x.view(int_type)
+    return (((bits >= 0) & (bits <= inf)) | (bits == torch.iinfo(int_type).min)).to(x.dtype)
 
 
 def step(x: torch.Tensor, *params: Any) -> torch.Tensor:

@@ -68,12 +68,12 @@ def close(got, want, rtol=1e-9, atol=1e-12):
 def test_spike_forward_special_values_every_dtype(name, device):
     m = mod(name)
     cls = getattr(m, SPECS[name].class_name)
-    expected = [0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1]
+    expected = [0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 1]
     for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
         tiny = torch.finfo(dtype).tiny  # the smallest normal number, then a subnormal
         subnormal = tiny * torch.finfo(dtype).eps
         values = [-2.0, -tiny, -subnormal, -0.0, 0.0, subnormal, tiny, 2.0]
-        values += [float("nan"), -float("inf"), float("inf")]
+        values += [float("nan"), -float("nan"), -float("inf"), float("inf")]
         x = torch.tensor(values, dtype=dtype, device=device)
         assert x[2] != 0 and x[5] != 0
         for fn in (m.spike, cls()):

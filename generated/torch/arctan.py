@@ -186,10 +186,7 @@ def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = 2.4674011002723395
     return _rt.finish(
-        -_t0
-        * (alpha * alpha * alpha)
-        * x
-        / ((_t0 * (alpha * alpha) * (x * x) + 1) * (_t0 * (alpha * alpha) * (x * x) + 1)),
+        -_t0 * (alpha * alpha * alpha) * x / torch.square(_t0 * (alpha * alpha) * (x * x) + 1),
         _dtype,
         x,
         alpha,

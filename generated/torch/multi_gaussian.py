@@ -230,8 +230,8 @@ def _grad(x, h, s, sigma, scale):
         scale
         * (
             (0.5) * _t0 * _t1 * _t2 * (h + 1) * torch.exp(-_t3 * (x * x))
-            - _t5 * torch.exp(-_t4 * ((sigma + x) * (sigma + x)))
-            - _t5 * torch.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+            - _t5 * torch.exp(-_t4 * torch.square(sigma + x))
+            - _t5 * torch.exp(-_t4 * torch.square(-sigma + x))
         ),
         _dtype,
         x,
@@ -339,8 +339,8 @@ def _d_grad_d_x(x, h, s, sigma, scale):
         scale
         * (
             -0.5 * _t1 * x * (h + 1) * torch.exp(-_t0 * (x * x))
-            + _t4 * (-_t2 + 2 * x) * torch.exp(-_t3 * ((-sigma + x) * (-sigma + x)))
-            + _t4 * (_t2 + 2 * x) * torch.exp(-_t3 * ((sigma + x) * (sigma + x)))
+            + _t4 * (-_t2 + 2 * x) * torch.exp(-_t3 * torch.square(-sigma + x))
+            + _t4 * (_t2 + 2 * x) * torch.exp(-_t3 * torch.square(sigma + x))
         ),
         _dtype,
         x,
@@ -363,8 +363,8 @@ def _d_grad_d_h(x, h, s, sigma, scale):
         scale
         * (
             (0.5) * _t0 * _t1 * _t2 * torch.exp(-_t3 * (x * x))
-            - _t5 * torch.exp(-_t4 * ((sigma + x) * (sigma + x)))
-            - _t5 * torch.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+            - _t5 * torch.exp(-_t4 * torch.square(sigma + x))
+            - _t5 * torch.exp(-_t4 * torch.square(-sigma + x))
         ),
         _dtype,
         x,
@@ -377,13 +377,13 @@ def _d_grad_d_h(x, h, s, sigma, scale):
 
 def _d_grad_d_s(x, h, s, sigma, scale):
     _dtype, x, h, s, sigma, scale = _rt.prepare(x, h, s, sigma, scale)
-    _t0 = (sigma + x) * (sigma + x)
+    _t0 = torch.square(sigma + x)
     _t1 = (0.5) / (s * s)
     _t2 = _t1 / (sigma * sigma)
     _t3 = 1.4142135623730951 * h / 1.772453850905516
     _t4 = _t3 * torch.exp(-_t0 * _t2)
     _t5 = _t1 / sigma
-    _t6 = (-sigma + x) * (-sigma + x)
+    _t6 = torch.square(-sigma + x)
     _t7 = _t3 * torch.exp(-_t2 * _t6)
     _t8 = (0.5) / ((s * s * s * s) * (sigma * sigma * sigma))
     return _rt.finish(
@@ -408,11 +408,11 @@ def _d_grad_d_sigma(x, h, s, sigma, scale):
     _t6 = x * x
     _t7 = torch.exp(-_t1 * _t6)
     _t8 = 1 / s
-    _t9 = (sigma + x) * (sigma + x)
+    _t9 = torch.square(sigma + x)
     _t10 = 1 / (s * s)
     _t11 = _t1 * _t10
     _t12 = torch.exp(-_t11 * _t9)
-    _t13 = (-sigma + x) * (-sigma + x)
+    _t13 = torch.square(-sigma + x)
     _t14 = torch.exp(-_t11 * _t13)
     _t15 = 1 / (sigma * sigma * sigma)
     _t16 = 2 * sigma
@@ -447,8 +447,8 @@ def _d_grad_d_scale(x, h, s, sigma, scale):
     _t5 = (0.5) * _t0 * _t1 * _t2 * h / s
     return _rt.finish(
         (0.5) * _t0 * _t1 * _t2 * (h + 1) * torch.exp(-_t3 * (x * x))
-        - _t5 * torch.exp(-_t4 * ((sigma + x) * (sigma + x)))
-        - _t5 * torch.exp(-_t4 * ((-sigma + x) * (-sigma + x))),
+        - _t5 * torch.exp(-_t4 * torch.square(sigma + x))
+        - _t5 * torch.exp(-_t4 * torch.square(-sigma + x)),
         _dtype,
         x,
         h,

@@ -189,7 +189,7 @@ def _grad(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
     _t0 = torch.exp(alpha * x)
     return _rt.finish(
-        torch.where(torch.lt(x, 0), _t0 * alpha / ((_t0 + 1) * (_t0 + 1)), beta / (x + 1)),
+        torch.where(torch.lt(x, 0), _t0 * alpha / torch.square(_t0 + 1), beta / (x + 1)),
         _dtype,
         x,
         alpha,
@@ -201,7 +201,7 @@ def _d_origin_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
     _t0 = torch.exp(-alpha * x)
     return _rt.finish(
-        torch.where(torch.lt(x, 0), _t0 * x / ((_t0 + 1) * (_t0 + 1)), 0), _dtype, x, alpha, beta
+        torch.where(torch.lt(x, 0), _t0 * x / torch.square(_t0 + 1), 0), _dtype, x, alpha, beta
     )
 
 
@@ -220,7 +220,7 @@ def _d_grad_d_x(x, alpha, beta):
         torch.where(
             torch.lt(x, 0),
             _t0 * _t2 / (_t3 * _t3) - 2 * _t0 * torch.exp(2 * _t1) / (_t3 * _t3 * _t3),
-            -beta / ((x + 1) * (x + 1)),
+            -beta / torch.square(x + 1),
         ),
         _dtype,
         x,

@@ -166,13 +166,13 @@ def _origin(x, alpha):
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = torch.exp(-alpha * torch.abs(x))
-    return _rt.finish(_t0 * alpha / ((_t0 + 1) * (_t0 + 1)), _dtype, x, alpha)
+    return _rt.finish(_t0 * alpha / torch.square(_t0 + 1), _dtype, x, alpha)
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = torch.exp(-alpha * x)
-    return _rt.finish(_t0 * x / ((_t0 + 1) * (_t0 + 1)), _dtype, x, alpha)
+    return _rt.finish(_t0 * x / torch.square(_t0 + 1), _dtype, x, alpha)
 
 
 def _d_grad_d_x(x, alpha):

@@ -85,6 +85,18 @@ class TorchPrinter(CodePrinterMixin, NumPyPrinter):
     def _print_constant(self, expr: sympy.Expr) -> str:
         return repr(float(expr))
 
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        """A power of a compound base is computed once: ``torch.square(b)``, not ``b * b`` (in
+        eager PyTorch each operation is a pass over memory, and b would be evaluated twice)."""
+        base, e = expr.base, expr.exp
+        if base.is_Symbol or base.is_number or not e.is_Integer or not 2 <= abs(int(e)) <= 4:
+            return super()._print_Pow(expr, rational)
+        b = self._print(base)
+        n = abs(int(e))
+        text = {2: "torch.square({})", 3: "torch.pow({}, 3)", 4: "torch.square(torch.square({}))"}
+        power = text[n].format(b)
+        return power if e > 0 else f"(1 / {power})"
+
     def _print_Integer(self, expr: sympy.Integer) -> str:
         return str(expr.p)
 
