@@ -26,7 +26,7 @@ test: $(STAMP)       ## the whole suite; CUDA kernels run on Numba's CUDA simula
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup
 
 test-gpu: $(STAMP)   ## CUDA tests on a real GPU
-	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -m cuda
+	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -k cuda
 
 lint: $(STAMP)       ## ruff lint + format check (generated/ is formatted by the generator)
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
@@ -37,8 +37,10 @@ typecheck: $(STAMP)  ## mypy on the generator and the runtime modules
 fmt: $(STAMP)        ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix . && $(PY) -m ruff format .
 
-bench: $(STAMP)      ## kernel throughput table (add GPU=1 on a machine with CUDA)
+bench: $(STAMP)      ## benchmark tables (ratios measured in one run) into benchmarks/results/
 	$(PY) benchmarks/bench_kernels.py
+	$(PY) benchmarks/bench_lif.py --out benchmarks/results/lif_cpu.txt
+	$(PY) benchmarks/bench_import.py --out benchmarks/results/imports.txt
 
 wheel-smoke: $(STAMP) ## build the wheel, install it in a fresh venv, use it from outside the checkout
 	TORCH_CPU="$(TORCH_CPU)" bash .ci/wheel_smoke.sh $(PY)

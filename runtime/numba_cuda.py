@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numba import config, cuda
 
-__all__ = ["is_device_array", "launch", "math"]
+__all__ = ["as_device", "is_device_array", "launch", "math"]
 
 # NUMBA_ENABLE_CUDASIM=1: kernels run as Python on the CPU (CI has no GPU).
 _SIMULATOR = bool(getattr(config, "ENABLE_CUDASIM", 0))
@@ -57,7 +57,7 @@ def is_device_array(a: object) -> bool:
     return bool(cuda.is_cuda_array(a))
 
 
-def _as_device(a: Any) -> Any:
+def as_device(a: Any) -> Any:
     """A Numba device array as is; CuPy/PyTorch arrays wrapped (zero-copy)."""
     if _SIMULATOR or getattr(a, "__cuda_memory__", False):
         return a
@@ -90,14 +90,14 @@ def launch(
         ValueError: an array or ``out`` does not have x's shape (and, for ``out``, dtype).
     """
     on_device = is_device_array(x)
-    xd = _as_device(x) if on_device else np.ascontiguousarray(x)
+    xd = as_device(x) if on_device else np.ascontiguousarray(x)
     dtype, shape = np.dtype(xd.dtype), tuple(xd.shape)
     kernel = kernels.get(dtype.name)
     if kernel is None:
         raise TypeError(f"unsupported dtype {dtype}: use float16, float32 or float64")
     devices = [is_device_array(a) for a in arrays]
     others = [
-        _as_device(a) if dev else np.ascontiguousarray(a, dtype=dtype)
+        as_device(a) if dev else np.ascontiguousarray(a, dtype=dtype)
         for a, dev in zip(arrays, devices, strict=True)
     ]
     for other in others:
@@ -105,7 +105,7 @@ def launch(
             raise ValueError(f"shape {tuple(other.shape)} does not match x's shape {shape}")
     given = out
     if out is not None:
-        out = _as_device(out) if is_device_array(out) else None
+        out = as_device(out) if is_device_array(out) else None
         if out is None or tuple(out.shape) != shape or np.dtype(out.dtype) != dtype:
             raise ValueError(f"out must be a device array of shape {shape} and dtype {dtype}")
     # Parameters are passed in the arithmetic type: float16 data is computed in float32.

@@ -76,5 +76,20 @@ def wrap(text: str, indent: str = "", width: int = 96, first: str | None = None)
     return "\n\n".join(out)
 
 
+def package_index(
+    title: str, example: str, models: Sequence[CheckedModel], with_classes: bool
+) -> dict[str, Any]:
+    """The context of ``_shared/__init__.py.jinja``: a backend subpackage's lazy index."""
+    names = [c.model.spec.name for c in models]
+    classes = {c.model.spec.class_name: c.model.spec.name for c in models} if with_classes else {}
+    return {
+        "title": title,
+        "example": example,
+        "names": names,
+        "classes": classes,
+        "all_names": ["NAMES", *sorted([*names, *classes])],
+    }
+
+
 def param_list(params: Sequence[Param], template: str = "{name}={default!r}") -> list[str]:
     return [template.format(name=p.name, default=p.default) for p in params]

@@ -16,7 +16,7 @@ from sympy.printing.numpy import JaxPrinter as _SympyJaxPrinter
 from ..checks import CheckedModel
 from ..printers import CodePrinterMixin, Printed, print_cse
 from ..symbolic import pointwise_diff
-from .base import ALL_SPECS, Backend, Output, as_tuple, wrap
+from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -292,10 +292,11 @@ class JaxBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "JAX surrogate spike functions",
-            "example": "from surrogen.jax import sigmoid, Sigmoid",
-            "models": [(c.model.spec.name, c.model.spec.class_name) for c in models],
-        }
+        index = package_index(
+            "JAX surrogate spike functions",
+            "from surrogen.jax import sigmoid, Sigmoid",
+            models,
+            with_classes=True,
+        )
         outs.append(Output("jax/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs

@@ -12,7 +12,7 @@ import sympy
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, wrap
+from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import X_DOC, formulas, param_doc
 from .numba import NumbaPrinter
 
@@ -27,6 +27,8 @@ class NumbaCpuView:
     bwd_call: str  # "x, g, alpha"
     signatures: dict[int, str]  # number of leading array arguments -> ufunc signature list
     defaults: str  # '{"alpha": 4.0}'
+    lif_signature: str  # "config=None, alpha=4.0"
+    params_tuple: str  # "(alpha,)" / "()"
     origin: Printed
     grad: Printed
     docs: dict[str, str]
@@ -89,6 +91,8 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         bwd_call=", ".join(["x", "g", *params]),
         signatures={n: _signatures(n, len(params)) for n in (1, 2)},
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
+        params_tuple=as_tuple(params) if params else "()",
         origin=printed(checked.emitted_origin, checked.origin_branch_free),
         grad=printed(checked.emitted_grad, checked.grad_branch_free),
         docs=docs,
@@ -98,7 +102,9 @@ def view(checked: CheckedModel) -> NumbaCpuView:
 class NumbaCpuBackend(Backend):
     name = "numba_cpu"
     requires = ("numba",)
-    reserved = frozenset({"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS"})
+    reserved = frozenset(
+        {"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS", "config", "fused_lif"}
+    )
 
     def printer_reserved(self) -> frozenset[str]:
         return NumbaPrinter.reserved_names
@@ -113,10 +119,11 @@ class NumbaCpuBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "Numba CPU surrogate kernels (NumPy ufuncs)",
-            "example": "from surrogen.numba_cpu import sigmoid",
-            "models": [(c.model.spec.name, "") for c in models],
-        }
+        index = package_index(
+            "Numba CPU surrogate kernels (NumPy ufuncs)",
+            "from surrogen.numba_cpu import sigmoid",
+            models,
+            with_classes=False,
+        )
         outs.append(Output("numba_cpu/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, wrap
+from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import formulas
 from .numba import NumbaPrinter
 
@@ -29,6 +29,7 @@ class NumbaCudaView:
     params: tuple[str, ...]
     params_tuple: str  # "(alpha,)" / "()"
     defaults: str
+    lif_signature: str  # "config=None, alpha=4.0"
     device: dict[str, dict[str, Printed]]  # scalar -> {"origin": ..., "grad": ...}
     storage: tuple[tuple[str, str], ...]
 
@@ -72,6 +73,7 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         params=params,
         params_tuple=as_tuple(list(params)) if params else "()",
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
         device=device,
         storage=STORAGE,
     )
@@ -82,7 +84,7 @@ class NumbaCudaBackend(Backend):
     requires = ("numba",)
     reserved = frozenset(
         {"cuda", "g", "out", "threads_per_block", "origin", "grad", "spike", "spike_bwd"}
-        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS"}
+        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS", "config", "fused_lif"}
     )
 
     def printer_reserved(self) -> frozenset[str]:
@@ -98,11 +100,11 @@ class NumbaCudaBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "Numba CUDA surrogate kernels",
-            "example": "from surrogen.numba_cuda import sigmoid  # NumPy in, NumPy out;"
-            " device in, device out",
-            "models": [(c.model.spec.name, "") for c in models],
-        }
+        index = package_index(
+            "Numba CUDA surrogate kernels",
+            "from surrogen.numba_cuda import sigmoid  # NumPy or device arrays in",
+            models,
+            with_classes=False,
+        )
         outs.append(Output("numba_cuda/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs

@@ -17,7 +17,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..checks import CheckedModel
 from ..printers import CodePrinterMixin, Printed, print_cse
 from ..symbolic import pointwise_diff
-from .base import ALL_SPECS, Backend, Output, as_tuple, param_list, wrap
+from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, param_list, wrap
 from .docstrings import X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -390,10 +390,11 @@ class TorchBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "PyTorch surrogate spike functions",
-            "example": "from surrogen.torch import sigmoid, Sigmoid",
-            "models": [(c.model.spec.name, c.model.spec.class_name) for c in models],
-        }
+        index = package_index(
+            "PyTorch surrogate spike functions",
+            "from surrogen.torch import sigmoid, Sigmoid",
+            models,
+            with_classes=True,
+        )
         outs.append(Output("torch/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
