@@ -373,8 +373,9 @@ class TorchBackend(Backend):
     name = "torch"
     requires = ("torch",)
     reserved = frozenset(
-        # module-level names of every generated module, and the Module's own arguments
-        {"origin", "grad", "spike", "spiking", "self"} | MODULE_ATTRIBUTES
+        # module-level names of every generated module, the Module's own arguments and the
+        # built-in its __init__ calls
+        {"origin", "grad", "spike", "spiking", "self", "super"} | MODULE_ATTRIBUTES
     )
 
     def printer_reserved(self) -> frozenset[str]:
