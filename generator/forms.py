@@ -242,6 +242,16 @@ def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr)
     return FloatScore(nonfinite, wrong, max_rel, first_nonfinite or first_bad, branch_free)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate form as ``choose`` saw it (the docs show why the emitted one won)."""
+
+    name: str
+    expr: sympy.Expr
+    score: FloatScore | None  # None: an automatic rewrite that is not equal here (skipped)
+    ops: int  # sympy.count_ops: the tie-breaker among accurate forms
+
+
 @at_dps
 def choose(
     model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
@@ -251,11 +261,22 @@ def choose(
     ``what`` is "grad" or "origin"; a spec's own ``<what>_impl`` must be equal, automatic rewrites
     that are not are skipped. Ties go to the cheaper expression, then to the earlier candidate.
     """
+    name, expr, score, _ = choose_scored(model, exact, candidates, what)
+    return name, expr, score
+
+
+@at_dps
+def choose_scored(
+    model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
+) -> tuple[str, sympy.Expr, FloatScore, tuple[Candidate, ...]]:
+    """``choose``, and every candidate with its score, in the order tried."""
     path, impl = model.spec.path, f"{what}_impl"
     label = "d(origin)/dx" if what == "grad" else "origin"
     scored = []
+    seen = []
     for order, (name, expr) in enumerate(candidates.items()):
         found = worst_difference(model, expr, exact)
+        ops = int(sympy.count_ops(expr))
         if found is not None:
             if name == impl:
                 (x, params), got, want = found
@@ -263,17 +284,12 @@ def choose(
                     f"{path}: {impl}: differs from {label} at {where(model, x, params)}:"
                     f" {impl} {fmt(got)}, {label} {fmt(want)}"
                 )
+            seen.append(Candidate(name, expr, None, ops))
             continue  # an automatic rewrite that is not valid for this surrogate
         score = float_score(model, expr, exact)
+        seen.append(Candidate(name, expr, score, ops))
         accurate = score.max_rel_f32 <= ACCURATE_EPS * float(np.finfo(np.float32).eps)
-        key = (
-            score.nonfinite,
-            score.wrong,
-            not accurate,
-            sympy.count_ops(expr),
-            score.max_rel_f32,
-            order,
-        )
+        key = (score.nonfinite, score.wrong, not accurate, ops, score.max_rel_f32, order)
         scored.append((key, name, expr, score))
     _, name, expr, score = min(scored, key=lambda item: item[0])
     if score.nonfinite:
@@ -282,4 +298,4 @@ def choose(
             f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad};"
             f" add a numerically stable, equal '{impl}'"
         )
-    return name, expr, score
+    return name, expr, score, tuple(seen)

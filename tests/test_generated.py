@@ -303,10 +303,12 @@ def test_generated_package_imports_without_generator_dependencies():
         assert run.returncode == 0, f"{module} without {blocked}: {run.stderr[-2000:]}"
 
 
-def test_docs_index_lists_every_spec():
+def test_docs_index_and_gallery_list_every_spec():
     index = (GENERATED / "docs" / "index.md").read_text()
+    gallery = (GENERATED / "docs" / "gallery.md").read_text()
     for name in SPECS:
-        assert f"]({name}.md)" in index and f"img/{name}.png" in index
+        assert f"]({name}.md)" in index and f"\n{name}\n" in index  # the table and the toctree
+        assert f":link: {name}\n" in gallery and f"img/cards/{name}.png" in gallery
 
 
 def test_docs_plots_are_png(name):

@@ -12,7 +12,7 @@ import sympy
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import X_DOC, formulas, param_doc
 from .numba import NumbaPrinter
 
@@ -101,6 +101,7 @@ def view(checked: CheckedModel) -> NumbaCpuView:
 
 class NumbaCpuBackend(Backend):
     name = "numba_cpu"
+    title = "Numba (CPU)"
     requires = ("numba",)
     reserved = frozenset(
         {"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS", "config", "fused_lif"}
@@ -127,3 +128,20 @@ class NumbaCpuBackend(Backend):
         )
         outs.append(Output("numba_cpu/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        positional = "".join(f", {p.default!r}" for p in spec.params)
+        example = (
+            "import numpy as np\n\n"
+            f"from surrogen.numba_cpu import {spec.name}\n\n"
+            "x = np.linspace(-2.0, 2.0, 5, dtype=np.float32)  # x = v - v_threshold\n"
+            f"g = {spec.name}.spike_bwd(x, np.ones_like(x){positional})"
+            "  # g * grad(x): float32 in, float32 out\n"
+            f"print({spec.name}.spike(x), g, {spec.name}.DEFAULTS)\n"
+        )
+        note = (
+            "Parameters are positional, in the order of the parameter table (ufuncs take no"
+            " keywords)."
+        )
+        return ApiDoc(self.title, f"surrogen.numba_cpu.{spec.name}", "numba", example, note)

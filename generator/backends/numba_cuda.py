@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import formulas
 from .numba import NumbaPrinter
 
@@ -81,6 +81,7 @@ def view(checked: CheckedModel) -> NumbaCudaView:
 
 class NumbaCudaBackend(Backend):
     name = "numba_cuda"
+    title = "Numba CUDA"
     requires = ("numba",)
     reserved = frozenset(
         {"cuda", "g", "out", "threads_per_block", "origin", "grad", "spike", "spike_bwd"}
@@ -108,3 +109,19 @@ class NumbaCudaBackend(Backend):
         )
         outs.append(Output("numba_cuda/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        kw = "".join(f", {p.name}={p.default!r}" for p in spec.params)
+        example = (
+            "import numpy as np\n\n"
+            f"from surrogen.numba_cuda import {spec.name}\n\n"
+            "x = np.linspace(-2.0, 2.0, 5, dtype=np.float32)  # x = v - v_threshold\n"
+            f"g = {spec.name}.spike_bwd(x, np.ones_like(x){kw})  # NumPy in, NumPy out\n"
+            "print(g)\n"
+        )
+        note = (
+            "Without a GPU, run with `NUMBA_ENABLE_CUDASIM=1` (Numba's simulator). Device arrays"
+            " in give device arrays out; `out=` fills a preallocated one."
+        )
+        return ApiDoc(self.title, f"surrogen.numba_cuda.{spec.name}", "cuda", example, note)

@@ -17,7 +17,16 @@ from sympy.printing.numpy import NumPyPrinter
 from ..checks import CheckedModel
 from ..printers import CodePrinterMixin, Printed, print_cse
 from ..symbolic import pointwise_diff
-from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, param_list, wrap
+from .base import (
+    ALL_SPECS,
+    ApiDoc,
+    Backend,
+    Output,
+    as_tuple,
+    package_index,
+    param_list,
+    wrap,
+)
 from .docstrings import X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -371,6 +380,7 @@ def view(checked: CheckedModel) -> TorchView:
 
 class TorchBackend(Backend):
     name = "torch"
+    title = "PyTorch"
     requires = ("torch",)
     reserved = frozenset(
         # module-level names of every generated module, the Module's own arguments and the
@@ -380,6 +390,26 @@ class TorchBackend(Backend):
 
     def printer_reserved(self) -> frozenset[str]:
         return TorchPrinter.reserved_names
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        kw = ", ".join(param_list(spec.params))
+        args = f", {kw}" if kw else ""
+        example = (
+            "import torch\n\n"
+            f"from surrogen.torch import {spec.class_name}, {spec.name}\n\n"
+            "x = torch.linspace(-2.0, 2.0, 5, requires_grad=True)  # x = v - v_threshold\n"
+            f"spikes = {spec.name}.spike(x{args})  # the Heaviside step forward\n"
+            "spikes.sum().backward()  # the surrogate gradient backward\n"
+            f"assert torch.equal(x.grad, {spec.name}.grad(x.detach(){args}))\n"
+            f"layer = {spec.class_name}({kw})  # a torch.nn.Module; spiking=False: the origin\n"
+            "print(spikes, x.grad, layer)\n"
+        )
+        note = (
+            "For the CPU-only wheel, install `torch==2.13.0+cpu` first (the default wheel brings"
+            " the CUDA libraries)."
+        )
+        return ApiDoc(self.title, f"surrogen.torch.{spec.name}", "torch", example, note)
 
     def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
         outs = [
