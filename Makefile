@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.surrogen-installed
-EXTRAS := jax,numba,cuda,gen,docs,dev,examples
+EXTRAS := jax,numba,cuda,torch,gen,docs,dev,examples
+# The CPU-only torch wheel, installed before the extras: the default wheel brings GBs of CUDA.
+TORCH_CPU := torch==2.13.0+cpu
 
 .PHONY: gen check-gen test test-gpu lint typecheck fmt bench check wheel-smoke clean mutate \
 	mutate-sample coverage docs docs-serve docs-test
@@ -11,6 +13,7 @@ EXTRAS := jax,numba,cuda,gen,docs,dev,examples
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_CPU)"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
@@ -70,7 +73,7 @@ coverage: $(STAMP)   ## line coverage of runtime/ and generated kernels; fails i
 	$(PY) tools/coverage_gate.py
 
 wheel-smoke: $(STAMP) ## build the wheel, install it in a fresh venv, use it from outside the checkout
-	bash .ci/wheel_smoke.sh $(PY)
+	TORCH_CPU="$(TORCH_CPU)" bash .ci/wheel_smoke.sh $(PY)
 
 check: lint typecheck check-gen test
 

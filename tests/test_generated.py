@@ -284,7 +284,7 @@ def test_generated_package_imports_without_generator_dependencies():
     """`surrogen` and each backend import with the generator's tools and the other backends gone."""
     tools = {"sympy", "jinja2", "yaml", "mpmath", "matplotlib", "surrogen.generator"}
     needs = {b.name: set(b.requires) for b in _python_backends()}
-    assert {"jax", "numba_cpu", "numba_cuda"} <= set(needs)
+    assert {"jax", "numba_cpu", "numba_cuda", "torch"} <= set(needs)
     cases = [("surrogen", tools | set().union(*needs.values()))]
     for name, own in needs.items():
         others = set().union(*(v for k, v in needs.items() if k != name)) - own
