@@ -102,6 +102,10 @@ LOADER: dict[str, tuple[str, str | re.Pattern[str]]] = {
         _edit(SIGMOID, "domain: positive", "domain: integer"),
         "params.alpha.default: 4.0 is not an integer (domain: integer)",
     ),
+    "positive_zero": (
+        _edit(SIGMOID, "default: 4.0", "default: 0.0"),
+        "params.alpha.default: 0.0 lies outside its domain 'positive'",
+    ),
     "nonnegative_negative": (
         _edit(SIGMOID, "default: 4.0, domain: positive", "default: -1.0, domain: nonnegative"),
         "params.alpha.default: -1.0 lies outside its domain 'nonnegative'",

@@ -93,4 +93,6 @@ def test_printed_text_evaluates_to_sympys_value(case, printer):
         got = np.broadcast_to(_jax_values(expr), want.shape)
     else:
         got = _numba_values(expr, "select" if printer == "numba select" else None)
+    # float64 evaluation of a handful of operations: 1e-13 (450 eps) is far above their rounding
+    # and far below any wrong operator, branch or literal (which is off by O(1)).
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15, err_msg=f"{printer}: {case}")
