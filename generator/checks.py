@@ -46,6 +46,8 @@ class CheckedModel:
     # invalid-operation or divide-by-zero flag.
     grad_branch_free: bool = False
     origin_branch_free: bool = False
+    # Every candidate form of the gradient with its floating-point score: why the emitted one won.
+    grad_candidates: tuple[forms.Candidate, ...] = ()
     # derivatives[n]: the emitted form of d^n origin / dx^n, n = 0..MAX_ORDER (0: the origin,
     # 1: the gradient); each finite wherever its true value is.
     derivatives: tuple[sympy.Expr, ...] = ()
@@ -98,7 +100,7 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
     check_origin(model)
     backward = check_backward(model)
     properties = check_properties(model)
-    form, emitted, grad_score = forms.choose(
+    form, emitted, grad_score, tried = forms.choose_scored(
         model, model.grad, forms.grad_candidates(model), "grad"
     )
     _, emitted_origin, origin_score = forms.choose(
@@ -121,4 +123,5 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         backward=backward,
         properties=properties,
         breakpoints=bps,
+        grad_candidates=tried,
     )

@@ -492,6 +492,16 @@ def scaled_exponentials(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
     return out.xreplace(squares)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate form as ``choose`` saw it (the docs show why the emitted one won)."""
+
+    name: str
+    expr: sympy.Expr
+    score: FloatScore | None  # None: an automatic rewrite that is not equal here (skipped)
+    ops: int  # sympy.count_ops: the tie-breaker among accurate forms
+
+
 @at_dps
 def flush_safe(model: SurrogateModel, emitted: sympy.Expr, exact: sympy.Expr) -> sympy.Expr:
     """The emitted form for backends that flush subnormal results to 0 (XLA on the CPU):
@@ -514,11 +524,15 @@ def _score_all(
     candidates: dict[str, sympy.Expr],
     impl: str,
     label: str,
+    seen: list[Candidate],
     first: int = 0,
 ) -> list[tuple[tuple[Any, ...], str, sympy.Expr, FloatScore]]:
+    """Each candidate proven equal to ``exact`` with its sort key; every candidate, equal or
+    not, is appended to ``seen``."""
     scored = []
     for order, (name, expr) in enumerate(candidates.items(), start=first):
         found = worst_difference(model, expr, exact)
+        ops = int(sympy.count_ops(expr))
         if found is not None:
             if name == impl:
                 (x, params), got, want = found
@@ -526,17 +540,12 @@ def _score_all(
                     f"{model.spec.path}: {impl}: differs from {label} at"
                     f" {where(model, x, params)}: {impl} {fmt(got)}, {label} {fmt(want)}"
                 )
+            seen.append(Candidate(name, expr, None, ops))
             continue  # an automatic rewrite that is not valid for this surrogate
         score = float_score(model, expr, exact)
+        seen.append(Candidate(name, expr, score, ops))
         accurate = score.max_rel_f32 <= ACCURATE_EPS * float(np.finfo(np.float32).eps)
-        key = (
-            score.nonfinite,
-            score.wrong,
-            not accurate,
-            sympy.count_ops(expr),
-            score.max_rel_f32,
-            order,
-        )
+        key = (score.nonfinite, score.wrong, not accurate, ops, score.max_rel_f32, order)
         scored.append((key, name, expr, score))
     return scored
 
@@ -545,6 +554,15 @@ def _score_all(
 def choose(
     model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
 ) -> tuple[str, sympy.Expr, FloatScore]:
+    """``choose_scored`` without the record of the candidates."""
+    name, expr, score, _ = choose_scored(model, exact, candidates, what)
+    return name, expr, score
+
+
+@at_dps
+def choose_scored(
+    model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
+) -> tuple[str, sympy.Expr, FloatScore, tuple[Candidate, ...]]:
     """The candidate proven equal to ``exact`` that behaves best in float32/float64.
 
     ``what`` is "grad" or "origin"; a spec's own ``<what>_impl`` must be equal, automatic rewrites
@@ -553,11 +571,12 @@ def choose(
     """
     path, impl = model.spec.path, f"{what}_impl"
     label = "d(origin)/dx" if what == "grad" else "origin"
-    scored = _score_all(model, exact, candidates, impl, label)
+    seen: list[Candidate] = []
+    scored = _score_all(model, exact, candidates, impl, label, seen)
     best = min(scored, key=lambda item: item[0])
     if impl not in candidates and best[0][:2] != (0, 0):
         more = {f"{best[1]}, {k}": v for k, v in stabilised(model, best[2])}
-        scored += _score_all(model, exact, more, impl, label, first=len(candidates))
+        scored += _score_all(model, exact, more, impl, label, seen, first=len(candidates))
     _, name, expr, score = min(scored, key=lambda item: item[0])
     if score.nonfinite:
         field = impl if name == impl else "origin"
@@ -567,7 +586,7 @@ def choose(
             " underflow, 1/x beyond a crossover, each sign of x in |x|) is finite there; add a"
             f" numerically stable, equal '{impl}'"
         )
-    return name, expr, score
+    return name, expr, score, tuple(seen)
 
 
 # --- higher derivatives: the first candidate that is finite wherever the true value is ----------

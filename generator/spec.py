@@ -48,6 +48,15 @@ class Backward:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """A name another library gives this surrogate (the same shape; its scale may differ)."""
+
+    library: str
+    name: str
+    note: str  # how its parameters or scale map onto this spec's, if they differ
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     title: str
@@ -62,6 +71,7 @@ class Spec:
     notes: str
     path: str  # as shown in messages: "specs/<name>.yaml"
     class_name: str  # the spec's ``class_name``, or the CamelCase of ``name``
+    aliases: tuple[Alias, ...] = ()
 
 
 def camel_case(name: str) -> str:
@@ -143,6 +153,7 @@ _TOP_KEYS = (
     "class_name",
     "title",
     "summary",
+    "aliases",
     "params",
     "origin",
     "backward",
@@ -211,6 +222,23 @@ def _load_backward(path: str, index: int, raw: object) -> Backward:
             "note", "required when expect is 'mismatch': say what is wrong and the consistent form"
         )
     return Backward(source=source, expr=expr, expect=expect, note=note)
+
+
+def _aliases(f: _Fields) -> tuple[Alias, ...]:
+    raw = f.take("aliases")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        f.fail("aliases", f"must be a list of {{library, name[, note]}}, got {_type_name(raw)}")
+    assert isinstance(raw, list)
+    aliases = []
+    for i, item in enumerate(raw):
+        g = _Fields(f.path, f"aliases[{i}]", item)
+        library, name = g.text("library"), g.text("name")
+        note = g.text("note", required=False)
+        g.done(("library", "name", "note"))
+        aliases.append(Alias(library=library, name=name, note=note))
+    return tuple(aliases)
 
 
 def _string_list(f: _Fields, key: str) -> tuple[str, ...]:
@@ -314,6 +342,7 @@ def load_spec(
     name, class_name = _names(f, file.stem)
     title = f.text("title")
     summary = f.text("summary")
+    aliases = _aliases(f)
     params = _params(f, reserved)
     origin = f.expression("origin")
     backward = _backward_list(f)
@@ -337,6 +366,7 @@ def load_spec(
         notes=notes,
         path=path,
         class_name=class_name,
+        aliases=aliases,
     )
 
 

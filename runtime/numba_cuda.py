@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numba import config, cuda
 
-__all__ = ["is_device_array", "launch", "math"]
+__all__ = ["as_device", "is_device_array", "launch", "math"]
 
 # NUMBA_ENABLE_CUDASIM=1: kernels run as Python on the CPU (CI has no GPU).
 _SIMULATOR = bool(getattr(config, "ENABLE_CUDASIM", 0))
@@ -57,7 +57,7 @@ def is_device_array(a: object) -> bool:
     return bool(cuda.is_cuda_array(a))
 
 
-def _as_device(a: Any) -> Any:
+def as_device(a: Any) -> Any:
     """A Numba device array as is; CuPy/PyTorch arrays wrapped (zero-copy)."""
     if _SIMULATOR or getattr(a, "__cuda_memory__", False):
         return a
@@ -86,7 +86,7 @@ def _contiguous(a: Any, on_device: bool, shape: tuple[int, ...], dtype: np.dtype
     if not on_device:
         host = np.broadcast_to(np.asarray(a, dtype=dtype), shape)
         return cuda.to_device(np.ascontiguousarray(host))
-    a = _as_device(a)
+    a = as_device(a)
     if tuple(a.shape) == shape and a.is_c_contiguous() and np.dtype(a.dtype) == dtype:
         return a
     copy = cuda.device_array(shape, dtype=dtype)
@@ -153,7 +153,7 @@ def launch(
         ValueError: the shapes do not broadcast; ``out`` has the wrong shape or dtype.
     """
     on_device = is_device_array(x)
-    x = _as_device(x) if on_device else np.asarray(x)
+    x = as_device(x) if on_device else np.asarray(x)
     dtype = np.dtype(x.dtype)
     kernel = kernels.get(dtype.name)
     if kernel is None:
@@ -179,8 +179,8 @@ def launch(
         args = [_flat(_contiguous(p, is_device_array(p), shape, scalar), size) for p in params]
     else:
         args = [scalar.type(p) for p in params]
-    direct = out is not None and out_on_device and _as_device(out).is_c_contiguous()
-    result = _as_device(out) if direct else cuda.device_array(shape, dtype=dtype)
+    direct = out is not None and out_on_device and as_device(out).is_c_contiguous()
+    result = as_device(out) if direct else cuda.device_array(shape, dtype=dtype)
     blocks = (size + threads_per_block - 1) // threads_per_block
     flat = [_flat(a, size) for a in operands]
     kernel[blocks, threads_per_block](*flat, *args, _flat(result, size))
@@ -188,7 +188,7 @@ def launch(
         return result if on_device else result.copy_to_host()
     if not direct:
         if out_on_device:
-            target = _as_device(out)
+            target = as_device(out)
             if _SIMULATOR:
                 target._ary[...] = result._ary
             else:

@@ -26,8 +26,8 @@ ONLY = (
     f" the functions {FUNCTIONS})"
 )
 TOP_KEYS = (
-    "['name', 'class_name', 'title', 'summary', 'params', 'origin', 'backward', 'grad_impl',"
-    " 'origin_impl', 'properties', 'references', 'notes']"
+    "['name', 'class_name', 'title', 'summary', 'aliases', 'params', 'origin', 'backward',"
+    " 'grad_impl', 'origin_impl', 'properties', 'references', 'notes']"
 )
 NUM = r"-?\d[\d.]*(e[+-]?\d+)?"  # a number as mpmath.nstr prints it
 
@@ -35,6 +35,7 @@ NUM = r"-?\d[\d.]*(e[+-]?\d+)?"  # a number as mpmath.nstr prints it
 # exactly; a compiled pattern must match the whole line, for messages that quote long numbers).
 EXPECTED: dict[str, str | re.Pattern[str]] = {
     "missing_origin": "origin: missing required key",
+    "alias_without_name": "aliases[0].name: missing required key",
     # The misspelt key itself is not named: "origin" is reported missing before unknown keys.
     "misspelt_origin": (
         f"(top level): unknown key(s) 'orgin' (did you mean 'origin'?); allowed keys are {TOP_KEYS}"

@@ -78,9 +78,8 @@ def grad(x, alpha=1.0):
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return _rt.result(
-        alpha * jnp.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516, _dtype, x, alpha
-    )
+    _t0 = jnp.exp(-0.5 * (alpha * alpha) * (x * x))
+    return _rt.result((_t0 * alpha / 1.772453850905516) * _t0, _dtype, x, alpha)
 
 
 @jax.custom_jvp

@@ -119,18 +119,17 @@ def grad(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
     adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1.4142135623730951
-    _t1 = 0.5641895835477563
-    _t2 = 1 / sigma
-    _t3 = (0.5) / (sigma * sigma)
-    _t4 = _t3 / (s * s)
-    _t5 = (0.5) * _t0 * _t1 * _t2 * h / s
+    _t0 = 1 / (sigma * sigma)
+    _t1 = (0.5) * _t0 / (s * s)
+    _t2 = (0.5) * 1.4142135623730951 / (1.772453850905516 * sigma)
+    _t3 = _t2 * h / s
+    _t4 = jnp.exp(-0.25 * _t0 * (x * x))
     return _rt.result(
-        scale
+        -scale
         * (
-            (0.5) * _t0 * _t1 * _t2 * (h + 1) * jnp.exp(-_t3 * (x * x))
-            - _t5 * jnp.exp(-_t4 * ((sigma + x) * (sigma + x)))
-            - _t5 * jnp.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+            _t3 * jnp.exp(-_t1 * ((sigma + x) * (sigma + x)))
+            + _t3 * jnp.exp(-_t1 * ((-sigma + x) * (-sigma + x)))
+            - _t2 * _t4 * (h + 1) * _t4
         ),
         _dtype,
         x,

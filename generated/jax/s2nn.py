@@ -94,9 +94,14 @@ def grad(x, alpha=4.0, beta=1.0):
     Neural Networks 159:208-219, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp(alpha * x)
+    _t0 = jnp.exp((0.5) * alpha * x)
+    _t1 = _t0
     return _rt.result(
-        jnp.where(_rt.lt0(x), _t0 * alpha / ((_t0 + 1) * (_t0 + 1)), beta / (x + 1)),
+        jnp.where(
+            _rt.lt0(x),
+            _t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1)),
+            beta / (x + 1),
+        ),
         _dtype,
         x,
         alpha,

@@ -78,8 +78,11 @@ def grad(x, alpha=4.0):
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp(-alpha * jnp.abs(x))
-    return _rt.result(_t0 * alpha / ((_t0 + 1) * (_t0 + 1)), _dtype, x, alpha)
+    _t0 = jnp.exp(-0.5 * alpha * jnp.abs(x))
+    _t1 = _t0
+    return _rt.result(
+        _t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1)), _dtype, x, alpha
+    )
 
 
 @jax.custom_jvp

@@ -54,9 +54,10 @@ def origin(x, alpha=0.5, beta=1.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = beta * x
-    _t1 = alpha / beta
+    _t1 = jnp.exp((0.5) * _t0)
+    _t2 = alpha / beta
     return _rt.result(
-        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), _t1 * (2 - jnp.exp(-_t0))), _dtype, x, alpha, beta
+        jnp.where(_rt.lt0(x), (_t1 * _t2) * _t1, _t2 * (2 - jnp.exp(-_t0))), _dtype, x, alpha, beta
     )
 
 
@@ -85,9 +86,11 @@ def grad(x, alpha=0.5, beta=1.0):
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = beta * x
+    _t0 = (0.5) * beta * x
+    _t1 = jnp.exp(_t0)
+    _t2 = jnp.exp(-_t0)
     return _rt.result(
-        jnp.where(_rt.lt0(x), alpha * jnp.exp(_t0), alpha * jnp.exp(-_t0)), _dtype, x, alpha, beta
+        jnp.where(_rt.lt0(x), (_t1 * alpha) * _t1, (_t2 * alpha) * _t2), _dtype, x, alpha, beta
     )
 
 

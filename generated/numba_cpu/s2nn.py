@@ -25,13 +25,15 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"alpha": 4.0, "beta": 1.0}
 
@@ -149,3 +151,19 @@ with _output_strides_kept():
           of the other arguments; NaN where ``x`` is NaN.
         """
         return _like(x, g) * _grad(x, _like(x, alpha), _like(x, beta))
+
+
+def fused_lif(config=None, alpha=4.0, beta=1.0):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
+
+    Args:
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
+
+    Returns:
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
+    """
+    return _FusedLIF(_grad, (alpha, beta), config or _LIFConfig())

@@ -27,11 +27,14 @@ from numba import float32 as _f32
 from numba import float64 as _f64
 from numba.types import float16 as _f16
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
 __all__ = [
     "DEFAULTS",
+    "fused_lif",
     "grad",
     "grad_f32",
     "grad_f64",
@@ -357,3 +360,18 @@ def spike_bwd(x, g, alpha=2.0, *, out=None, threads_per_block=128):
         threads_per_block,
         out,
     )
+
+
+def fused_lif(config=None, alpha=2.0):
+    """A multi-step LIF layer with this surrogate on the GPU: one thread per neuron runs all time
+    steps of the forward, and of the BPTT backward.
+
+    Args:
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
+
+    Returns:
+      A ``surrogen.runtime.lif_cuda.FusedLIF`` (float32 or float64; NumPy or device arrays).
+    """
+    return _FusedLIF({"float32": grad_f32, "float64": grad_f64}, (alpha,), config or _LIFConfig())

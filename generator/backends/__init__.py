@@ -11,12 +11,14 @@ from .jax import JaxBackend
 from .numba_cpu import NumbaCpuBackend
 from .numba_cuda import NumbaCudaBackend
 from .package import PackageBackend
+from .torch import TorchBackend
 
 BACKENDS: tuple[Backend, ...] = (
     PackageBackend(),
     JaxBackend(),
     NumbaCpuBackend(),
     NumbaCudaBackend(),
+    TorchBackend(),
     DocsBackend(),
 )
 

@@ -32,10 +32,22 @@ class Output:
     data: bytes | None = None  # a binary output (a plot): no template, no header
 
 
+@dataclass(frozen=True)
+class ApiDoc:
+    """How the docs present a backend's generated module of one surrogate."""
+
+    title: str  # the backend as users name it: "JAX"
+    module: str  # the importable module: "surrogen.jax.sigmoid"
+    extra: str  # the pip extra that installs what it needs: pip install "surrogen[<extra>]"
+    example: str = ""  # a short, runnable Python snippet (the docs tests execute it); "" if none
+    note: str = ""  # one sentence a user needs before running it (Markdown)
+
+
 class Backend(ABC):
     """A code or docs target. Subclasses set the class attributes and implement ``outputs``."""
 
     name: ClassVar[str]  # the output subpackage or folder, e.g. "jax"
+    title: ClassVar[str] = ""  # how the docs name it ("JAX"); default: ``name``
     comment: ClassVar[str] = "# {}"  # how a header line is written in this backend's files
     template_root: ClassVar[Path] = TEMPLATES
     # Third-party top-level modules the generated code imports (none for text outputs).
@@ -56,6 +68,19 @@ class Backend(ABC):
     def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
         """Every file of this backend for these models (all specs, sorted by name)."""
 
+    def api_doc(self, checked: CheckedModel) -> ApiDoc | None:
+        """The docs' API section for this backend's module of one surrogate, or None where the
+        backend writes no importable module per spec.
+
+        The default covers any code backend (one whose generated code imports ``requires``): its
+        module is ``surrogen.<name>.<spec>``, installed by the extra ``<name>``, documented from
+        its docstrings. Override it to add a runnable example, or where the extra differs.
+        """
+        if not self.requires:
+            return None
+        module = f"surrogen.{self.name}.{checked.model.spec.name}"
+        return ApiDoc(title=self.title or self.name, module=module, extra=self.name)
+
 
 # --- helpers for backend views (Python, so that templates hold no string logic) ----------------
 
@@ -74,6 +99,21 @@ def wrap(text: str, indent: str = "", width: int = 96, first: str | None = None)
         lead = indent if (first is None or i) else first
         out.append(textwrap.fill(p, width=width, initial_indent=lead, subsequent_indent=indent))
     return "\n\n".join(out)
+
+
+def package_index(
+    title: str, example: str, models: Sequence[CheckedModel], with_classes: bool
+) -> dict[str, Any]:
+    """The context of ``_shared/__init__.py.jinja``: a backend subpackage's lazy index."""
+    names = [c.model.spec.name for c in models]
+    classes = {c.model.spec.class_name: c.model.spec.name for c in models} if with_classes else {}
+    return {
+        "title": title,
+        "example": example,
+        "names": names,
+        "classes": classes,
+        "all_names": ["NAMES", *sorted([*names, *classes])],
+    }
 
 
 def param_list(params: Sequence[Param], template: str = "{name}={default!r}") -> list[str]:

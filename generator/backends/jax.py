@@ -15,7 +15,7 @@ from sympy.printing.numpy import JaxPrinter as _SympyJaxPrinter
 
 from ..checks import MAX_ORDER, CheckedModel
 from ..printers import CodePrinterMixin, Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -327,6 +327,7 @@ def view(checked: CheckedModel) -> JaxView:
 
 class JaxBackend(Backend):
     name = "jax"
+    title = "JAX"
     requires = ("jax",)
     reserved = frozenset(
         # module-level names of every generated module, and the class fields' annotations
@@ -347,10 +348,27 @@ class JaxBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "JAX surrogate spike functions",
-            "example": "from surrogen.jax import sigmoid, Sigmoid",
-            "models": [(c.model.spec.name, c.model.spec.class_name) for c in models],
-        }
+        index = package_index(
+            "JAX surrogate spike functions",
+            "from surrogen.jax import sigmoid, Sigmoid",
+            models,
+            with_classes=True,
+        )
         outs.append(Output("jax/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        kw = ", ".join(f"{p.name}={p.default!r}" for p in spec.params)
+        args = f", {kw}" if kw else ""
+        example = (
+            "import jax\nimport jax.numpy as jnp\n\n"
+            f"from surrogen.jax import {spec.class_name}, {spec.name}\n\n"
+            "x = jnp.linspace(-2.0, 2.0, 5)  # x = v - v_threshold\n"
+            f"spikes = {spec.name}.spike(x{args})  # the Heaviside step forward\n"
+            f"g = jax.grad(lambda u: {spec.name}.spike(u{args}).sum())(x)"
+            f"  # = {spec.name}.grad(x{args})\n"
+            f"spike_fn = {spec.class_name}({kw})  # spiking=False: the smooth origin forward\n"
+            "print(spikes, g, spike_fn(x))\n"
+        )
+        return ApiDoc(self.title, f"surrogen.jax.{spec.name}", "jax", example)

@@ -12,7 +12,7 @@ import sympy
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import X_DOC, formulas, param_doc
 from .numba import NumbaPrinter
 
@@ -29,6 +29,8 @@ class NumbaCpuView:
     bwd_call: str  # "x, g, alpha"
     signatures: dict[int, str]  # number of leading array arguments -> ufunc signature list
     defaults: str  # '{"alpha": 4.0}'
+    lif_signature: str  # "config=None, alpha=4.0"
+    params_tuple: str  # "(alpha,)" / "()"
     origin: Printed
     grad: Printed
     docs: dict[str, str]
@@ -116,6 +118,8 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         bwd_call=", ".join(["x", "g", *params]),
         signatures={n: _signatures(n, len(params)) for n in (1, 2)},
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
+        params_tuple=as_tuple(params) if params else "()",
         origin=printed(checked.emitted_origin, checked.origin_branch_free),
         grad=printed(checked.emitted_grad, checked.grad_branch_free),
         docs=docs,
@@ -124,8 +128,11 @@ def view(checked: CheckedModel) -> NumbaCpuView:
 
 class NumbaCpuBackend(Backend):
     name = "numba_cpu"
+    title = "Numba (CPU)"
     requires = ("numba",)
-    reserved = frozenset({"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS"})
+    reserved = frozenset(
+        {"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS", "config", "fused_lif"}
+    )
 
     def printer_reserved(self) -> frozenset[str]:
         return NumbaPrinter.reserved_names
@@ -140,10 +147,28 @@ class NumbaCpuBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "Numba CPU surrogate kernels (NumPy ufuncs)",
-            "example": "from surrogen.numba_cpu import sigmoid",
-            "models": [(c.model.spec.name, "") for c in models],
-        }
+        index = package_index(
+            "Numba CPU surrogate kernels (NumPy ufuncs)",
+            "from surrogen.numba_cpu import sigmoid",
+            models,
+            with_classes=False,
+        )
         outs.append(Output("numba_cpu/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        positional = "".join(f", {p.default!r}" for p in spec.params)
+        example = (
+            "import numpy as np\n\n"
+            f"from surrogen.numba_cpu import {spec.name}\n\n"
+            "x = np.linspace(-2.0, 2.0, 5, dtype=np.float32)  # x = v - v_threshold\n"
+            f"g = {spec.name}.spike_bwd(x, np.ones_like(x){positional})"
+            "  # g * grad(x): float32 in, float32 out\n"
+            f"print({spec.name}.spike(x), g, {spec.name}.DEFAULTS)\n"
+        )
+        note = (
+            "Parameters are positional, in the order of the parameter table (ufuncs take no"
+            " keywords)."
+        )
+        return ApiDoc(self.title, f"surrogen.numba_cpu.{spec.name}", "numba", example, note)

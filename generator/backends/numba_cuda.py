@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..checks import CheckedModel
 from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import formulas
 from .numba import NumbaPrinter
 
@@ -29,6 +29,7 @@ class NumbaCudaView:
     params: tuple[str, ...]
     params_tuple: str  # "(alpha,)" / "()"
     defaults: str
+    lif_signature: str  # "config=None, alpha=4.0"
     device: dict[str, dict[str, Printed]]  # scalar -> {"origin": ..., "grad": ...}
     storage: tuple[tuple[str, str], ...]
     device_docs: dict[str, str]  # first line of the device functions' docstrings
@@ -104,6 +105,7 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         params=params,
         params_tuple=as_tuple(list(params)) if params else "()",
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
         device=device,
         storage=STORAGE,
         device_docs={"origin": "The smooth origin", "grad": "The surrogate gradient d origin / dx"},
@@ -124,10 +126,11 @@ def view(checked: CheckedModel) -> NumbaCudaView:
 
 class NumbaCudaBackend(Backend):
     name = "numba_cuda"
+    title = "Numba CUDA"
     requires = ("numba",)
     reserved = frozenset(
         {"cuda", "g", "out", "threads_per_block", "origin", "grad", "spike", "spike_bwd"}
-        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS"}
+        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS", "config", "fused_lif"}
     )
 
     def printer_reserved(self) -> frozenset[str]:
@@ -143,11 +146,27 @@ class NumbaCudaBackend(Backend):
             )
             for c in models
         ]
-        index = {
-            "title": "Numba CUDA surrogate kernels",
-            "example": "from surrogen.numba_cuda import sigmoid  # NumPy in, NumPy out;"
-            " device in, device out",
-            "models": [(c.model.spec.name, "") for c in models],
-        }
+        index = package_index(
+            "Numba CUDA surrogate kernels",
+            "from surrogen.numba_cuda import sigmoid  # NumPy or device arrays in",
+            models,
+            with_classes=False,
+        )
         outs.append(Output("numba_cuda/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        kw = "".join(f", {p.name}={p.default!r}" for p in spec.params)
+        example = (
+            "import numpy as np\n\n"
+            f"from surrogen.numba_cuda import {spec.name}\n\n"
+            "x = np.linspace(-2.0, 2.0, 5, dtype=np.float32)  # x = v - v_threshold\n"
+            f"g = {spec.name}.spike_bwd(x, np.ones_like(x){kw})  # NumPy in, NumPy out\n"
+            "print(g)\n"
+        )
+        note = (
+            "Without a GPU, run with `NUMBA_ENABLE_CUDASIM=1` (Numba's simulator). Device arrays"
+            " in give device arrays out; `out=` fills a preallocated one."
+        )
+        return ApiDoc(self.title, f"surrogen.numba_cuda.{spec.name}", "cuda", example, note)
