@@ -162,19 +162,12 @@ def known_defect(backend: str, dtype_name: str, name: str, fn: str) -> str | Non
     """The reason an entry point is known to fail (fixed elsewhere), or None."""
     if backend == "jax" and fn in BACKWARDS and ARITHMETIC[dtype_name] != dtype_name:
         return HALF_BACKWARD
-    if backend == "jax" and fn == "origin_jvp_tangent" and SPECS[name].params:
-        return ORIGIN_JVP
     return None
 
 
 HALF_BACKWARD = (
     "defect: JAX multiplies the cotangent by grad already rounded to float16/bfloat16 (two"
     " roundings, up to 1 ulp off); g * grad belongs in float32 (accuracy work)"
-)
-ORIGIN_JVP = (
-    "defect: the JAX jvp rule of origin multiplies d origin / d parameter by the parameter's zero"
-    " tangent; that derivative overflows far out (inf/inf, inf*0), so d origin / dx is NaN at"
-    " +-inf or |x| ~ 1e4 where the true value is 0 (NaN / higher-derivative work)"
 )
 
 
@@ -211,21 +204,7 @@ def _per_neuron_case(name, dtype_name):
     return xs, rows, arrays
 
 
-PER_NEURON = [
-    pytest.param(
-        b,
-        d,
-        id=f"{b}-{d}",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="defect: numba_cuda host functions take scalar parameters only; a per-neuron"
-            " array fails inside the kernel with an unrelated TypeError (parameter broadcasting)",
-        )
-        if b == "numba_cuda"
-        else (),
-    )
-    for b, d in CASES
-]
+PER_NEURON = [pytest.param(b, d, id=f"{b}-{d}") for b, d in CASES]
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n.values[0]].params])
@@ -251,9 +230,6 @@ HALF_BACKWARD_FAILS = {
     for n in SPEC_NAMES
     if n not in {"piecewise_quadratic", "polynomial", "rectangular", "straight_through"}
 } | {("float16", n) for n in ("gaussian", "piecewise_quadratic", "polynomial", "s2nn")}
-ORIGIN_JVP_FAILS = {
-    n for n in SPEC_NAMES if n not in {"piecewise_quadratic", "polynomial", "rectangular"}
-}
 
 
 def _jax_entries(name, dtype_name, fns):
@@ -277,8 +253,6 @@ def test_jax_half_precision_backward_rounds_once(name, dtype_name, request):
 
 @pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n.values[0]].params])
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
-def test_jax_origin_jvp_is_finite_far_out(name, dtype_name, request):
-    if name in ORIGIN_JVP_FAILS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=ORIGIN_JVP))
+def test_jax_origin_jvp_is_finite_far_out(name, dtype_name):
     failures = _jax_entries(name, dtype_name, {"origin_jvp_tangent"})
     assert not failures, "\n".join(failures.values())
