@@ -161,18 +161,19 @@ class SuperSpike(torch.nn.Module):
 def _origin(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
     _t0 = 1 / beta
-    _t1 = 1 / x
+    _t1 = 1 / torch.clamp(x, min=1)
     _t2 = 2 * beta
-    _t3 = torch.abs(x)
-    _t4 = _t0 / (_t3 * beta + 1)
+    _t3 = 1 / torch.clamp(x, max=-1)
+    _t4 = torch.abs(x)
+    _t5 = _t0 / (_t4 * beta + 1)
     return _rt.finish(
         torch.where(
             torch.gt(x, 1),
             _t0 * (_t1 + _t2) / (_t1 + beta),
             torch.where(
                 torch.lt(x, -1),
-                -_t0 * _t1 / (-_t1 + beta),
-                torch.where(torch.ge(x, 0), _t4 * (_t2 * _t3 + 1), _t4),
+                -_t0 * _t3 / (-_t3 + beta),
+                torch.where(torch.ge(x, 0), _t5 * (_t2 * _t4 + 1), _t5),
             ),
         ),
         _dtype,
