@@ -151,7 +151,7 @@ def tangent(
     for t, partial in zip(tangents, partials, strict=True):
         if partial is None or isinstance(t, SymbolicZero):
             continue
-        term = partial() * t
+        term = partial() * upcast(t)  # float32 for half-precision tangents: one rounding
         total = term if total is None else total + term
     if total is None:
         return jnp.zeros_like(out)

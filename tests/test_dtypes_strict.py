@@ -158,26 +158,6 @@ def _check(name, backend, dtype_name, xs, g, ref, got, label, height, planted=Tr
     return failures
 
 
-def known_defect(backend: str, dtype_name: str, name: str, fn: str) -> str | None:
-    """The reason an entry point is known to fail (fixed elsewhere), or None."""
-    if backend == "jax" and fn in BACKWARDS and ARITHMETIC[dtype_name] != dtype_name:
-        return HALF_BACKWARD
-    return None
-
-
-HALF_BACKWARD = (
-    "defect: JAX multiplies the cotangent by grad already rounded to float16/bfloat16 (two"
-    " roundings, up to 1 ulp off); g * grad belongs in float32 (accuracy work)"
-)
-
-
-def _assert_only_known(failures, backend, dtype_name, name):
-    unexpected = {
-        fn: msg for fn, msg in failures.items() if not known_defect(backend, dtype_name, name, fn)
-    }
-    assert not unexpected, "\n".join(unexpected.values())
-
-
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("which", ["defaults", "other"])
 @pytest.mark.parametrize("backend, dtype_name", CASES, ids=[f"{b}-{d}" for b, d in CASES])
@@ -192,7 +172,7 @@ def test_scalar_parameters_match_reference(name, which, backend, dtype_name):
     got = call(name, x, g, list(params), dtype_name)
     height = origin_height(name, arithmetic_params(params, dtype_name))
     failures = _check(name, backend, dtype_name, ref.x, g, ref, got, f"{which} {params}", height)
-    _assert_only_known(failures, backend, dtype_name, name)
+    assert not failures, "\n".join(failures.values())
 
 
 def _per_neuron_case(name, dtype_name):
@@ -219,17 +199,10 @@ def test_per_neuron_parameters_match_reference(name, backend, dtype_name):
     got = call(name, x, g, arrays, dtype_name)
     height = max(origin_height(name, r) for r in rows[:3])
     failures = _check(name, backend, dtype_name, xs, g, ref, got, "per-neuron", height)
-    _assert_only_known(failures, backend, dtype_name, name)
+    assert not failures, "\n".join(failures.values())
 
 
-# --- the known defects, each still failing (strict xfail: remove the mark when fixed) ------------
-
-# Where each defect shows at the defaults (the main tests above skip the entry everywhere).
-HALF_BACKWARD_FAILS = {
-    ("bfloat16", n)
-    for n in SPEC_NAMES
-    if n not in {"piecewise_quadratic", "polynomial", "rectangular", "straight_through"}
-} | {("float16", n) for n in ("gaussian", "piecewise_quadratic", "polynomial", "s2nn")}
+# --- regressions of fixed defects, at the defaults, by entry point ---
 
 
 def _jax_entries(name, dtype_name, fns):
@@ -244,9 +217,7 @@ def _jax_entries(name, dtype_name, fns):
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
-def test_jax_half_precision_backward_rounds_once(name, dtype_name, request):
-    if (dtype_name, name) in HALF_BACKWARD_FAILS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=HALF_BACKWARD))
+def test_jax_half_precision_backward_rounds_once(name, dtype_name):
     failures = _jax_entries(name, dtype_name, BACKWARDS - {"origin_jvp_tangent"})
     assert not failures, "\n".join(failures.values())
 

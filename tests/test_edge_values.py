@@ -22,7 +22,7 @@ from tests.reference import (
     other_params,
     strict_reference_at,
 )
-from tests.test_dtypes_strict import BACKENDS, CASES, _check, known_defect
+from tests.test_dtypes_strict import BACKENDS, CASES, _check
 
 NAMES = [pytest.param(n, marks=pytest.mark.xdist_group(f"strict-{n}"), id=n) for n in SPEC_NAMES]
 
@@ -48,7 +48,7 @@ def _run(name, backend, dtype_name, params, xs):
     got = call(name, x, g, list(params), dtype_name)
     height = origin_height(name, ps)
     failures = _check(name, backend, dtype_name, xs, g, ref, got, f"edge {params}", height, False)
-    return {f: m for f, m in failures.items() if not known_defect(backend, dtype_name, name, f)}
+    return failures
 
 
 def _params(name, which):

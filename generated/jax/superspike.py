@@ -260,7 +260,11 @@ def _d1_d_beta(x, beta):
 def _origin_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = origin(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), lambda: _d0_d_beta(x, beta)))
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), beta), lambda: _d0_d_beta(_rt.upcast(x), beta)),
+    )
 
 
 origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
@@ -269,7 +273,9 @@ origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
 def _grad_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = grad(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: _d2(x, beta), lambda: _d1_d_beta(x, beta)))
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(_rt.upcast(x), beta), lambda: _d1_d_beta(_rt.upcast(x), beta))
+    )
 
 
 grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
@@ -279,7 +285,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _d2(x, beta)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, beta), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), beta), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -290,7 +298,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _d3(x, beta)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, beta), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), beta), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -301,7 +311,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _d4(x, beta)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, beta), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), beta), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -348,7 +360,7 @@ def _spike_bwd(_residuals, _g):
     (x, beta) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, beta), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), beta), x),
         None,
     )
 
@@ -376,7 +388,7 @@ def spike_jvp(x, beta=20.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _rt.heaviside(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), beta), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -408,7 +420,11 @@ def spike_learnable(x, beta=20.0):
 def _spike_learnable_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _rt.heaviside(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), lambda: _d0_d_beta(x, beta)))
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), beta), lambda: _d0_d_beta(_rt.upcast(x), beta)),
+    )
 
 
 spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
