@@ -70,24 +70,17 @@ def _select_overload(cond, a, b):  # type: ignore[no-untyped-def]  # Numba compa
 
 def step(x: Any) -> Any:
     """``1 if x >= 0 else 0`` in x's type: 1 for -0.0, 0 for NaN and negative subnormals, with
-    no ordered comparison of x (quiet for NaN). This pure-Python body runs under
-    NUMBA_DISABLE_JIT=1; compiled code uses the overload below (the same formula)."""
+    no ordered comparison of x (quiet for NaN). Compiled code compiles this body through the
+    overload below; under NUMBA_DISABLE_JIT=1 it runs as Python."""
     one, zero = like(x, 1.0), like(x, 0.0)
     nonnegative = (math.copysign(one, x) > zero) | (x == zero)
     return select((x == x) & nonnegative, one, zero)
 
 
 @overload(step, inline="always")
-def _step_overload(x):  # type: ignore[no-untyped-def]  # Numba compares this signature with the lambda's
-    if not isinstance(x, types.Float):
-        return None
-
-    def impl(x):  # type: ignore[no-untyped-def]
-        one, zero = like(x, 1.0), like(x, 0.0)
-        nonnegative = (math.copysign(one, x) > zero) | (x == zero)
-        return select((x == x) & nonnegative, one, zero)
-
-    return impl
+def _step_overload(x: Any) -> Any:  # the impl's signature, annotations included (Numba compares)
+    """Compiled code: the Python body itself, compiled for float types."""
+    return step if isinstance(x, types.Float) else None
 
 
 def not_nan(x: Any) -> Any:
@@ -96,10 +89,8 @@ def not_nan(x: Any) -> Any:
 
 
 @overload(not_nan, inline="always")
-def _not_nan_overload(x):  # type: ignore[no-untyped-def]  # Numba compares this signature with the lambda's
-    if not isinstance(x, types.Float):
-        return None
-    return lambda x: select(x == x, x, like(x, 0.0))
+def _not_nan_overload(x: Any) -> Any:  # the impl's signature, annotations included
+    return not_nan if isinstance(x, types.Float) else None
 
 
 @contextlib.contextmanager
