@@ -22,6 +22,7 @@ from pathlib import Path
 from . import emit
 from .backends import BACKENDS, reserved_names
 from .backends.base import Backend
+from .backends.libraries import LIBRARIES
 from .checks import CheckedModel, CheckError, run_checks
 from .spec import Spec, SpecError, load_specs
 from .symbolic import build_model
@@ -58,7 +59,7 @@ def generate(
     specs_dir: Path, backends: tuple[Backend, ...] = BACKENDS
 ) -> tuple[list[Spec], dict[str, bytes]]:
     """Load, check and render every spec of ``specs_dir``; raises SpecError/CheckError."""
-    specs = load_specs(specs_dir, reserved=reserved_names(backends))
+    specs = load_specs(specs_dir, reserved=reserved_names(backends), libraries=LIBRARIES)
     if not specs:
         raise SpecError(f"{specs_dir}: (folder): no *.yaml spec files")
     checked = [check_spec(spec) for spec in specs]

@@ -6,16 +6,25 @@ points, named tolerances), ``verify`` (the spec's claims) and ``forms`` (the emi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy
 
 from . import forms
-from .numeric import at_dps, numeric_breakpoints, param_sets
+from .numeric import Evaluator, at_dps, limit_value, numeric_breakpoints, param_sets
 from .symbolic import SurrogateModel
-from .verify import BackwardVerdict, CheckError, check_backward, check_origin, check_properties
+from .verify import (
+    BackwardVerdict,
+    CheckError,
+    PresetFacts,
+    check_backward,
+    check_origin,
+    check_presets,
+    check_properties,
+)
 
-__all__ = ["BackwardVerdict", "CheckError", "CheckedModel", "run_checks"]
+__all__ = ["BackwardVerdict", "CheckError", "CheckedModel", "PresetFacts", "run_checks"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,8 @@ class CheckedModel:
     model: SurrogateModel
     emitted_grad: sympy.Expr  # the form of d(origin)/dx the backends print
     emitted_form: str  # which candidate it is ("raw derivative", "even-folded", "grad_impl", ...)
-    emitted_origin: sympy.Expr  # the origin as printed (the spec's origin, or its origin_impl)
+    # The origin as printed (the spec's origin, or its origin_impl); None: a gradient-only family.
+    emitted_origin: sympy.Expr | None
     backward: tuple[BackwardVerdict, ...]
     properties: tuple[str, ...]
     breakpoints: tuple[float, ...]  # at the default parameters
@@ -33,6 +43,24 @@ class CheckedModel:
     # invalid-operation or divide-by-zero flag.
     grad_branch_free: bool = False
     origin_branch_free: bool = False
+    presets: tuple[PresetFacts, ...] = ()  # each library preset, verified, with its conversion row
+    # origin(-inf) and origin(+inf) at the defaults (+-inf where unbounded); None: no origin.
+    origin_limits: tuple[float | None, float | None] | None = None
+
+    @property
+    def step_approximation(self) -> bool:
+        """The origin rises from one finite level to a higher one: a smooth step."""
+        if self.origin_limits is None:
+            return False
+        low, high = self.origin_limits
+        if low is None or high is None:
+            return False
+        return math.isfinite(low) and math.isfinite(high) and high > low
+
+    @property
+    def guard(self) -> sympy.Basic:
+        """Where the parameters are valid; printers emit NaN outside (sympy.true: everywhere)."""
+        return self.model.guard
 
 
 @at_dps
@@ -44,9 +72,20 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
     form, emitted, grad_score = forms.choose(
         model, model.grad, forms.grad_candidates(model), "grad"
     )
-    _, emitted_origin, origin_score = forms.choose(
-        model, model.origin, forms.origin_candidates(model), "origin"
-    )
+    emitted_origin, origin_branch_free = None, False
+    if model.origin is not None:
+        _, emitted_origin, origin_score = forms.choose(
+            model, model.origin, forms.origin_candidates(model), "origin"
+        )
+        origin_branch_free = origin_score.branch_free
+    presets = check_presets(model)
+    limits = None
+    if model.origin is not None:
+        origin, defaults = Evaluator(model, model.origin), param_sets(model)[0]
+        limits = (
+            limit_value(lambda t: origin(t, defaults), -1),
+            limit_value(lambda t: origin(t, defaults), 1),
+        )
     bps = tuple(float(b) for b in numeric_breakpoints(model, param_sets(model)[0]))
     return CheckedModel(
         model=model,
@@ -54,8 +93,10 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         emitted_form=form,
         emitted_origin=emitted_origin,
         grad_branch_free=grad_score.branch_free,
-        origin_branch_free=origin_score.branch_free,
+        origin_branch_free=origin_branch_free,
         backward=backward,
         properties=properties,
         breakpoints=bps,
+        presets=presets,
+        origin_limits=limits,
     )

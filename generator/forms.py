@@ -98,6 +98,43 @@ def _decaying_exponentials(expr: sympy.Expr) -> sympy.Expr:
     return sympy.factor(sympy.cancel(replaced)).subs(found)
 
 
+def periodic_reduction(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """``expr`` with x reduced to [-T/2, T/2] when x enters only through sin/cos of integer
+    multiples of one frequency (a Fourier series of period T); None otherwise.
+
+    ``sin(c*x)`` with c*x beyond the float32 range is NaN, although the true value is finite;
+    ``Mod(x, T)`` is exact in floating point, so the reduced argument never overflows. The result
+    is proven equal before use (``choose``), like every candidate.
+    """
+    trig = [a for a in expr.atoms(sympy.sin, sympy.cos) if a.has(x)]
+    if not trig:
+        return None
+    hidden = expr.subs({a: sympy.Dummy() for a in trig})
+    coefficients = []
+    for atom in trig:
+        coefficient = sympy.simplify(atom.args[0] / x)
+        if coefficient.has(x):
+            return None
+        coefficients.append(coefficient)
+    if hidden.has(x):
+        return None  # x also appears outside the trigonometric functions: not periodic
+    ratios = [sympy.nsimplify(sympy.simplify(c / coefficients[0])) for c in coefficients]
+    if not all(isinstance(r, sympy.Rational) for r in ratios):
+        return None
+    denominator = functools.reduce(sympy.ilcm, [int(r.q) for r in ratios], 1)
+    multiples = [int(r * denominator) for r in ratios]
+    base = coefficients[0] * functools.reduce(sympy.igcd, multiples) / denominator
+    period = sympy.Abs(2 * sympy.pi / base)
+
+    # x mod T centred on 0, with -x's for x < 0: exact in floating point for either sign, so an
+    # even or odd expression stays exactly even or odd.
+    def centred(u: sympy.Expr) -> sympy.Expr:
+        r = sympy.Mod(u, period)
+        return sympy.Piecewise((r - period, r > period / 2), (r, True))
+
+    return expr.subs(x, sympy.Piecewise((-centred(-x), x < 0), (centred(x), True)))
+
+
 def _unique(found: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
     unique: dict[str, sympy.Expr] = {}
     for name, expr in found.items():
@@ -116,26 +153,34 @@ def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     if model.grad_impl is not None:
         return {"grad_impl": model.grad_impl}
     x = model.x
-    folded = fold_even(model.grad, x)
+    grad = model.expanded(model.grad)  # a finite Sum unrolled: every printer takes the result
+    folded = fold_even(grad, x)
     # Hyperbolic functions as decaying exponentials: 1 - tanh(u)**2 cancels to 0 in float32 for
     # |u| > 9, while 4*exp(-2|u|)/(1 + exp(-2|u|))**2 (its folded, cancelled form) only underflows.
-    as_exp = fold_even(_per_branch(model.grad, _decaying_exponentials), x)
-    return _unique(
-        {
-            "raw derivative": model.grad,
-            "even-folded": folded,
-            "even-folded, together": _per_branch(folded, sympy.together),
-            "together": _per_branch(model.grad, sympy.together),
-            "decaying exponentials, even-folded": as_exp,
-        }
-    )
+    as_exp = fold_even(_per_branch(grad, _decaying_exponentials), x)
+    first = "raw derivative" if model.origin is not None else "declared grad"
+    found = {
+        first: grad,
+        "even-folded": folded,
+        "even-folded, together": _per_branch(folded, sympy.together),
+        "together": _per_branch(grad, sympy.together),
+        "decaying exponentials, even-folded": as_exp,
+    }
+    if (reduced := periodic_reduction(grad, x)) is not None:
+        found["periodic reduction"] = reduced
+    return _unique(found)
 
 
 def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself."""
     if model.origin_impl is not None:
         return {"origin_impl": model.origin_impl}
-    return {"origin": model.origin}
+    assert model.origin is not None, "a gradient-only family has no origin to emit"
+    origin = model.expanded(model.origin)
+    found = {"origin": origin}
+    if (reduced := periodic_reduction(origin, model.x)) is not None:
+        found["periodic reduction"] = reduced
+    return found
 
 
 # --- floating-point score ----------------------------------------------------------------------
@@ -252,7 +297,7 @@ def choose(
     that are not are skipped. Ties go to the cheaper expression, then to the earlier candidate.
     """
     path, impl = model.spec.path, f"{what}_impl"
-    label = "d(origin)/dx" if what == "grad" else "origin"
+    label = "origin" if what == "origin" else "d(origin)/dx" if model.origin is not None else "grad"
     scored = []
     for order, (name, expr) in enumerate(candidates.items()):
         found = worst_difference(model, expr, exact)

@@ -9,13 +9,17 @@ limits are evaluated far out instead. Every tolerance is a named constant with i
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import mpmath
 import sympy
+from sympy.printing.numpy import NumPyPrinter as NumPyPrinterBase
+from sympy.printing.pycode import MpmathPrinter as MpmathPrinterBase
 
+from .spec import Param
 from .symbolic import SurrogateModel
 
 DPS = 40  # working precision of every identity check
@@ -45,6 +49,11 @@ NORMALIZED_TOL = 1e-9
 # Limits at +-inf of a float input: f(+-1e100) and f(+-1e150), settled if they agree to 1e-20.
 LIMIT_NEAR = mpmath.mpf("1e100")
 LIMIT_FAR = mpmath.mpf("1e150")
+# A periodic f has no limit: it is probed at sqrt(2) * 10**e (off any simple period, and small
+# enough that 40 digits resolve its phase); values that spread by more than this and go up and
+# down mean no limit.
+OSCILLATION_EXPONENTS = (20, 22, 24, 26, 28, 30, 32)
+OSCILLATION_SPREAD = mpmath.mpf("1e-6")
 LIMIT_SETTLED = mpmath.mpf("1e-20")
 LIMIT_ZERO = mpmath.mpf("1e-320")  # both far values below float64's range: the limit is 0
 # Raw derivatives can cancel badly far out (two ~1/|x| terms); 100 digits stay exact to 3e38.
@@ -65,23 +74,74 @@ def at_dps(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class _ModMixin:
+    """``Mod(a, b)`` as ``(a % b)``: SymPy's Python printers give Mod the precedence of ``*``, so
+    ``2*Mod(x, p)`` prints as ``2*x % p``, which Python reads as ``(2*x) % p``."""
+
+    def _print_Mod(self, expr: sympy.Mod) -> str:
+        a, b = (self._print(arg) for arg in expr.args)  # type: ignore[attr-defined]
+        return f"(({a}) % ({b}))"
+
+
+class MpmathPrinter(_ModMixin, MpmathPrinterBase):
+    pass
+
+
+class NumPyPrinter(_ModMixin, NumPyPrinterBase):
+    pass
+
+
+# What lambdify gives its own printer: names unqualified (the namespace holds them).
+_LAMBDIFY_SETTINGS = {
+    "fully_qualified_modules": False,
+    "inline": True,
+    "allow_unknown_functions": True,
+}
+
+
 def lambdify(model: SurrogateModel, expr: sympy.Expr, modules: object) -> Callable[..., object]:
-    """``expr`` as a function of (x, *params); ``dummify`` so that no parameter name (``exp``,
-    ``select``, ``beta``) can shadow a function of the numeric module."""
-    return sympy.lambdify((model.x, *model.params), expr, modules=modules, dummify=True)
+    """``expr`` as a NumPy function of (x, *params); ``dummify`` so that no parameter name
+    (``exp``, ``select``, ``beta``) can shadow a function of the numeric module."""
+    return sympy.lambdify(
+        (model.x, *model.params),
+        expr,
+        modules=modules,
+        dummify=True,
+        printer=NumPyPrinter(_LAMBDIFY_SETTINGS),
+    )
 
 
 class Evaluator:
-    """An expression as an mpmath function of (x, *params); None where undefined or not finite."""
+    """An expression as an mpmath function of (x, *params); None where undefined or not finite.
 
-    def __init__(self, model: SurrogateModel, expr: sympy.Expr, dps: int = DPS) -> None:
-        self.f = lambdify(model, expr, "mpmath")
+    ``args`` are the parameter symbols when they are not the model's (a library preset's).
+    Integer parameters are passed as Python ints: a Sum's bound is a ``range`` argument.
+    """
+
+    def __init__(
+        self,
+        model: SurrogateModel,
+        expr: sympy.Expr,
+        dps: int = DPS,
+        args: Sequence[sympy.Symbol] | None = None,
+    ) -> None:
+        symbols = tuple(model.params if args is None else args)
+        self.f = sympy.lambdify(
+            (model.x, *symbols),
+            expr,
+            modules="mpmath",
+            dummify=True,
+            printer=MpmathPrinter(_LAMBDIFY_SETTINGS),
+        )
+        self.integer = tuple(bool(s.is_integer) for s in symbols)
         self.dps = dps
 
     def __call__(self, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> mpmath.mpf | None:
         with mpmath.workdps(self.dps):
             try:
-                value = self.f(x, *params)
+                pairs = zip(params, self.integer, strict=True)
+                values = [int(p) if integer else p for p, integer in pairs]
+                value = self.f(x, *values)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                 return None
             if isinstance(value, int | float):
@@ -94,16 +154,38 @@ class Evaluator:
 @at_dps
 def param_sets(model: SurrogateModel) -> list[tuple[mpmath.mpf, ...]]:
     """Defaults, and a perturbed set so that a formula right only at the defaults still fails."""
-    perturbed = []
-    for p in model.spec.params:
-        if p.domain == "integer":
-            perturbed.append(mpmath.mpf(p.default) + 1)
-        else:
-            perturbed.append(
-                mpmath.mpf(p.default) * PERTURB_FACTOR if p.default else PERTURB_FROM_ZERO
-            )
+    perturbed = tuple(perturb(p) for p in model.spec.params)
     defaults = tuple(mpmath.mpf(p.default) for p in model.spec.params)
-    return [defaults] if not perturbed else [defaults, tuple(perturbed)]
+    return [defaults] if not perturbed else [defaults, perturbed]
+
+
+def inside(p: Param, value: mpmath.mpf) -> bool:
+    """Whether ``value`` satisfies the parameter's domain and bounds."""
+    checks = [
+        p.domain != "integer" or value == mpmath.floor(value),
+        p.domain != "positive" or value > 0,
+        p.domain != "nonnegative" or value >= 0,
+        p.min is None or value >= p.min,
+        p.max is None or value <= p.max,
+        p.above is None or value > p.above,
+        p.below is None or value < p.below,
+    ]
+    return all(checks)
+
+
+def perturb(p: Param) -> mpmath.mpf:
+    """The default moved (x1.37, or +1 for integers) and kept inside the parameter's bounds."""
+    default = mpmath.mpf(p.default)
+    if p.domain == "integer":
+        candidates = [default + 1, default - 1]
+    elif p.default:
+        candidates = [default * PERTURB_FACTOR, default / PERTURB_FACTOR]
+    else:
+        candidates = [PERTURB_FROM_ZERO, -PERTURB_FROM_ZERO]
+    for value in candidates:
+        if inside(p, value):
+            return value
+    return default
 
 
 @at_dps
@@ -196,9 +278,13 @@ def sample_count(model: SurrogateModel) -> int:
 
 
 def limit_value(f: Callable[[mpmath.mpf], mpmath.mpf | None], sign: int) -> float | None:
-    """The limit of f at sign*inf: f(+-1e150) if settled, else 0 (decaying) or +-inf."""
+    """The limit of f at sign*inf: f(+-1e150) if settled, else 0 (decaying) or +-inf (growing);
+    None where f is undefined there or has no limit (it oscillates, as a periodic one does)."""
+    probes = [f(sign * mpmath.sqrt(2) * mpmath.mpf(10) ** e) for e in OSCILLATION_EXPONENTS]
     near, far = f(sign * LIMIT_NEAR), f(sign * LIMIT_FAR)
-    if near is None or far is None:
+    if near is None or far is None or any(v is None for v in probes):
+        return None
+    if _oscillates([v for v in probes if v is not None]):
         return None
     if abs(near) < LIMIT_ZERO and abs(far) < LIMIT_ZERO:
         return 0.0
@@ -207,3 +293,12 @@ def limit_value(f: Callable[[mpmath.mpf], mpmath.mpf | None], sign: int) -> floa
     if abs(far) < abs(near):
         return 0.0
     return float("inf") if far > 0 else float("-inf")
+
+
+def _oscillates(values: Sequence[mpmath.mpf]) -> bool:
+    """Far values that spread by more than OSCILLATION_SPREAD and go up and down."""
+    spread = max(values) - min(values)
+    if spread <= OSCILLATION_SPREAD * max(1, *map(abs, values)):
+        return False
+    steps = [b - a for a, b in itertools.pairwise(values)]
+    return not (all(s >= 0 for s in steps) or all(s <= 0 for s in steps))

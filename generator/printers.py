@@ -18,8 +18,21 @@ TEMP_PREFIX = "_t"  # CSE temporaries _t0, _t1, ...: a spec parameter cannot sta
 
 
 def is_constant(expr: sympy.Expr) -> bool:
-    """A number that is not a literal (sqrt(2), pi/2, ...): printed as one float literal."""
-    return bool(expr.is_number) and not isinstance(expr, sympy.Integer | sympy.Float)
+    """A number that is not a literal (sqrt(2), pi/2, ...): printed as one float literal.
+
+    NaN is not one: each printer spells it (``jnp.nan``, a typed ``math.nan``)."""
+    return (
+        bool(expr.is_number)
+        and not isinstance(expr, sympy.Integer | sympy.Float)
+        and expr is not sympy.nan
+    )
+
+
+def guarded(expr: sympy.Expr, guard: sympy.Basic) -> sympy.Expr:
+    """``expr`` where the parameters are valid (``guard``), NaN elsewhere."""
+    if guard is sympy.true:
+        return expr
+    return sympy.Piecewise((expr, guard), (sympy.nan, True))
 
 
 class CodePrinterMixin:

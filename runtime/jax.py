@@ -1,13 +1,26 @@
-"""Helpers for the generated JAX modules: dtype handling and the exact Heaviside forward."""
+"""Helpers for the generated JAX modules: dtype handling, the exact Heaviside forwards, parameter
+checks, and the spike function of the library presets."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["float_dtype", "heaviside", "upcast"]
+from . import params as _params
+
+__all__ = [
+    "check_param",
+    "float_dtype",
+    "heaviside",
+    "heaviside_half",
+    "heaviside_strict",
+    "preset_spike",
+    "upcast",
+]
 
 _UINT = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
 
@@ -40,3 +53,69 @@ def heaviside(x: Any) -> jax.Array:
     magnitude = bits & ((1 << (nbits - 1)) - 1)
     negative = (sign == 1) & (magnitude != 0)
     return jnp.where(negative | jnp.isnan(x), 0, 1).astype(x.dtype)
+
+
+def _sign_and_magnitude(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(sign bit set, magnitude bits nonzero): comparisons would flush subnormals to 0 on XLA."""
+    nbits = 8 * x.dtype.itemsize
+    bits = jax.lax.bitcast_convert_type(x, _UINT[x.dtype.itemsize])
+    return (bits >> (nbits - 1)) == 1, (bits & ((1 << (nbits - 1)) - 1)) != 0
+
+
+def heaviside_strict(x: Any) -> jax.Array:
+    """``1 if x > 0 else 0`` in x's floating dtype (snnTorch, Norse and Spyx): 0 at x = +-0.0 and
+    for NaN; a positive subnormal gives 1 (decided on the bits, as ``heaviside``)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return (x > 0).astype(float_dtype(x))
+    negative, nonzero = _sign_and_magnitude(x)
+    return jnp.where(~negative & nonzero & ~jnp.isnan(x), 1, 0).astype(x.dtype)
+
+
+def heaviside_half(x: Any) -> jax.Array:
+    """``0.5 + 0.5 * sign(x)`` in x's floating dtype (jaxsnn): 0.5 at x = +-0.0, NaN for NaN;
+    subnormals count by their sign (decided on the bits, as ``heaviside``)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return (0.5 + 0.5 * jnp.sign(x)).astype(float_dtype(x))
+    negative, nonzero = _sign_and_magnitude(x)
+    out = jnp.where(nonzero, jnp.where(negative, 0.0, 1.0), 0.5)
+    return jnp.where(jnp.isnan(x), jnp.nan, out).astype(x.dtype)
+
+
+_FORWARDS: dict[str, Callable[[Any], jax.Array]] = {
+    "ge": heaviside,
+    "gt": heaviside_strict,
+    "half": heaviside_half,
+}
+
+
+def check_param(surrogate: str, name: str, value: Any, **rules: Any) -> None:
+    """Raise ValueError for a Python number or NumPy array outside the parameter's domain.
+
+    JAX arrays (traced or not) are not inspected: reading one would stop the computation to copy
+    it to the host; the generated kernels give NaN for an invalid value instead.
+    """
+    if isinstance(value, jax.Array):
+        return
+    _params.check_param(surrogate, name, value, **rules)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def preset_spike(grad: Callable[..., jax.Array], forward: str, x: Any, *params: Any) -> jax.Array:
+    """A library preset's spike: its forward convention, and ``grad(x, *params)`` as derivative.
+
+    A ``custom_jvp``: forward mode (``jvp``, ``jacfwd``) and reverse mode (``grad``, ``vjp``)
+    both work, and differentiate again through ``grad`` (its own custom_jvp). The parameters get
+    no derivative. ``forward`` is "ge" (``x >= 0``), "gt" (``x > 0``) or "half" (0.5 at 0).
+    """
+    return _FORWARDS[forward](x)
+
+
+@preset_spike.defjvp
+def _preset_spike_jvp(
+    grad: Callable[..., jax.Array], forward: str, primals: tuple[Any, ...], tangents: Any
+) -> tuple[jax.Array, jax.Array]:
+    x, *params = primals
+    out = _FORWARDS[forward](x)
+    return out, (grad(x, *params) * tangents[0]).astype(out.dtype)

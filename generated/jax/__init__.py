@@ -15,13 +15,16 @@ NAMES = [
     "arctan",
     "gaussian",
     "multi_gaussian",
+    "periodic_exponential",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -31,13 +34,16 @@ _CLASSES = {
     "Arctan": "arctan",
     "Gaussian": "gaussian",
     "MultiGaussian": "multi_gaussian",
+    "PeriodicExponential": "periodic_exponential",
     "PiecewiseQuadratic": "piecewise_quadratic",
     "Polynomial": "polynomial",
+    "QPseudoSpike": "q_pseudo_spike",
     "Rectangular": "rectangular",
     "S2NN": "s2nn",
     "SLAYER": "slayer",
     "Sigmoid": "sigmoid",
     "SingleExponential": "single_exponential",
+    "SquarewaveFourierSeries": "squarewave_fourier_series",
     "StraightThrough": "straight_through",
     "SuperSpike": "superspike",
 }  # class name -> the submodule that defines it
@@ -47,25 +53,31 @@ __all__ = [
     "Arctan",
     "Gaussian",
     "MultiGaussian",
+    "PeriodicExponential",
     "PiecewiseQuadratic",
     "Polynomial",
+    "QPseudoSpike",
     "Rectangular",
     "S2NN",
     "SLAYER",
     "Sigmoid",
     "SingleExponential",
+    "SquarewaveFourierSeries",
     "StraightThrough",
     "SuperSpike",
     "arctan",
     "gaussian",
     "multi_gaussian",
+    "periodic_exponential",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -88,24 +100,30 @@ if TYPE_CHECKING:  # what static tools see: every submodule and class, imported 
     from . import arctan as arctan
     from . import gaussian as gaussian
     from . import multi_gaussian as multi_gaussian
+    from . import periodic_exponential as periodic_exponential
     from . import piecewise_quadratic as piecewise_quadratic
     from . import polynomial as polynomial
+    from . import q_pseudo_spike as q_pseudo_spike
     from . import rectangular as rectangular
     from . import s2nn as s2nn
     from . import sigmoid as sigmoid
     from . import single_exponential as single_exponential
     from . import slayer as slayer
+    from . import squarewave_fourier_series as squarewave_fourier_series
     from . import straight_through as straight_through
     from . import superspike as superspike
     from .arctan import Arctan as Arctan
     from .gaussian import Gaussian as Gaussian
     from .multi_gaussian import MultiGaussian as MultiGaussian
+    from .periodic_exponential import PeriodicExponential as PeriodicExponential
     from .piecewise_quadratic import PiecewiseQuadratic as PiecewiseQuadratic
     from .polynomial import Polynomial as Polynomial
+    from .q_pseudo_spike import QPseudoSpike as QPseudoSpike
     from .rectangular import Rectangular as Rectangular
     from .s2nn import S2NN as S2NN
     from .sigmoid import Sigmoid as Sigmoid
     from .single_exponential import SingleExponential as SingleExponential
     from .slayer import SLAYER as SLAYER
+    from .squarewave_fourier_series import SquarewaveFourierSeries as SquarewaveFourierSeries
     from .straight_through import StraightThrough as StraightThrough
     from .superspike import SuperSpike as SuperSpike

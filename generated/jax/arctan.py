@@ -27,7 +27,7 @@ __all__ = ["Arctan", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=2.0):
-    """Arctan origin: a smooth step; its derivative is ``grad``.
+    """Arctan origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = atan(pi*alpha*x/2)/pi + 1/2
 
@@ -192,8 +192,8 @@ class Arctan:
       alpha: Steepness; the gradient peaks at alpha/2. Default ``2.0`` (> 0). A float or an
         array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

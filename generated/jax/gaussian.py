@@ -27,7 +27,7 @@ __all__ = ["Gaussian", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=1.0):
-    """Gaussian (erf) origin: a smooth step; its derivative is ``grad``.
+    """Gaussian (erf) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = 1 - erfc(alpha*x)/2
 
@@ -189,8 +189,8 @@ class Gaussian:
       alpha: Inverse width; the gradient is alpha/sqrt(pi)*exp(-(alpha*x)**2). Default ``1.0``
         (> 0). A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

@@ -33,7 +33,7 @@ __all__ = ["MultiGaussian", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
-    """Multi-Gaussian origin: a smooth step; its derivative is ``grad``.
+    """Multi-Gaussian origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = scale*(-h*(erf(sqrt(2)*(-sigma + x)/(2*s*sigma)) + 1)/2 -
             h*(erf(sqrt(2)*(sigma + x)/(2*s*sigma)) + 1)/2 + (h +
@@ -418,8 +418,8 @@ class MultiGaussian:
       scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float or an array (per-
         neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

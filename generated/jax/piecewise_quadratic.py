@@ -29,7 +29,7 @@ __all__ = ["PiecewiseQuadratic", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=1.0):
-    """Piecewise quadratic origin: a smooth step; its derivative is ``grad``.
+    """Piecewise quadratic origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x < -1/alpha), (-alpha**2*x*Abs(x)/2 + alpha*x + 1/2, x <=
             1/alpha), (1, True))
@@ -234,8 +234,8 @@ class PiecewiseQuadratic:
       alpha: Height of the triangular gradient; its support is |x| <= 1/alpha. Default ``1.0``
         (> 0). A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

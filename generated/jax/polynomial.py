@@ -29,7 +29,7 @@ __all__ = ["Polynomial", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=4.0):
-    """Polynomial origin: a smooth step; its derivative is ``grad``.
+    """Polynomial origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)*x/2 -
             alpha*x**2*sign(x)/8 + 1/2, x <= 2/sqrt(alpha)), (1, True))
@@ -240,8 +240,8 @@ class Polynomial:
       alpha: Shape parameter; peak sqrt(alpha)/2 and support |x| <= 2/sqrt(alpha). The default
         gives peak 1. Default ``4.0`` (> 0). A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

@@ -27,7 +27,7 @@ __all__ = ["Rectangular", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=1.0):
-    """Rectangular origin: a smooth step; its derivative is ``grad``.
+    """Rectangular origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x <= -alpha/2), (1/2 + x/alpha, x < alpha/2), (1, True))
 
@@ -192,8 +192,8 @@ class Rectangular:
       alpha: Width of the box; the gradient is 1/alpha on |x| < alpha/2. Default ``1.0`` (> 0).
         A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

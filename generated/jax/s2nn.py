@@ -28,7 +28,7 @@ __all__ = ["S2NN", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=4.0, beta=1.0):
-    """S2NN origin: a smooth step; its derivative is ``grad``.
+    """S2NN origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((1/(1 + exp(-alpha*x)), x < 0), (beta*log(x + 1) + 1/2, True))
 
@@ -243,8 +243,8 @@ class S2NN:
       beta: Scale of the logarithmic branch used for x >= 0. Default ``1.0`` (> 0). A float or
         an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

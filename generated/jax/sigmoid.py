@@ -26,7 +26,7 @@ __all__ = ["Sigmoid", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=4.0):
-    """Sigmoid origin: a smooth step; its derivative is ``grad``.
+    """Sigmoid origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = 1/(1 + exp(-alpha*x))
 
@@ -195,8 +195,8 @@ class Sigmoid:
       alpha: Steepness of the sigmoid; the gradient peaks at alpha/4. Default ``4.0`` (> 0). A
         float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

@@ -29,7 +29,7 @@ __all__ = ["SingleExponential", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, tau=1.0, scale=1.0):
-    """Single exponential (Laplace) origin: a smooth step; its derivative is ``grad``.
+    """Single exponential (Laplace) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((scale*exp(x/tau)/2, x < 0), (scale*(1 - exp(-x/tau)/2),
             True))
@@ -247,8 +247,8 @@ class SingleExponential:
       scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float or an
         array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

@@ -28,7 +28,7 @@ __all__ = ["SLAYER", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, alpha=0.5, beta=1.0):
-    """SLAYER exponential (slayer_pdf) origin: a smooth step; its derivative is ``grad``.
+    """SLAYER exponential (slayer_pdf) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((alpha*exp(beta*x)/beta, x < 0), (alpha*(2 -
             exp(-beta*x))/beta, True))
@@ -235,8 +235,8 @@ class SLAYER:
       beta: Decay rate of the gradient away from the threshold. Default ``1.0`` (> 0). A float
         or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

@@ -27,7 +27,7 @@ __all__ = ["StraightThrough", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x):
-    """Straight-through origin: a smooth step; its derivative is ``grad``.
+    """Straight-through origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = x
 
@@ -152,8 +152,8 @@ class StraightThrough:
 
     Attributes:
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

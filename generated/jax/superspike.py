@@ -26,7 +26,7 @@ __all__ = ["SuperSpike", "grad", "origin", "spike", "spike_jvp"]
 
 @jax.custom_jvp
 def origin(x, beta=20.0):
-    """SuperSpike origin: a smooth step; its derivative is ``grad``.
+    """SuperSpike origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = x/(beta*Abs(x) + 1) + 1/beta
 
@@ -58,8 +58,10 @@ def _origin_jvp_rule(_primals, _tangents):
 def _d_origin_d_beta(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = jnp.abs(x)
+    _t1 = jnp.sign(x)
+    _t2 = _t0 * beta + 1
     return jnp.asarray(
-        -_t0 * x / ((_t0 * beta + 1) * (_t0 * beta + 1)) - 1 / (beta * beta), dtype=_dtype
+        _t0 * _t1 / ((_t2 * _t2) * beta) - (_t1 * (1 - 1 / _t2) + 1) / (beta * beta), dtype=_dtype
     )
 
 
@@ -192,8 +194,8 @@ class SuperSpike:
       beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
         A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Example:
       >>> import jax.numpy as jnp

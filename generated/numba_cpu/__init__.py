@@ -15,13 +15,16 @@ NAMES = [
     "arctan",
     "gaussian",
     "multi_gaussian",
+    "periodic_exponential",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -34,13 +37,16 @@ __all__ = [
     "arctan",
     "gaussian",
     "multi_gaussian",
+    "periodic_exponential",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -63,12 +69,15 @@ if TYPE_CHECKING:  # what static tools see: every submodule and class, imported 
     from . import arctan as arctan
     from . import gaussian as gaussian
     from . import multi_gaussian as multi_gaussian
+    from . import periodic_exponential as periodic_exponential
     from . import piecewise_quadratic as piecewise_quadratic
     from . import polynomial as polynomial
+    from . import q_pseudo_spike as q_pseudo_spike
     from . import rectangular as rectangular
     from . import s2nn as s2nn
     from . import sigmoid as sigmoid
     from . import single_exponential as single_exponential
     from . import slayer as slayer
+    from . import squarewave_fourier_series as squarewave_fourier_series
     from . import straight_through as straight_through
     from . import superspike as superspike

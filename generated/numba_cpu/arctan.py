@@ -57,7 +57,7 @@ def _grad(x, alpha):
 
 @numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
 def origin(x, alpha):
-    """Arctan origin: a smooth step; its derivative is ``grad``.
+    """Arctan origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = atan(pi*alpha*x/2)/pi + 1/2
 

@@ -48,7 +48,7 @@ def _grad(x, alpha):
 
 @numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
 def origin(x, alpha):
-    """Gaussian (erf) origin: a smooth step; its derivative is ``grad``.
+    """Gaussian (erf) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = 1 - erfc(alpha*x)/2
 

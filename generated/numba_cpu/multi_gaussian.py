@@ -73,7 +73,7 @@ def _grad(x, h, s, sigma, scale):
     [_f32(_f32, _f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64, _f64)], cache=True
 )
 def origin(x, h, s, sigma, scale):
-    """Multi-Gaussian origin: a smooth step; its derivative is ``grad``.
+    """Multi-Gaussian origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = scale*(-h*(erf(sqrt(2)*(-sigma + x)/(2*s*sigma)) + 1)/2 -
             h*(erf(sqrt(2)*(sigma + x)/(2*s*sigma)) + 1)/2 + (h +

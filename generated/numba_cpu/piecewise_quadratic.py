@@ -62,7 +62,7 @@ def _grad(x, alpha):
 
 @numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
 def origin(x, alpha):
-    """Piecewise quadratic origin: a smooth step; its derivative is ``grad``.
+    """Piecewise quadratic origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x < -1/alpha), (-alpha**2*x*Abs(x)/2 + alpha*x + 1/2, x <=
             1/alpha), (1, True))

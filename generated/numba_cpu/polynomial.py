@@ -75,7 +75,7 @@ def _grad(x, alpha):
 
 @numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
 def origin(x, alpha):
-    """Polynomial origin: a smooth step; its derivative is ``grad``.
+    """Polynomial origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)*x/2 -
             alpha*x**2*sign(x)/8 + 1/2, x <= 2/sqrt(alpha)), (1, True))

@@ -54,7 +54,7 @@ def _grad(x, alpha):
 
 @numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
 def origin(x, alpha):
-    """Rectangular origin: a smooth step; its derivative is ``grad``.
+    """Rectangular origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x <= -alpha/2), (1/2 + x/alpha, x < alpha/2), (1, True))
 

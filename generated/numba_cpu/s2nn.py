@@ -58,7 +58,7 @@ def _grad(x, alpha, beta):
 
 @numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
 def origin(x, alpha, beta):
-    """S2NN origin: a smooth step; its derivative is ``grad``.
+    """S2NN origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((1/(1 + exp(-alpha*x)), x < 0), (beta*log(x + 1) + 1/2, True))
 

@@ -48,7 +48,7 @@ def _grad(x, alpha):
 
 @numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
 def origin(x, alpha):
-    """Sigmoid origin: a smooth step; its derivative is ``grad``.
+    """Sigmoid origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = 1/(1 + exp(-alpha*x))
 

@@ -58,7 +58,7 @@ def _grad(x, tau, scale):
 
 @numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
 def origin(x, tau, scale):
-    """Single exponential (Laplace) origin: a smooth step; its derivative is ``grad``.
+    """Single exponential (Laplace) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((scale*exp(x/tau)/2, x < 0), (scale*(1 - exp(-x/tau)/2),
             True))

@@ -52,7 +52,7 @@ def _grad(x, alpha, beta):
 
 @numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
 def origin(x, alpha, beta):
-    """SLAYER exponential (slayer_pdf) origin: a smooth step; its derivative is ``grad``.
+    """SLAYER exponential (slayer_pdf) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((alpha*exp(beta*x)/beta, x < 0), (alpha*(2 -
             exp(-beta*x))/beta, True))

@@ -48,7 +48,7 @@ def _grad(x):
 
 @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
 def origin(x):
-    """Straight-through origin: a smooth step; its derivative is ``grad``.
+    """Straight-through origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = x
 

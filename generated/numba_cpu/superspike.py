@@ -55,7 +55,7 @@ def _grad(x, beta):
 
 @numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
 def origin(x, beta):
-    """SuperSpike origin: a smooth step; its derivative is ``grad``.
+    """SuperSpike origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = x/(beta*Abs(x) + 1) + 1/beta
 

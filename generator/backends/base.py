@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..checks import CheckedModel
-from ..spec import Param
+from ..spec import Param, Spec
 
 # templates/ beside generator/ in the repository, and surrogen/templates/ in an installed wheel.
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -93,3 +93,25 @@ def package_index(
 
 def param_list(params: Sequence[Param], template: str = "{name}={default!r}") -> list[str]:
     return [template.format(name=p.name, default=p.default) for p in params]
+
+
+def param_checks(spec: Spec, check: str, owner: str = "") -> tuple[str, ...]:
+    """``check("sigmoid", "n", n, integer=True, max=16)`` per bounded parameter (Python source);
+    ``owner`` prefixes the value (``"self."``)."""
+    lines = []
+    for p in spec.params:
+        if not p.bounded:
+            continue
+        rules = ["integer=True"] * (p.domain == "integer")
+        rules += [
+            f"{key}={value!r}"
+            for key, value in (
+                ("min", p.min),
+                ("max", p.max),
+                ("above", p.above),
+                ("below", p.below),
+            )
+            if value is not None
+        ]
+        lines.append(f'{check}("{spec.name}", "{p.name}", {owner}{p.name}, {", ".join(rules)})')
+    return tuple(lines)

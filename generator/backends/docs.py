@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import sympy
@@ -17,6 +18,15 @@ def latex(expr: sympy.Expr) -> str:
     return LatexPrinter({"ln_notation": True}).doprint(expr)
 
 
+def _level(value: float | None) -> str:
+    """A limit of the origin for the docs: ``$-\\infty$``, ``0``, ``0.425``."""
+    if value is None:
+        return "no limit (it oscillates)"
+    if math.isinf(value):
+        return "$+\\infty$" if value > 0 else "$-\\infty$"
+    return f"{value:.6g}"
+
+
 class DocsBackend(Backend):
     name = "docs"
     comment = "<!-- {} -->"
@@ -28,11 +38,12 @@ class DocsBackend(Backend):
             context = {
                 "spec": spec,
                 "checked": c,
-                "origin": latex(c.model.origin),
+                "origin": latex(c.model.origin) if c.model.origin is not None else "",
                 "grad": latex(c.model.grad),
                 "emitted": latex(c.emitted_grad),
                 "backward": [(b, latex(b.expr)) for b in c.backward],
                 "call_args": ", ".join(f"{p.name}={p.default!r}" for p in spec.params),
+                "limits": tuple(_level(v) for v in c.origin_limits or (None, None)),
                 "positional": "".join(f", {p.default!r}" for p in spec.params),
             }
             outs.append(
@@ -40,7 +51,13 @@ class DocsBackend(Backend):
             )
             outs.append(Output(f"docs/img/{spec.name}.png", spec.path, data=plots.png(c)))
         rows = [
-            (c, latex(c.model.origin).replace("|", "\\vert "), sum(b.matches for b in c.backward))
+            (
+                c,
+                latex(c.model.origin if c.model.origin is not None else c.model.grad).replace(
+                    "|", "\\vert "
+                ),
+                sum(b.matches for b in c.backward),
+            )
             for c in models
         ]
         outs.append(Output("docs/index.md", ALL_SPECS, "docs/index.md.jinja", {"rows": rows}))

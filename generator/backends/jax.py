@@ -14,10 +14,10 @@ import sympy
 from sympy.printing.numpy import JaxPrinter as _SympyJaxPrinter
 
 from ..checks import CheckedModel
-from ..printers import CodePrinterMixin, Printed, print_cse
+from ..printers import CodePrinterMixin, Printed, guarded, print_cse
 from ..symbolic import pointwise_diff
-from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
-from .docstrings import X_DOC, formulas, param_doc
+from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, param_checks, wrap
+from .docstrings import GRADIENT_ONLY, X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 DOC_WIDTH = 92  # docstrings are indented by 4 in a 100-column file
@@ -79,6 +79,19 @@ class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
         """erfc directly: 1 - erf(-a*x) loses every digit of the lower tail."""
         return f"jax.lax.erfc({self._print(expr.args[0])})"
 
+    def _print_NaN(self, expr: sympy.Expr) -> str:
+        return "jnp.nan"
+
+    def _print_And(self, expr: sympy.And) -> str:
+        """Elementwise, broadcasting like the operands (SymPy stacks them into one array)."""
+        return self._nested("jnp.logical_and", expr.args)
+
+    def _print_Or(self, expr: sympy.Or) -> str:
+        return self._nested("jnp.logical_or", expr.args)
+
+    def _print_Not(self, expr: sympy.Not) -> str:
+        return f"jnp.logical_not({self._print(expr.args[0])})"
+
     def _print_sign(self, expr: sympy.sign) -> str:
         return f"jnp.sign({self._print(expr.args[0])})"
 
@@ -114,11 +127,13 @@ class JaxView:
     self_call: str  # "x, self.alpha"
     cotangents: str
     fields: tuple[tuple[str, str], ...]  # (name, default) of the dataclass
-    origin: Printed
+    origin: Printed | None  # None: a gradient-only family (no origin, no spiking=False)
     grad: Printed
-    rules: tuple[JvpRule, ...]
+    rules: dict[str, JvpRule]  # "origin", "grad" -> the custom_jvp rule of that function
     docs: dict[str, str]  # function -> docstring body
     all_names: tuple[str, ...]
+    checks: tuple[str, ...]  # host-side checks of bounded parameters, one statement each
+    self_checks: tuple[str, ...]  # the same on the class's fields
 
 
 def _rule(
@@ -170,14 +185,15 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
     )
     return {
         "origin": (
-            f"{spec.title} origin: a smooth step; its derivative is ``grad``."
+            f"{spec.title} origin: the smooth function whose derivative is ``grad``."
             f"\n\n    origin(x) = {f.origin}\n\nArgs:\n{arg_text}\n\n"
             f"Returns:\n{returns('origin(x)')}\n\n"
             "Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).\n"
             f"{source}"
         ),
         "grad": (
-            f"{spec.title} surrogate gradient: d origin / dx.\n\n    grad(x) = {f.grad}"
+            f"{spec.title} surrogate gradient{': d origin / dx' if f.origin else ''}."
+            f"\n\n    grad(x) = {f.grad}"
             f"{emitted}\n\nArgs:\n{arg_text}\n\n"
             f"Returns:\n{returns('grad(x)')}\n\n"
             "Differentiable to any order without evaluating an unselected ``jnp.where`` branch\n"
@@ -212,10 +228,14 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
                 for p in spec.params
             )
             + ("\n" if spec.params else "")
-            + "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
-            "    surrogate gradient backward. If False, ``origin``: the smooth forward with its\n"
-            "    true gradient (SpikingJelly's ``spiking=False``).\n\n"
-            "Example:\n  >>> import jax.numpy as jnp\n"
+            + (
+                "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
+                "    surrogate gradient backward. If False, ``origin``: the smooth forward with\n"
+                "    its true gradient (SpikingJelly's ``spiking=False``).\n\n"
+                if f.origin
+                else f"\n{wrap(GRADIENT_ONLY, width=DOC_WIDTH)}\n\n"
+            )
+            + "Example:\n  >>> import jax.numpy as jnp\n"
             f"  >>> from surrogen.jax import {class_name}\n"
             f"  >>> {class_name}()(jnp.array([-0.5, 0.5]))\n  Array([0., 1.], dtype=float32)"
         ),
@@ -229,27 +249,39 @@ def view(checked: CheckedModel) -> JaxView:
     call = ", ".join(names)
     signature = ", ".join(["x", *(f"{p.name}={p.default!r}" for p in spec.params)])
     integer = [p.domain == "integer" for p in spec.params]
-    origin_partials: list[sympy.Expr | None] = [None] + [
-        sympy.S.Zero if is_int else pointwise_diff(model.origin, s)
-        for is_int, s in zip(integer, model.params, strict=True)
-    ]
     grad_partials: list[sympy.Expr | None] = [pointwise_diff(checked.emitted_grad, model.x)] + [
         sympy.S.Zero if is_int else pointwise_diff(checked.emitted_grad, s)
         for is_int, s in zip(integer, model.params, strict=True)
     ]
-    rules = (
-        _rule("origin", names, origin_partials, call, printer, model.x),
-        _rule("grad", names, grad_partials, call, printer, model.x),
-    )
+    rules = {"grad": _rule("grad", names, grad_partials, call, printer, model.x)}
+    origin = None
+    if checked.emitted_origin is not None:
+        origin_partials: list[sympy.Expr | None] = [None] + [
+            sympy.S.Zero if is_int else pointwise_diff(checked.emitted_origin, s)
+            for is_int, s in zip(integer, model.params, strict=True)
+        ]
+        rules["origin"] = _rule("origin", names, origin_partials, call, printer, model.x)
+        origin = print_cse(guarded(checked.emitted_origin, checked.guard), printer, model.x)
     f = formulas(checked)
+    if origin is not None:
+        formula = (
+            "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
+            "backward pass, where ``grad`` is the derivative of the smooth ``origin``:\n\n"
+            f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+            f"Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class"
+            f" ``{spec.class_name}``.\n"
+        )
+    else:
+        formula = (
+            "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
+            f"backward pass:\n\n    grad(x) = {f.grad}\n\n"
+            f"{wrap(GRADIENT_ONLY, width=DOC_WIDTH)}\n\n"
+            f"Functions ``spike``, ``spike_jvp``, ``grad``; class ``{spec.class_name}``.\n"
+        )
     module_doc = (
         f"{spec.title} surrogate spike function for JAX.\n\n"
         f"{wrap(spec.summary, width=DOC_WIDTH)}\n\n"
-        "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
-        "backward pass, where ``grad`` is the derivative of the smooth ``origin``:\n\n"
-        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
-        f"Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``{spec.class_name}``.\n"
-        f"Formulas, checked sources and plots: docs/{spec.name}.md."
+        f"{formula}Formulas, checked sources and plots: docs/{spec.name}.md."
     )
     return JaxView(
         name=spec.name,
@@ -263,11 +295,15 @@ def view(checked: CheckedModel) -> JaxView:
             [f"(_g * grad({call})).astype(jnp.result_type(x))", *["None"] * len(spec.params)]
         ),
         fields=tuple((p.name, repr(p.default)) for p in spec.params),
-        origin=print_cse(checked.emitted_origin, printer, model.x),
-        grad=print_cse(checked.emitted_grad, printer, model.x),
+        origin=origin,
+        grad=print_cse(guarded(checked.emitted_grad, checked.guard), printer, model.x),
         rules=rules,
         docs=_docs(checked, spec.class_name),
-        all_names=tuple(sorted([spec.class_name, "grad", "origin", "spike", "spike_jvp"])),
+        all_names=tuple(
+            sorted([spec.class_name, "grad", "spike", "spike_jvp", *["origin"] * bool(origin)])
+        ),
+        checks=param_checks(spec, "_rt.check_param"),
+        self_checks=param_checks(spec, "_rt.check_param", "self."),
     )
 
 

@@ -39,6 +39,20 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
     def _print_Float(self, expr: sympy.Float) -> str:
         return self._literal(repr(float(expr)))
 
+    def _print_NaN(self, expr: sympy.Expr) -> str:
+        return self._literal("math.nan")
+
+    def _print_Mod(self, expr: sympy.Mod) -> str:
+        """Parenthesised: SymPy prints ``2*Mod(x, p)`` as ``2*x % p``, i.e. ``(2*x) % p``."""
+        a, b = (self._print(arg) for arg in expr.args)
+        return f"(({a}) % ({b}))"
+
+    def _print_floor(self, expr: sympy.floor) -> str:
+        """``a - a % 1``: Python's ``%`` floors and keeps the float type (``math.floor`` returns
+        an int in Numba, which would promote float32 code and overflow beyond 2**63)."""
+        a = self._print(expr.args[0])
+        return f"(({a}) - ({a}) % {self._literal('1.0')})"
+
     def _print_sign(self, expr: sympy.sign) -> str:
         """Typed, and NaN stays NaN (``x * 0``) instead of becoming 0 or +-1."""
         a = self._print(expr.args[0])

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..checks import CheckedModel
-from ..printers import Printed, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, wrap
-from .docstrings import formulas
+from ..printers import Printed, guarded, print_cse
+from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, param_checks, wrap
+from .docstrings import GRADIENT_ONLY, formulas
 from .numba import NumbaPrinter
 
 # (storage dtype, arithmetic scalar): float16 data is computed in float32.
@@ -31,35 +31,54 @@ class NumbaCudaView:
     defaults: str
     device: dict[str, dict[str, Printed]]  # scalar -> {"origin": ..., "grad": ...}
     storage: tuple[tuple[str, str], ...]
+    has_origin: bool  # False: a gradient-only family (no origin functions)
+    checks: tuple[str, ...]  # host-side checks of bounded parameters
+    all_names: tuple[str, ...]
 
 
 def view(checked: CheckedModel) -> NumbaCudaView:
     model, spec = checked.model, checked.model.spec
     params = tuple(p.name for p in spec.params)
+    exprs = {"grad": checked.emitted_grad}
+    if checked.emitted_origin is not None:
+        exprs["origin"] = checked.emitted_origin
     device = {
         scalar: {
-            "origin": print_cse(checked.emitted_origin, NumbaPrinter(f"_{scalar}({{}})"), model.x),
-            "grad": print_cse(checked.emitted_grad, NumbaPrinter(f"_{scalar}({{}})"), model.x),
+            what: print_cse(guarded(e, checked.guard), NumbaPrinter(f"_{scalar}({{}})"), model.x)
+            for what, e in exprs.items()
         }
         for scalar in ("f32", "f64")
     }
     f = formulas(checked)
     args = ", ".join(["x", *params])
+    origin_device = "``origin_f32``, ``origin_f64``, " * bool(f.origin)
+    origin_host = "``origin(x, ...)``, " * bool(f.origin)
+    invalid = (
+        " A parameter outside its domain raises ValueError in the host functions and gives NaN in"
+        " the device functions."
+        if any(p.bounded for p in spec.params)
+        else ""
+    )
     usage = (
-        "Device functions for your own kernels: ``origin_f32``, ``origin_f64``, ``grad_f32``,"
+        f"Device functions for your own kernels: {origin_device}``grad_f32``,"
         f" ``grad_f64`` (arguments ``{args}`` as scalars of that type). Host functions"
-        " ``spike(x)``, ``origin(x, ...)``, ``grad(x, ...)``, ``spike_bwd(x, g, ...)`` take"
+        f" ``spike(x)``, {origin_host}``grad(x, ...)``, ``spike_bwd(x, g, ...)`` take"
         " NumPy arrays (result: NumPy) or device arrays (anything with"
         " ``__cuda_array_interface__``: Numba, CuPy, PyTorch; result: a Numba device array) of"
         " float16, float32 or float64; float16 is computed in float32 and rounded back."
         " Parameters are scalars (defaults in ``DEFAULTS``). ``out=`` (a device array like x) is"
         " filled in place instead of allocating a new result. Forward: ``spike(x) = 1 if x >= 0"
-        " else 0`` (1 at x = -0.0, 0 for NaN)."
+        f" else 0`` (1 at x = -0.0, 0 for NaN).{invalid}"
+    )
+    formula = (
+        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+        if f.origin
+        else f"    grad(x) = {f.grad}\n\n{wrap(GRADIENT_ONLY, width=92)}\n\n"
     )
     module_doc = (
         f"{spec.title} surrogate for Numba CUDA."
         f"\n\n{wrap(spec.summary, width=92)}\n\n"
-        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+        f"{formula}"
         f"{wrap(usage, width=92)}\n\n"
         f"Formulas, checked sources and plots: docs/{spec.name}.md."
     )
@@ -74,6 +93,14 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
         device=device,
         storage=STORAGE,
+        has_origin=bool(f.origin),
+        checks=param_checks(spec, "_check_param"),
+        all_names=tuple(
+            sorted(
+                ["DEFAULTS", "grad", "grad_f32", "grad_f64", "spike", "spike_bwd"]
+                + ["origin", "origin_f32", "origin_f64"] * bool(f.origin)
+            )
+        ),
     )
 
 
