@@ -135,6 +135,70 @@ def periodic_reduction(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
     return expr.subs(x, sympy.Piecewise((-centred(-x), x < 0), (centred(x), True)))
 
 
+def _quadratic_in(base: sympy.Expr, y: sympy.Symbol) -> bool:
+    """``base`` is a*y**2 + c with a, c free of y and c != 0 (x**2 + alpha**2, ...)."""
+    if not base.has(y) or not base.is_Add:
+        return False
+    try:
+        poly = sympy.Poly(base, y)
+    except sympy.PolynomialError:
+        return False
+    coefficients = poly.all_coeffs()
+    return poly.degree() == 2 and coefficients[1] == 0 and coefficients[2] != 0
+
+
+def large_argument_form(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """For |x| > 1, every power of a*x**2 + c written (x**2)**e * (a + c/x**2)**e, so that x**2
+    never overflows and x/sqrt(x**2 + c) becomes 1/sqrt(1 + c/x**2); None if there is none.
+
+    In float32 x**2 overflows for |x| > 1.8e19, and circ's x/(2*sqrt(x**2 + alpha**2)) is then
+    x/inf = 0 (and inf/inf = NaN at x = inf) instead of 1/2. The branches x > 1 and x < -1 are
+    rewritten with x = +-y, y > 0, where SymPy takes y out of the power and cancels it.
+    """
+    if not any(_quadratic_in(p.base, x) for p in expr.atoms(sympy.Pow)):
+        return None
+    y = sympy.Dummy("y", positive=True)
+
+    def branch(sign: int) -> sympy.Expr:
+        e = expr.subs(x, sign * y)
+        e = e.replace(
+            lambda p: isinstance(p, sympy.Pow) and _quadratic_in(p.base, y),
+            lambda p: (y**2 * sympy.expand(p.base / y**2)) ** p.exp,
+        )
+        # y = max(+-x, 1): equal where the branch is taken, and finite (with a finite
+        # derivative) where it is not, so that autodiff through a select never meets 1/0.
+        return e.subs(y, sympy.Max(sign * x, 1))
+
+    return sympy.Piecewise((branch(1), x > 1), (branch(-1), x < -1), (expr, True))
+
+
+def zero_safe_products(model: SurrogateModel, expr: sympy.Expr) -> sympy.Expr | None:
+    """Every product of x with a parameter that may be 0 written ``0 if p == 0 else p*x``; None
+    if there is none.
+
+    At x = +-inf, ``0*x`` is NaN in floating point, while the function (alpha*x with alpha = 0,
+    log-tailed ReLU's default) is 0 everywhere: its limit is 0.
+    """
+    x = model.x
+    maybe_zero = [p for p in model.params if not p.is_positive]
+
+    def risky(e: sympy.Basic) -> bool:
+        return isinstance(e, sympy.Mul) and x in e.args and any(p in e.args for p in maybe_zero)
+
+    if (
+        not maybe_zero
+        or not expr.has(x)
+        or not any(risky(e) for e in sympy.preorder_traversal(expr))
+    ):
+        return None
+
+    def safe(e: sympy.Mul) -> sympy.Expr:
+        zero = sympy.Or(*[sympy.Eq(p, 0) for p in maybe_zero if p in e.args])
+        return sympy.Piecewise((0, zero), (e, True))
+
+    return expr.replace(risky, safe)
+
+
 def _unique(found: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
     unique: dict[str, sympy.Expr] = {}
     for name, expr in found.items():
@@ -168,6 +232,8 @@ def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     }
     if (reduced := periodic_reduction(grad, x)) is not None:
         found["periodic reduction"] = reduced
+    if (large := large_argument_form(grad, x)) is not None:
+        found["large-argument form"] = large
     return _unique(found)
 
 
@@ -180,6 +246,10 @@ def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     found = {"origin": origin}
     if (reduced := periodic_reduction(origin, model.x)) is not None:
         found["periodic reduction"] = reduced
+    if (large := large_argument_form(origin, model.x)) is not None:
+        found["large-argument form"] = large
+    if (safe := zero_safe_products(model, origin)) is not None:
+        found["zero-safe products"] = safe
     return found
 
 

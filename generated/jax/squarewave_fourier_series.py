@@ -106,127 +106,27 @@ def _origin_jvp_rule(_primals, _tangents):
 
 def _d_origin_d_period(x, n, period):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / period
-    _t1 = jnp.mod(-x, period)
-    _t2 = jnp.less(period, 2 * _t1)
-    _t3 = jnp.less(x, 0)
-    _t4 = jnp.mod(x, period)
-    _t5 = jnp.less(period, 2 * _t4)
-    _t6 = jnp.where(_t3, -jnp.where(_t2, _t1 - period, _t1), jnp.where(_t5, _t4 - period, _t4))
-    _t7 = 6.283185307179586
-    _t8 = _t6 * _t7
-    _t9 = 1 / (period * period)
-    _t10 = _t0 * x
-    _t11 = jnp.floor(-_t10)
-    _t12 = jnp.floor(_t10)
-    _t13 = _t0 * jnp.where(_t3, -jnp.where(_t2, -_t11 - 1, -_t11), jnp.where(_t5, -_t12 - 1, -_t12))
-    _t14 = 18.84955592153876
-    _t15 = _t14 * _t6
-    _t16 = 31.41592653589793
-    _t17 = _t16 * _t6
-    _t18 = 43.982297150257104
-    _t19 = _t18 * _t6
-    _t20 = 56.548667764616276
-    _t21 = _t20 * _t6
-    _t22 = 69.11503837897546
-    _t23 = _t22 * _t6
-    _t24 = 81.68140899333463
-    _t25 = _t24 * _t6
-    _t26 = 94.2477796076938
-    _t27 = _t26 * _t6
-    _t28 = 106.81415022205297
-    _t29 = _t28 * _t6
-    _t30 = 119.38052083641215
-    _t31 = _t30 * _t6
-    _t32 = 131.94689145077132
-    _t33 = _t32 * _t6
-    _t34 = 144.51326206513048
-    _t35 = _t34 * _t6
-    _t36 = 157.07963267948966
-    _t37 = _t36 * _t6
-    _t38 = 169.64600329384882
-    _t39 = _t38 * _t6
-    _t40 = 182.212373908208
-    _t41 = _t40 * _t6
-    _t42 = 194.7787445225672
-    _t43 = _t42 * _t6
+    _t0 = 3.141592653589793 * x / period
+    _t1 = 2 * 3.141592653589793 * x / (period * period)
     return jnp.asarray(
         2
         * (
-            (_t13 * _t7 - _t8 * _t9) * jnp.cos(_t0 * _t8)
-            + jnp.where(
-                jnp.greater_equal(n, 2),
-                (0.3333333333333333) * (_t13 * _t14 - _t15 * _t9) * jnp.cos(_t0 * _t15),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 3), (0.2) * (_t13 * _t16 - _t17 * _t9) * jnp.cos(_t0 * _t17), 0
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 4),
-                (0.14285714285714285) * (_t13 * _t18 - _t19 * _t9) * jnp.cos(_t0 * _t19),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 5),
-                (0.1111111111111111) * (_t13 * _t20 - _t21 * _t9) * jnp.cos(_t0 * _t21),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 6),
-                (0.09090909090909091) * (_t13 * _t22 - _t23 * _t9) * jnp.cos(_t0 * _t23),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 7),
-                (0.07692307692307693) * (_t13 * _t24 - _t25 * _t9) * jnp.cos(_t0 * _t25),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 8),
-                (0.06666666666666667) * (_t13 * _t26 - _t27 * _t9) * jnp.cos(_t0 * _t27),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 9),
-                (0.058823529411764705) * (_t13 * _t28 - _t29 * _t9) * jnp.cos(_t0 * _t29),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 10),
-                (0.05263157894736842) * (_t13 * _t30 - _t31 * _t9) * jnp.cos(_t0 * _t31),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 11),
-                (0.047619047619047616) * (_t13 * _t32 - _t33 * _t9) * jnp.cos(_t0 * _t33),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 12),
-                (0.043478260869565216) * (_t13 * _t34 - _t35 * _t9) * jnp.cos(_t0 * _t35),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 13),
-                (0.04) * (_t13 * _t36 - _t37 * _t9) * jnp.cos(_t0 * _t37),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 14),
-                (0.037037037037037035) * (_t13 * _t38 - _t39 * _t9) * jnp.cos(_t0 * _t39),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 15),
-                (0.034482758620689655) * (_t13 * _t40 - _t41 * _t9) * jnp.cos(_t0 * _t41),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 16),
-                (0.03225806451612903) * (_t13 * _t42 - _t43 * _t9) * jnp.cos(_t0 * _t43),
-                0,
-            )
+            -_t1 * jnp.cos(2 * _t0)
+            + jnp.where(jnp.greater_equal(n, 2), -_t1 * jnp.cos(6 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 3), -_t1 * jnp.cos(10 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 4), -_t1 * jnp.cos(14 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 5), -_t1 * jnp.cos(18 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 6), -_t1 * jnp.cos(22 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 7), -_t1 * jnp.cos(26 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 8), -_t1 * jnp.cos(30 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 9), -_t1 * jnp.cos(34 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 10), -_t1 * jnp.cos(38 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 11), -_t1 * jnp.cos(42 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 12), -_t1 * jnp.cos(46 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 13), -_t1 * jnp.cos(50 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 14), -_t1 * jnp.cos(54 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 15), -_t1 * jnp.cos(58 * _t0), 0)
+            + jnp.where(jnp.greater_equal(n, 16), -_t1 * jnp.cos(62 * _t0), 0)
         )
         / 3.141592653589793,
         dtype=_dtype,

@@ -58,10 +58,8 @@ def _origin_jvp_rule(_primals, _tangents):
 def _d_origin_d_beta(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = jnp.abs(x)
-    _t1 = jnp.sign(x)
-    _t2 = _t0 * beta + 1
     return jnp.asarray(
-        _t0 * _t1 / ((_t2 * _t2) * beta) - (_t1 * (1 - 1 / _t2) + 1) / (beta * beta), dtype=_dtype
+        -_t0 * x / ((_t0 * beta + 1) * (_t0 * beta + 1)) - 1 / (beta * beta), dtype=_dtype
     )
 
 

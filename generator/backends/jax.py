@@ -255,9 +255,12 @@ def view(checked: CheckedModel) -> JaxView:
     ]
     rules = {"grad": _rule("grad", names, grad_partials, call, printer, model.x)}
     origin = None
-    if checked.emitted_origin is not None:
+    if checked.emitted_origin is not None and model.origin is not None:
+        # The parameter derivatives of the spec's origin itself: a rewrite chosen for its values
+        # (0 where alpha == 0 for alpha*x) need not have the right derivative in alpha.
+        exact_origin = model.expanded(model.origin)
         origin_partials: list[sympy.Expr | None] = [None] + [
-            sympy.S.Zero if is_int else pointwise_diff(checked.emitted_origin, s)
+            sympy.S.Zero if is_int else pointwise_diff(exact_origin, s)
             for is_int, s in zip(integer, model.params, strict=True)
         ]
         rules["origin"] = _rule("origin", names, origin_partials, call, printer, model.x)
