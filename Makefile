@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.surrogen-installed
 EXTRAS := jax,numba,cuda,gen,docs,dev,examples
 
-.PHONY: gen check-gen test test-gpu lint typecheck fmt bench check wheel-smoke clean
+.PHONY: gen check-gen test test-gpu test-parity lint typecheck fmt bench check wheel-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ gen: $(STAMP)        ## regenerate generated/ from specs/ and templates/
 check-gen: $(STAMP)  ## fail with a diff if generated/ is stale (exit 1)
 	$(PY) -m surrogen.generator --check
 
-test: $(STAMP)       ## the whole suite; CUDA kernels run on Numba's CUDA simulator
-	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup
+test: $(STAMP)       ## the whole suite but parity; CUDA kernels run on Numba's CUDA simulator
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup -m "not parity"
+
+PARITY_STAMP := $(VENV)/.surrogen-parity-installed
+$(PARITY_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS),parity]"
+	touch $(PARITY_STAMP)
+
+test-parity: $(PARITY_STAMP) ## the presets against the real libraries (installs the parity extra)
+	SURROGEN_PARITY=1 $(PY) -m pytest -n 2 -m parity
 
 test-gpu: $(STAMP)   ## CUDA tests on a real GPU
 	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -k cuda

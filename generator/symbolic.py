@@ -279,7 +279,9 @@ class PresetModel:
     quoted_grad: sympy.Expr  # the library code's gradient
     quoted_origin: sympy.Expr | None  # the library code's origin, where it has one
     grad: sympy.Expr  # scale * family grad at (x_map, family): what surrogen computes
-    origin: sympy.Expr | None  # scale / x_map' * family origin (+ offset to the quoted origin)
+    origin: sympy.Expr | None  # origin_factor * family origin at (x_map, family) + offset
+    origin_factor: sympy.Expr = sympy.S.One  # scale / (d x_map / dx)
+    offset: sympy.Expr = sympy.S.Zero  # the constant the library's origin adds (braintools' -1)
 
     @property
     def defaults(self) -> tuple[float, ...]:
@@ -487,11 +489,13 @@ def _preset_model(
             )
     substitution = {X: x_map, **dict(zip(family, values, strict=True))}
     mapped_grad = scale * grad.subs(substitution, simultaneous=True)
-    mapped_origin = None
+    mapped_origin, offset = None, sympy.S.Zero
     if origin is not None:
         mapped_origin = scale / slope * origin.subs(substitution, simultaneous=True)
         if quoted_origin is not None:  # the constant the library adds, e.g. braintools' -1
-            offset = sympy.simplify((quoted_origin - mapped_origin).subs(X, 0))
+            offset = sympy.simplify((quoted_origin - mapped_origin).subs(X, 0).doit())
+            if offset.has(X):
+                raise SpecError(f"{where}.origin: not the family's origin plus a constant")
             mapped_origin = mapped_origin + offset
     return PresetModel(
         preset=preset,
@@ -503,6 +507,8 @@ def _preset_model(
         quoted_origin=quoted_origin,
         grad=mapped_grad,
         origin=mapped_origin,
+        origin_factor=scale / slope,
+        offset=offset,
     )
 
 

@@ -241,9 +241,12 @@ def _check_preset(model: SurrogateModel, index: int, pm: PresetModel) -> PresetF
         for what, quoted, mapped in pairs:
             q = Evaluator(model, quoted, args=pm.params)
             m = Evaluator(model, mapped, args=pm.params)
-            for x in xs:
-                a, b = q(x, ps), m(x, ps)
-                if differ(a, b):
+            rows = [(x, q(x, ps), m(x, ps)) for x in xs]
+            # Digits are counted against the function's size: a form that cancels (1 - tanh**2
+            # far out) is 0 at 40 digits where the quoted exp form is 1e-27.
+            scale = max((abs(b) for _, _, b in rows if b is not None), default=mpmath.mpf(1))
+            for x, a, b in rows:
+                if _differ_at_scale(a, b, scale):
                     raise CheckError(
                         f"{field}.{what}: {pm.preset.label} differs from the family's at x ="
                         f" {mpmath.nstr(x, 8)}, {shown}: quoted {fmt(a)}, scale * family"
@@ -251,6 +254,13 @@ def _check_preset(model: SurrogateModel, index: int, pm: PresetModel) -> PresetF
                     )
             count += len(xs)
     return _facts(model, pm, count)
+
+
+def _differ_at_scale(a: mpmath.mpf | None, b: mpmath.mpf | None, scale: mpmath.mpf) -> bool:
+    """Exactly one undefined, or apart by more than EQUAL_RTOL of the larger of them and scale."""
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return bool(abs(a - b) > EQUAL_RTOL * max(abs(a), abs(b), scale))
 
 
 def _facts(model: SurrogateModel, pm: PresetModel, count: int) -> PresetFacts:

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 from . import params as _params
 
 __all__ = [
+    "Surrogate",
+    "along",
     "check_param",
     "float_dtype",
     "heaviside",
@@ -90,6 +92,14 @@ _FORWARDS: dict[str, Callable[[Any], jax.Array]] = {
 }
 
 
+def along(derivative: jax.Array, tangent: Any) -> Any:
+    """``derivative * tangent``, or 0 where the tangent is float0: JAX's tangent of an integer
+    argument (a parameter passed as ``4`` instead of ``4.0``), which supports no arithmetic."""
+    if getattr(tangent, "dtype", None) == jax.dtypes.float0:
+        return 0.0
+    return derivative * tangent
+
+
 def check_param(surrogate: str, name: str, value: Any, **rules: Any) -> None:
     """Raise ValueError for a Python number or NumPy array outside the parameter's domain.
 
@@ -119,3 +129,28 @@ def _preset_spike_jvp(
     x, *params = primals
     out = _FORWARDS[forward](x)
     return out, (grad(x, *params) * tangents[0]).astype(out.dtype)
+
+
+class Surrogate:
+    """Base class of the preset surrogate classes (braintools' ``Surrogate``).
+
+    Subclass it with a ``surrogate_grad(x)`` (and optionally ``surrogate_fun(x)``) as in
+    braintools: calling the object gives the step forward with ``surrogate_grad`` as the
+    derivative (a straight-through construction, so higher derivatives are 0, as in braintools).
+    The generated preset classes override ``__call__`` with a custom_jvp that also carries the
+    surrogate gradient's own derivatives.
+    """
+
+    def __call__(self, x: Any) -> jax.Array:
+        x = jnp.asarray(x)
+        out = heaviside(x)
+        slope = jax.lax.stop_gradient(self.surrogate_grad(jax.lax.stop_gradient(x)))
+        return out + ((x - jax.lax.stop_gradient(x)) * slope).astype(out.dtype)
+
+    def surrogate_fun(self, x: Any) -> jax.Array:
+        """The smooth function whose derivative is ``surrogate_grad``."""
+        raise NotImplementedError
+
+    def surrogate_grad(self, x: Any) -> jax.Array:
+        """The surrogate gradient, used as the derivative of the spike."""
+        raise NotImplementedError

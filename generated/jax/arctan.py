@@ -54,7 +54,7 @@ def origin(x, alpha=2.0):
 @origin.defjvp
 def _origin_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
-    _tangent = grad(x, alpha) * _tangents[0] + _d_origin_d_alpha(x, alpha) * _tangents[1]
+    _tangent = grad(x, alpha) * _tangents[0] + _rt.along(_d_origin_d_alpha(x, alpha), _tangents[1])
     return origin(x, alpha), _tangent.astype(_rt.float_dtype(x))
 
 
@@ -95,7 +95,9 @@ def grad(x, alpha=2.0):
 @grad.defjvp
 def _grad_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
-    _tangent = _d_grad_d_x(x, alpha) * _tangents[0] + _d_grad_d_alpha(x, alpha) * _tangents[1]
+    _tangent = _d_grad_d_x(x, alpha) * _tangents[0] + _rt.along(
+        _d_grad_d_alpha(x, alpha), _tangents[1]
+    )
     return grad(x, alpha), _tangent.astype(_rt.float_dtype(x))
 
 

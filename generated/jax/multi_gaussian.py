@@ -81,10 +81,10 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, h, s, sigma, scale) = _primals
     _tangent = (
         grad(x, h, s, sigma, scale) * _tangents[0]
-        + _d_origin_d_h(x, h, s, sigma, scale) * _tangents[1]
-        + _d_origin_d_s(x, h, s, sigma, scale) * _tangents[2]
-        + _d_origin_d_sigma(x, h, s, sigma, scale) * _tangents[3]
-        + _d_origin_d_scale(x, h, s, sigma, scale) * _tangents[4]
+        + _rt.along(_d_origin_d_h(x, h, s, sigma, scale), _tangents[1])
+        + _rt.along(_d_origin_d_s(x, h, s, sigma, scale), _tangents[2])
+        + _rt.along(_d_origin_d_sigma(x, h, s, sigma, scale), _tangents[3])
+        + _rt.along(_d_origin_d_scale(x, h, s, sigma, scale), _tangents[4])
     )
     return origin(x, h, s, sigma, scale), _tangent.astype(_rt.float_dtype(x))
 
@@ -210,10 +210,10 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, h, s, sigma, scale) = _primals
     _tangent = (
         _d_grad_d_x(x, h, s, sigma, scale) * _tangents[0]
-        + _d_grad_d_h(x, h, s, sigma, scale) * _tangents[1]
-        + _d_grad_d_s(x, h, s, sigma, scale) * _tangents[2]
-        + _d_grad_d_sigma(x, h, s, sigma, scale) * _tangents[3]
-        + _d_grad_d_scale(x, h, s, sigma, scale) * _tangents[4]
+        + _rt.along(_d_grad_d_h(x, h, s, sigma, scale), _tangents[1])
+        + _rt.along(_d_grad_d_s(x, h, s, sigma, scale), _tangents[2])
+        + _rt.along(_d_grad_d_sigma(x, h, s, sigma, scale), _tangents[3])
+        + _rt.along(_d_grad_d_scale(x, h, s, sigma, scale), _tangents[4])
     )
     return grad(x, h, s, sigma, scale), _tangent.astype(_rt.float_dtype(x))
 

@@ -75,9 +75,9 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, width, period, sharpness) = _primals
     _tangent = (
         _d_grad_d_x(x, width, period, sharpness) * _tangents[0]
-        + _d_grad_d_width(x, width, period, sharpness) * _tangents[1]
-        + _d_grad_d_period(x, width, period, sharpness) * _tangents[2]
-        + _d_grad_d_sharpness(x, width, period, sharpness) * _tangents[3]
+        + _rt.along(_d_grad_d_width(x, width, period, sharpness), _tangents[1])
+        + _rt.along(_d_grad_d_period(x, width, period, sharpness), _tangents[2])
+        + _rt.along(_d_grad_d_sharpness(x, width, period, sharpness), _tangents[3])
     )
     return grad(x, width, period, sharpness), _tangent.astype(_rt.float_dtype(x))
 

@@ -67,8 +67,8 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, w, c) = _primals
     _tangent = (
         grad(x, w, c) * _tangents[0]
-        + _d_origin_d_w(x, w, c) * _tangents[1]
-        + _d_origin_d_c(x, w, c) * _tangents[2]
+        + _rt.along(_d_origin_d_w(x, w, c), _tangents[1])
+        + _rt.along(_d_origin_d_c(x, w, c), _tangents[2])
     )
     return origin(x, w, c), _tangent.astype(_rt.float_dtype(x))
 
@@ -123,7 +123,9 @@ def grad(x, w=1.0, c=0.01):
 @grad.defjvp
 def _grad_jvp_rule(_primals, _tangents):
     (x, w, c) = _primals
-    _tangent = _d_grad_d_w(x, w, c) * _tangents[1] + _d_grad_d_c(x, w, c) * _tangents[2]
+    _tangent = _rt.along(_d_grad_d_w(x, w, c), _tangents[1]) + _rt.along(
+        _d_grad_d_c(x, w, c), _tangents[2]
+    )
     return grad(x, w, c), _tangent.astype(_rt.float_dtype(x))
 
 

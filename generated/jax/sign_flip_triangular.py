@@ -54,7 +54,9 @@ def origin(x, height=1.0):
 @origin.defjvp
 def _origin_jvp_rule(_primals, _tangents):
     (x, height) = _primals
-    _tangent = grad(x, height) * _tangents[0] + _d_origin_d_height(x, height) * _tangents[1]
+    _tangent = grad(x, height) * _tangents[0] + _rt.along(
+        _d_origin_d_height(x, height), _tangents[1]
+    )
     return origin(x, height), _tangent.astype(_rt.float_dtype(x))
 
 
@@ -91,7 +93,7 @@ def grad(x, height=1.0):
 @grad.defjvp
 def _grad_jvp_rule(_primals, _tangents):
     (x, height) = _primals
-    _tangent = _d_grad_d_height(x, height) * _tangents[1]
+    _tangent = _rt.along(_d_grad_d_height(x, height), _tangents[1])
     return grad(x, height), _tangent.astype(_rt.float_dtype(x))
 
 

@@ -63,8 +63,8 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, tau, scale) = _primals
     _tangent = (
         grad(x, tau, scale) * _tangents[0]
-        + _d_origin_d_tau(x, tau, scale) * _tangents[1]
-        + _d_origin_d_scale(x, tau, scale) * _tangents[2]
+        + _rt.along(_d_origin_d_tau(x, tau, scale), _tangents[1])
+        + _rt.along(_d_origin_d_scale(x, tau, scale), _tangents[2])
     )
     return origin(x, tau, scale), _tangent.astype(_rt.float_dtype(x))
 
@@ -124,8 +124,8 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, tau, scale) = _primals
     _tangent = (
         _d_grad_d_x(x, tau, scale) * _tangents[0]
-        + _d_grad_d_tau(x, tau, scale) * _tangents[1]
-        + _d_grad_d_scale(x, tau, scale) * _tangents[2]
+        + _rt.along(_d_grad_d_tau(x, tau, scale), _tangents[1])
+        + _rt.along(_d_grad_d_scale(x, tau, scale), _tangents[2])
     )
     return grad(x, tau, scale), _tangent.astype(_rt.float_dtype(x))
 

@@ -62,8 +62,8 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, alpha, beta) = _primals
     _tangent = (
         grad(x, alpha, beta) * _tangents[0]
-        + _d_origin_d_alpha(x, alpha, beta) * _tangents[1]
-        + _d_origin_d_beta(x, alpha, beta) * _tangents[2]
+        + _rt.along(_d_origin_d_alpha(x, alpha, beta), _tangents[1])
+        + _rt.along(_d_origin_d_beta(x, alpha, beta), _tangents[2])
     )
     return origin(x, alpha, beta), _tangent.astype(_rt.float_dtype(x))
 
@@ -125,8 +125,8 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, alpha, beta) = _primals
     _tangent = (
         _d_grad_d_x(x, alpha, beta) * _tangents[0]
-        + _d_grad_d_alpha(x, alpha, beta) * _tangents[1]
-        + _d_grad_d_beta(x, alpha, beta) * _tangents[2]
+        + _rt.along(_d_grad_d_alpha(x, alpha, beta), _tangents[1])
+        + _rt.along(_d_grad_d_beta(x, alpha, beta), _tangents[2])
     )
     return grad(x, alpha, beta), _tangent.astype(_rt.float_dtype(x))
 

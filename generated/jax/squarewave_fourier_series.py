@@ -100,7 +100,9 @@ def origin(x, n=2, period=8.0):
 @origin.defjvp
 def _origin_jvp_rule(_primals, _tangents):
     (x, n, period) = _primals
-    _tangent = grad(x, n, period) * _tangents[0] + _d_origin_d_period(x, n, period) * _tangents[2]
+    _tangent = grad(x, n, period) * _tangents[0] + _rt.along(
+        _d_origin_d_period(x, n, period), _tangents[2]
+    )
     return origin(x, n, period), _tangent.astype(_rt.float_dtype(x))
 
 
@@ -289,8 +291,8 @@ def grad(x, n=2, period=8.0):
 @grad.defjvp
 def _grad_jvp_rule(_primals, _tangents):
     (x, n, period) = _primals
-    _tangent = (
-        _d_grad_d_x(x, n, period) * _tangents[0] + _d_grad_d_period(x, n, period) * _tangents[2]
+    _tangent = _d_grad_d_x(x, n, period) * _tangents[0] + _rt.along(
+        _d_grad_d_period(x, n, period), _tangents[2]
     )
     return grad(x, n, period), _tangent.astype(_rt.float_dtype(x))
 

@@ -51,7 +51,7 @@ def origin(x, beta=20.0):
 @origin.defjvp
 def _origin_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
-    _tangent = grad(x, beta) * _tangents[0] + _d_origin_d_beta(x, beta) * _tangents[1]
+    _tangent = grad(x, beta) * _tangents[0] + _rt.along(_d_origin_d_beta(x, beta), _tangents[1])
     return origin(x, beta), _tangent.astype(_rt.float_dtype(x))
 
 
@@ -95,7 +95,9 @@ def grad(x, beta=20.0):
 @grad.defjvp
 def _grad_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
-    _tangent = _d_grad_d_x(x, beta) * _tangents[0] + _d_grad_d_beta(x, beta) * _tangents[1]
+    _tangent = _d_grad_d_x(x, beta) * _tangents[0] + _rt.along(
+        _d_grad_d_beta(x, beta), _tangents[1]
+    )
     return grad(x, beta), _tangent.astype(_rt.float_dtype(x))
 
 

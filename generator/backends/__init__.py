@@ -8,6 +8,7 @@ from ..symbolic import CONSTANTS, FUNCTIONS
 from .base import Backend
 from .docs import DocsBackend
 from .jax import JaxBackend
+from .jax_presets import JaxPresetsBackend
 from .numba_cpu import NumbaCpuBackend
 from .numba_cuda import NumbaCudaBackend
 from .package import PackageBackend
@@ -15,6 +16,7 @@ from .package import PackageBackend
 BACKENDS: tuple[Backend, ...] = (
     PackageBackend(),
     JaxBackend(),
+    JaxPresetsBackend(),
     NumbaCpuBackend(),
     NumbaCudaBackend(),
     DocsBackend(),

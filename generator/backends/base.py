@@ -35,7 +35,8 @@ class Output:
 class Backend(ABC):
     """A code or docs target. Subclasses set the class attributes and implement ``outputs``."""
 
-    name: ClassVar[str]  # the output subpackage or folder, e.g. "jax"
+    name: ClassVar[str]  # the output subpackage or folder, e.g. "jax"; its template folder
+    package: ClassVar[str | None] = None  # the subpackage it writes, where not ``name``
     comment: ClassVar[str] = "# {}"  # how a header line is written in this backend's files
     template_root: ClassVar[Path] = TEMPLATES
     # Third-party top-level modules the generated code imports (none for text outputs).

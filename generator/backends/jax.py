@@ -110,7 +110,7 @@ class JvpRule:
     """The custom_jvp rule of ``fn``: one tangent term per argument with an effect."""
 
     fn: str
-    tangent: str  # "grad(x, alpha) * _tangents[0] + _d_origin_d_alpha(x, alpha) * _tangents[1]"
+    tangent: str  # "grad(x, alpha) * _tangents[0] + _rt.along(_d_origin_d_alpha(x, alpha), ...)"
     helpers: tuple[Helper, ...]
 
 
@@ -153,7 +153,9 @@ def _rule(
         elif expr != 0:
             helper = f"_d_{fn}_d_{arg}"
             helpers.append(Helper(helper, print_cse(expr, printer, x)))
-            terms.append(f"{helper}({call}) * _tangents[{i}]")
+            # A parameter passed as a Python int has a float0 tangent: no term (_rt.along).
+            product = f"{helper}({call}) * _tangents[{i}]"
+            terms.append(product if i == 0 else f"_rt.along({helper}({call}), _tangents[{i}])")
     tangent = " + ".join(terms) or "jnp.zeros_like(_tangents[0])"
     return JvpRule(fn, tangent, tuple(helpers))
 

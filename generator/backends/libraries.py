@@ -21,7 +21,7 @@ LIBRARIES: dict[str, Library] = {
     lib.name: lib
     for lib in (
         Library("braintools", "jax", "braintools", "braintools.surrogate", "0.3.0"),
-        Library("brainpy", "jax", "BrainPy", "brainpy.math.surrogate", "2.8.2 (= braintools)"),
+        Library("brainpy", "jax", "BrainPy", "brainpy.math.surrogate", "2.8.2, = braintools 0.3.0"),
         Library("spyx", "jax", "Spyx", "spyx.axn", "1.0.0"),
         Library("jaxsnn", "jax", "jaxsnn", "jaxsnn.discrete.functional.threshold", "0.3.0"),
         Library("snnax", "jax", "snnax", "snnax.functional.surrogate", "0.0.1"),
