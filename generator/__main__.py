@@ -23,27 +23,12 @@ from . import emit
 from .backends import BACKENDS, reserved_names
 from .backends.base import Backend
 from .backends.libraries import LIBRARIES
-from .checks import CheckedModel, CheckError, run_checks
+from .checks import CheckError, check_all
 from .spec import Spec, SpecError, load_specs
-from .symbolic import build_model
 
 # The repository's own folders, when this code runs from a checkout (not from an installed wheel).
 _REPO = Path(__file__).resolve().parents[1]
 REPO_SPECS, REPO_OUT = _REPO / "specs", _REPO / "generated"
-
-
-def check_spec(spec: Spec) -> CheckedModel:
-    """Stages 2-3 for one spec; a SymPy failure on odd input is reported as the spec's error."""
-    try:
-        return run_checks(build_model(spec))
-    except (SpecError, CheckError):
-        raise
-    except (RecursionError, MemoryError):
-        raise CheckError(f"{spec.path}: origin: expression too large to analyse") from None
-    except Exception as err:
-        raise CheckError(
-            f"{spec.path}: origin: SymPy could not analyse it ({type(err).__name__}: {err})"
-        ) from None
 
 
 def _defaults(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -62,8 +47,7 @@ def generate(
     specs = load_specs(specs_dir, reserved=reserved_names(backends), libraries=LIBRARIES)
     if not specs:
         raise SpecError(f"{specs_dir}: (folder): no *.yaml spec files")
-    checked = [check_spec(spec) for spec in specs]
-    return specs, emit.render_all(checked, backends)
+    return specs, emit.render_all(check_all(specs), backends)
 
 
 def main(argv: list[str] | None = None, backends: tuple[Backend, ...] = BACKENDS) -> int:

@@ -7,13 +7,18 @@ points, named tolerances), ``verify`` (the spec's claims) and ``forms`` (the emi
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import sympy
 
 from . import forms
 from .numeric import Evaluator, at_dps, limit_value, numeric_breakpoints, param_sets
-from .symbolic import SurrogateModel
+from .spec import Spec, SpecError
+from .symbolic import SurrogateModel, build_model
 from .verify import (
     BackwardVerdict,
     CheckError,
@@ -24,7 +29,15 @@ from .verify import (
     check_properties,
 )
 
-__all__ = ["BackwardVerdict", "CheckError", "CheckedModel", "PresetFacts", "run_checks"]
+__all__ = [
+    "BackwardVerdict",
+    "CheckError",
+    "CheckedModel",
+    "PresetFacts",
+    "check_all",
+    "check_spec",
+    "run_checks",
+]
 
 
 @dataclass(frozen=True)
@@ -100,3 +113,42 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         presets=presets,
         origin_limits=limits,
     )
+
+
+def check_spec(spec: Spec) -> CheckedModel:
+    """Stages 2-3 for one spec; a SymPy failure on odd input is reported as the spec's error."""
+    try:
+        return run_checks(build_model(spec))
+    except (SpecError, CheckError):
+        raise
+    except (RecursionError, MemoryError):
+        raise CheckError(f"{spec.path}: origin: expression too large to analyse") from None
+    except Exception as err:
+        raise CheckError(
+            f"{spec.path}: origin: SymPy could not analyse it ({type(err).__name__}: {err})"
+        ) from None
+
+
+# Specs are checked in this many processes (SURROGEN_JOBS overrides; 1: in this process).
+PARALLEL_FROM = 6  # fewer specs than this are checked in this process (starting workers costs ~1 s)
+
+
+def _jobs(count: int) -> int:
+    """Worker processes for ``count`` specs: 1 (this process) for a few specs, where fork is not
+    available, or where this process runs other threads (an array library may), which a fork
+    would copy in an undefined state."""
+    jobs = int(os.environ.get("SURROGEN_JOBS", "0")) or min(2, os.cpu_count() or 1)
+    forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    if count < PARALLEL_FROM or not forkable:
+        return 1
+    return max(1, min(jobs, count))
+
+
+def check_all(specs: list[Spec]) -> list[CheckedModel]:
+    """Stages 2-3 for every spec, in spec order; the first failing spec (in that order) raises."""
+    jobs = _jobs(len(specs))
+    if jobs == 1:
+        return [check_spec(spec) for spec in specs]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        return list(pool.map(check_spec, specs))
