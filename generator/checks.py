@@ -10,6 +10,7 @@ import math
 import multiprocessing
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -33,11 +34,52 @@ __all__ = [
     "BackwardVerdict",
     "CheckError",
     "CheckedModel",
+    "Conversion",
     "PresetFacts",
     "check_all",
     "check_spec",
     "run_checks",
 ]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One library's parametrisation of a family, as the docs' conversion table shows it."""
+
+    library: str
+    also: tuple[str, ...]  # libraries exporting the same API
+    names: tuple[str, ...]  # the library's class and/or function name
+    params: str  # "alpha=4.0, beta=1.0": the library's keywords and defaults
+    family: str  # "alpha = 2*k": each family parameter in the library's terms
+    x: str  # the family's input in terms of x ("x" unless stretched or shifted)
+    scale: str  # the factor on the family's gradient ("1" when none)
+    grad_at_0: float
+    peak: float
+    integral: float | None  # None: the integral of the gradient diverges
+    forward_at_0: float
+    forward: str  # "ge", "gt" or "half"
+    note: str
+
+
+def conversion(facts: PresetFacts, family: Sequence[str]) -> Conversion:
+    pm, preset = facts.model, facts.model.preset
+    return Conversion(
+        library=preset.library,
+        also=preset.also,
+        names=tuple(n for n in (preset.class_name, preset.function) if n),
+        params=", ".join(f"{k}={v!r}" for k, v in preset.params),
+        family=", ".join(
+            f"{name} = {sympy.sstr(e)}" for name, e in zip(family, pm.family, strict=True)
+        ),
+        x=sympy.sstr(pm.x_map),
+        scale=sympy.sstr(pm.scale),
+        grad_at_0=facts.grad_at_0,
+        peak=facts.peak,
+        integral=facts.integral,
+        forward_at_0=facts.forward_at_0,
+        forward=preset.forward,
+        note=preset.note,
+    )
 
 
 @dataclass(frozen=True)
@@ -59,6 +101,24 @@ class CheckedModel:
     presets: tuple[PresetFacts, ...] = ()  # each library preset, verified, with its conversion row
     # origin(-inf) and origin(+inf) at the defaults (+-inf where unbounded); None: no origin.
     origin_limits: tuple[float | None, float | None] | None = None
+
+    @property
+    def conversions(self) -> tuple[Conversion, ...]:
+        """One row per library preset: its parameters in this family's terms, and its numbers."""
+        family = [p.name for p in self.model.spec.params]
+        return tuple(conversion(f, family) for f in self.presets)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Every library name of this family ("snntorch.FastSigmoid", "spyx.superspike", ...)."""
+        found = []
+        for f in self.presets:
+            preset = f.model.preset
+            for library in (preset.library, *preset.also):
+                for name in (preset.class_name, preset.function):
+                    if name and f"{library}.{name}" not in found:
+                        found.append(f"{library}.{name}")
+        return tuple(found)
 
     @property
     def step_approximation(self) -> bool:

@@ -259,3 +259,19 @@ def test_user_package_presets_import_their_own_families(tmp_path, monkeypatch):
     want = 4 / (jnp.exp(-x) + jnp.exp(x)) ** 2
     np.testing.assert_allclose(jax.grad(lambda v: spyx.tanh()(v).sum())(x), want, rtol=1e-6)
     assert (ROOT / "generated" / "jax" / "presets" / "spyx.py").exists()
+
+
+def test_docs_list_every_preset_name_and_conversion():
+    """The docs index has an "also known as" entry and each family page a conversion row for
+    every library name of every preset (PyTorch libraries' too)."""
+    index = (ROOT / "generated" / "docs" / "index.md").read_text()
+    for name, spec in SPECS.items():
+        page = (ROOT / "generated" / "docs" / f"{name}.md").read_text()
+        for preset in spec.presets:
+            for library in (preset.library, *preset.also):
+                for alias in filter(None, (preset.class_name, preset.function)):
+                    assert f"`{library}.{alias}`" in index, (name, library, alias)
+                    assert f"`{library}.{alias}`" in page, (name, library, alias)
+            names = " / ".join(f"`{n}`" for n in (preset.class_name, preset.function) if n)
+            assert f"| {names} |" in page, (name, names)
+    assert "`snntorch.fast_sigmoid`" in index  # snnTorch's fast_sigmoid is the superspike family

@@ -44,6 +44,7 @@ class DocsBackend(Backend):
                 "backward": [(b, latex(b.expr)) for b in c.backward],
                 "call_args": ", ".join(f"{p.name}={p.default!r}" for p in spec.params),
                 "limits": tuple(_level(v) for v in c.origin_limits or (None, None)),
+                "conversions": c.conversions,
                 "positional": "".join(f", {p.default!r}" for p in spec.params),
             }
             outs.append(

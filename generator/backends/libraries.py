@@ -25,7 +25,7 @@ LIBRARIES: dict[str, Library] = {
         Library("spyx", "jax", "Spyx", "spyx.axn", "1.0.0"),
         Library("jaxsnn", "jax", "jaxsnn", "jaxsnn.discrete.functional.threshold", "0.3.0"),
         Library("snnax", "jax", "snnax", "snnax.functional.surrogate", "0.0.1"),
-        Library("rockpool", "jax", "Rockpool", "rockpool.nn.modules", "3.1.0"),
+        Library("rockpool", "torch", "Rockpool", "rockpool.nn.modules.torch", "3.1.0"),
         Library(
             "spikingjelly",
             "torch",
