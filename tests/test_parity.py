@@ -261,6 +261,21 @@ def test_switching_is_an_import_change():
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-6, atol=1e-7)
 
 
+def test_the_switching_example_gives_the_same_numbers():
+    """examples/switch_from_braintools.py: a LIF network's loss and gradients, both ways."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "switch_from_braintools.py"
+    spec = importlib.util.spec_from_file_location("switch_from_braintools", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    theirs = example.run(library_module("braintools"))
+    ours = example.run(importlib.import_module("surrogen.jax.presets.braintools"))
+    assert float(ours[0]) == float(theirs[0])
+    for a, b in zip(theirs[1], ours[1], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * float(np.max(np.abs(a))))
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-6)
+
+
 if __name__ == "__main__":
     jax.config.update("jax_platforms", "cpu")
     for case in CASES:
