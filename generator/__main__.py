@@ -47,7 +47,9 @@ def generate(
     specs = load_specs(specs_dir, reserved=reserved_names(backends), libraries=LIBRARIES)
     if not specs:
         raise SpecError(f"{specs_dir}: (folder): no *.yaml spec files")
-    return specs, emit.render_all(check_all(specs), backends)
+    # A backend's runtime library (JAX, Numba) may run threads of its own: then no fork.
+    loaded = any(module in sys.modules for b in backends for module in b.requires)
+    return specs, emit.render_all(check_all(specs, fork_safe=not loaded), backends)
 
 
 def main(argv: list[str] | None = None, backends: tuple[Backend, ...] = BACKENDS) -> int:

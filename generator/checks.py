@@ -110,7 +110,7 @@ class CheckedModel:
 
     @property
     def aliases(self) -> tuple[str, ...]:
-        """Every library name of this family ("snntorch.FastSigmoid", "spyx.superspike", ...)."""
+        """Every library name of this family ("<library>.<class or function name>", ...)."""
         found = []
         for f in self.presets:
             preset = f.model.preset
@@ -193,20 +193,24 @@ def check_spec(spec: Spec) -> CheckedModel:
 PARALLEL_FROM = 6  # fewer specs than this are checked in this process (starting workers costs ~1 s)
 
 
-def _jobs(count: int) -> int:
+def _jobs(count: int, fork_safe: bool) -> int:
     """Worker processes for ``count`` specs: 1 (this process) for a few specs, where fork is not
-    available, or where this process runs other threads (an array library may), which a fork
-    would copy in an undefined state."""
+    available, or where forking is not safe: this process runs other threads (Python's, or those
+    of a numeric library the caller loaded, which ``fork_safe`` says), and a fork would copy them
+    in an undefined state."""
     jobs = int(os.environ.get("SURROGEN_JOBS", "0")) or min(2, os.cpu_count() or 1)
     forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-    if count < PARALLEL_FROM or not forkable:
+    if count < PARALLEL_FROM or not forkable or not fork_safe:
         return 1
     return max(1, min(jobs, count))
 
 
-def check_all(specs: list[Spec]) -> list[CheckedModel]:
-    """Stages 2-3 for every spec, in spec order; the first failing spec (in that order) raises."""
-    jobs = _jobs(len(specs))
+def check_all(specs: list[Spec], fork_safe: bool = False) -> list[CheckedModel]:
+    """Stages 2-3 for every spec, in spec order; the first failing spec (in that order) raises.
+
+    With ``fork_safe`` (the caller knows that no library with threads of its own is loaded), the
+    specs are checked in forked worker processes."""
+    jobs = _jobs(len(specs), fork_safe)
     if jobs == 1:
         return [check_spec(spec) for spec in specs]
     context = multiprocessing.get_context("fork")
