@@ -132,7 +132,9 @@ def _doc(checked: CheckedModel, facts: PresetFacts, library_module: str, what: s
     scale = "" if pm.scale == 1 else f"{sympy.sstr(pm.scale)} * "
     quoted = " ".join(preset.grad.split())
     lines = [
-        f"``{library_module}.{name}``, reproduced with surrogen's ``{spec.name}`` family.",
+        wrap(
+            f"``{library_module}.{name}``, as surrogen's ``{spec.name}`` family.", width=DOC_WIDTH
+        ),
         "",
         "    grad(x) = " + wrap(quoted, indent=" " * 14, width=DOC_WIDTH).lstrip(),
         f"            = {scale}{spec.name}.grad({x_map}{', ' if family_args else ''}{family_args})",
@@ -230,7 +232,10 @@ def library_view(library: str, entries: Sequence[tuple[CheckedModel, PresetFacts
     presets = tuple(preset_view(c, f, lib.module) for c, f in entries)
     names = [n for p in presets for n in (p.class_name if style.classes else "", p.function) if n]
     names += [name for name, _ in style.extras]
-    missing = "".join(f"\n\nNot provided: ``{name}``, {why}." for name, why in style.missing)
+    missing = "".join(
+        "\n\n" + wrap(f"Not provided: ``{name}``, {why}.", width=DOC_WIDTH)
+        for name, why in style.missing
+    )
     module_doc = (
         f"The surrogates of {lib.title} (``{lib.module}``), reproduced by surrogen.\n\n"
         f"    import surrogen.jax.presets.{library} as surrogate\n\n"
