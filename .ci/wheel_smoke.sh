@@ -54,6 +54,22 @@ np.testing.assert_array_equal(np.asarray(surrogate.Sigmoid(alpha=4.0)(x)), x >= 
 print("surrogen", surrogen.__file__, "backends:", sorted(surrogen.NAMES)[:3], "...")
 PY
 
+echo "== surrogen.torch from the wheel (the CPU torch wheel first: the default one brings CUDA)"
+# After the check above: torch depends on sympy, so it comes after the tools-free import test.
+"$VPY" -m pip install --quiet "${TORCH_CPU:-torch==2.13.0+cpu}"
+"$VPY" -m pip install --quiet "${WHEEL}[torch]"
+"$VPY" - <<'PY'
+import torch
+
+import surrogen.torch
+from surrogen.torch import Sigmoid, sigmoid
+
+x = torch.linspace(-1.0, 1.0, 5, requires_grad=True)
+Sigmoid()(x).sum().backward()
+torch.testing.assert_close(x.grad, sigmoid.grad(x.detach()))
+print("surrogen.torch", surrogen.torch.__file__)
+PY
+
 echo "== the installed CLI on a user's spec folder"
 "$VPY" -m pip install --quiet "${WHEEL}[gen]"
 mkdir myspecs mypkg
@@ -65,9 +81,12 @@ printf 'WEIGHTS = 1\n' > mypkg/my_model.py
 test "$(cat mypkg/NOTES.txt)" = "my notes"
 test "$(cat mypkg/my_model.py)" = "WEIGHTS = 1"
 "$VPY" -c "
+from mypkg.torch import my_sigmoid as torch_sigmoid
 from mypkg.jax import my_sigmoid, MySigmoid
 from mypkg.numba_cpu import my_sigmoid as cpu
 import mypkg.my_model
-print('mypkg ok:', float(my_sigmoid.grad(0.0)), MySigmoid().alpha, cpu.DEFAULTS)
+import torch
+print('mypkg ok:', float(my_sigmoid.grad(0.0)), MySigmoid().alpha, cpu.DEFAULTS,
+      float(torch_sigmoid.grad(torch.zeros(()))))
 "
 echo "wheel smoke test passed"

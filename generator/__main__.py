@@ -49,7 +49,11 @@ def generate(
         raise SpecError(f"{specs_dir}: (folder): no *.yaml spec files")
     # A backend's runtime library (JAX, Numba) may run threads of its own: then no fork.
     loaded = any(module in sys.modules for b in backends for module in b.requires)
-    return specs, emit.render_all(check_all(specs, fork_safe=not loaded), backends)
+    checked = check_all(specs, fork_safe=not loaded)
+    for c in checked:
+        for caveat in c.caveats:
+            print(f"{c.model.spec.path}: note: {caveat} (see its docs page)", file=sys.stderr)
+    return specs, emit.render_all(checked, backends)
 
 
 def main(argv: list[str] | None = None, backends: tuple[Backend, ...] = BACKENDS) -> int:

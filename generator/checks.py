@@ -19,7 +19,7 @@ import sympy
 from . import forms
 from .numeric import Evaluator, at_dps, limit_value, numeric_breakpoints, param_sets
 from .spec import Spec, SpecError
-from .symbolic import SurrogateModel, build_model
+from .symbolic import SurrogateModel, build_model, pointwise_diff
 from .verify import (
     BackwardVerdict,
     CheckError,
@@ -31,6 +31,8 @@ from .verify import (
 )
 
 __all__ = [
+    "MAX_ORDER",
+    "PARAM_ORDERS",
     "BackwardVerdict",
     "CheckError",
     "CheckedModel",
@@ -40,6 +42,12 @@ __all__ = [
     "check_spec",
     "run_checks",
 ]
+
+# d^n origin / dx^n is emitted for n <= MAX_ORDER, and d/d(parameter) of each for n < PARAM_ORDERS:
+# a backend can then differentiate to order MAX_ORDER in x, and the origin and the gradient once
+# in the parameters, without differentiating emitted code.
+MAX_ORDER = 5
+PARAM_ORDERS = 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,20 @@ class CheckedModel:
     presets: tuple[PresetFacts, ...] = ()  # each library preset, verified, with its conversion row
     # origin(-inf) and origin(+inf) at the defaults (+-inf where unbounded); None: no origin.
     origin_limits: tuple[float | None, float | None] | None = None
+    # Every candidate form of the gradient with its floating-point score: why the emitted one won.
+    grad_candidates: tuple[forms.Candidate, ...] = ()
+    # derivatives[n]: the emitted form of d^n origin / dx^n, n = 0..MAX_ORDER (0: the origin,
+    # None for a gradient-only family; 1: the gradient); each finite wherever its true value is.
+    derivatives: tuple[sympy.Expr | None, ...] = ()
+    # partials[n][i]: the emitted form of d/d(param i) of d^n origin / dx^n, n < PARAM_ORDERS;
+    # None for an integer parameter (no derivative) and for the origin of a gradient-only family.
+    partials: tuple[tuple[sympy.Expr | None, ...], ...] = ()
+    # Where a higher or parameter derivative has no form finite everywhere (shown in the docs).
+    caveats: tuple[str, ...] = ()
+    # The origin and the gradient for backends whose arithmetic flushes subnormal results to 0
+    # (XLA): exponentials scaled so that no normal result is lost to a flushed intermediate.
+    flush_safe_origin: sympy.Expr | None = None
+    flush_safe_grad: sympy.Expr | None = None
 
     @property
     def conversions(self) -> tuple[Conversion, ...]:
@@ -136,13 +158,49 @@ class CheckedModel:
         return self.model.guard
 
 
+def _chain(
+    model: SurrogateModel, origin: sympy.Expr | None, grad: sympy.Expr
+) -> tuple[
+    tuple[sympy.Expr | None, ...], tuple[tuple[sympy.Expr | None, ...], ...], tuple[str, ...]
+]:
+    """Emitted forms of the higher derivatives in x and of the parameter derivatives, and the
+    caveats where no form is finite everywhere. A finite Sum is differentiated as one and
+    unrolled (``model.expanded``) before its form is chosen: every printer takes the result."""
+    caveats: list[str] = []
+
+    def finite(exact: sympy.Expr, label: str) -> sympy.Expr:
+        expr, caveat = forms.choose_finite(model, model.expanded(exact), label)
+        if caveat:
+            caveats.append(caveat)
+        return expr
+
+    higher = [model.grad]
+    for _ in range(2, MAX_ORDER + 1):
+        higher.append(pointwise_diff(higher[-1], model.x))
+    exact: list[sympy.Expr | None] = [model.origin, *higher]
+    emitted: list[sympy.Expr | None] = [origin, grad] + [
+        finite(higher[n - 1], f"d^{n} origin/dx^{n}") for n in range(2, MAX_ORDER + 1)
+    ]
+    what = ("the origin", "the gradient")
+    partials = tuple(
+        tuple(
+            None
+            if p.domain == "integer" or nth is None
+            else finite(pointwise_diff(nth, s), f"d/d{p.name} of {what[n]}")
+            for p, s in zip(model.spec.params, model.params, strict=True)
+        )
+        for n, nth in enumerate(exact[:PARAM_ORDERS])
+    )
+    return tuple(emitted), partials, tuple(dict.fromkeys(caveats))
+
+
 @at_dps
 def run_checks(model: SurrogateModel) -> CheckedModel:
     """All checks in the order a spec author fixes them; raises CheckError on the first failure."""
     check_origin(model)
     backward = check_backward(model)
     properties = check_properties(model)
-    form, emitted, grad_score = forms.choose(
+    form, emitted, grad_score, tried = forms.choose_scored(
         model, model.grad, forms.grad_candidates(model), "grad"
     )
     emitted_origin, origin_branch_free = None, False
@@ -160,7 +218,15 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
             limit_value(lambda t: origin(t, defaults), 1),
         )
     bps = tuple(float(b) for b in numeric_breakpoints(model, param_sets(model)[0]))
+    derivatives, partials, caveats = _chain(model, emitted_origin, emitted)
     return CheckedModel(
+        flush_safe_origin=None
+        if emitted_origin is None or model.origin is None
+        else forms.flush_safe(model, emitted_origin, model.origin),
+        flush_safe_grad=forms.flush_safe(model, emitted, model.grad),
+        derivatives=derivatives,
+        partials=partials,
+        caveats=caveats,
         model=model,
         emitted_grad=emitted,
         emitted_form=form,
@@ -172,6 +238,7 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         breakpoints=bps,
         presets=presets,
         origin_limits=limits,
+        grad_candidates=tried,
     )
 
 

@@ -8,9 +8,10 @@ The score counts NaN/inf where the true value is finite, values off by more than
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +20,17 @@ import numpy as np
 import sympy
 
 from .numeric import (
+    PROOF_STRIDE,
     REFERENCE_DPS,
     Evaluator,
     at_dps,
+    differ,
     fmt,
     lambdify,
     limit_value,
     numeric_breakpoints,
     param_sets,
+    sample_points,
     where,
     worst_difference,
 )
@@ -49,6 +53,9 @@ EXTREME_GRID: tuple[float, ...] = (
 )
 EXTREME_GRID += (3e38, -3e38, float("inf"), -float("inf"))
 DENSE_POINTS = 801  # on [-10w, 10w], w = the largest |breakpoint| (at least 1)
+# A log scan of both tails, |x| from w to 10**TAIL_DECADES * w: where a result decays through the
+# smallest normal number (and an intermediate may be flushed before it).
+TAIL_DECADES, TAIL_POINTS = 4, 240
 # The dtypes whose emitted form must stay finite, with the relative error counted as "wrong".
 FLOAT_CHECKS: dict[np.dtype[Any], float] = {
     np.dtype(np.float32): 1e-4,
@@ -207,6 +214,226 @@ def _unique(found: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
     return unique
 
 
+def _sign_condition(u: sympy.Expr, x: sympy.Symbol) -> sympy.Basic:
+    """``u > 0`` as a condition on x where u = k*x + m with k of known sign (else as is)."""
+    k = sympy.diff(u, x)
+    if not k.has(x):
+        m = sympy.expand(u - k * x)
+        if k.is_positive:
+            return sympy.Gt(x, -m / k)
+        if k.is_negative:
+            return sympy.Lt(x, -m / k)
+    return sympy.Gt(u, 0)
+
+
+def _exp_split_one(e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """A rational function of exp(k_i*u) as two forms whose exponentials never exceed 1.
+
+    Every exponential in x must be exp(r_i*u) with rational r_i for one u (sigmoid and its
+    derivatives: exp(-alpha*x), exp(-2*alpha*x), ...). With E = exp(u), e = R(E); where u <= 0
+    the cancelled R(E) is emitted, where u > 0 the cancelled R(1/F) with F = exp(-u) <= 1. Neither
+    overflows (no inf/inf), and each only underflows where the value itself is tiny.
+    """
+    atoms = sorted((a for a in e.atoms(sympy.exp) if a.has(x)), key=sympy.default_sort_key)
+    if not atoms:
+        return e
+    args = [a.args[0] for a in atoms]
+    if all(a.is_nonpositive for a in args):
+        return e  # exp(-x**2) and the like never overflow
+    ratios = [sympy.cancel(a / args[0]) for a in args]
+    if not all(r.is_Rational and r != 0 for r in ratios):
+        return e
+    d = functools.reduce(sympy.ilcm, [sympy.Rational(r).q for r in ratios], 1)
+    u = args[0] / d
+    E, F = sympy.Dummy("E", positive=True), sympy.Dummy("F", positive=True)
+    rational = e.xreplace({a: E ** (r * d) for a, r in zip(atoms, ratios, strict=True)})
+    if rational.has(sympy.exp) and any(a.has(x) for a in rational.atoms(sympy.exp)):
+        return e
+    opaque, back = _opaque(rational, (x, E))
+    low = sympy.factor(sympy.cancel(opaque)).xreplace(back | {E: sympy.exp(u)})
+    high = sympy.factor(sympy.cancel(opaque.xreplace({E: 1 / F})))
+    high = high.xreplace(back | {F: sympy.exp(-u)})
+    return sympy.Piecewise((high, _sign_condition(u, x)), (low, True))
+
+
+def _opaque(
+    e: sympy.Expr, keep: tuple[sympy.Symbol, ...]
+) -> tuple[sympy.Expr, dict[sympy.Expr, sympy.Expr]]:
+    """e with every maximal subexpression free of ``keep`` (a parameter combination such as
+    alpha**2 or a sum of parameters) replaced by a symbol, and the map back.
+
+    Polynomial algebra (cancel, factor) in E and x alone then stays cheap however many
+    parameters there are: factoring over eight parameter symbols took minutes."""
+    table: dict[sympy.Expr, sympy.Expr] = {}
+
+    def go(node: sympy.Expr) -> sympy.Expr:
+        if not node.has(*keep):
+            if node.is_Number:
+                return node
+            if node not in table:
+                table[node] = sympy.Dummy(
+                    "c", positive=True if node.is_positive else None, real=True
+                )
+            return table[node]
+        if not node.args:
+            return node
+        return node.func(*(go(a) for a in node.args))
+
+    out = go(e)
+    return out, {v: k for k, v in table.items()}
+
+
+def exp_split(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """Each branch with growing exponentials split where their exponent changes sign."""
+    hyperbolic = expr.rewrite(sympy.exp) if expr.has(sympy.tanh, sympy.cosh) else expr
+    return sympy.piecewise_fold(_per_branch(hyperbolic, lambda e: _exp_split_one(e, x)))
+
+
+def large_split(expr: sympy.Expr, x: sympy.Symbol, crossover: sympy.Expr) -> sympy.Expr:
+    """Beyond ``|x| > crossover`` the expression in t = 1/|x| (divided by its dominant power).
+
+    x/(1 + b*|x|) is inf/inf at x = +-inf and b*|x| overflows near the top of the float range;
+    in t it is 1/(b + t) for x > 0, finite up to and at x = inf (t = 0).
+    """
+    t = sympy.Dummy("t", positive=True)
+
+    def side(sign: int) -> sympy.Expr:
+        far = sympy.piecewise_fold(expr.subs(x, sign / t))
+        return _per_branch(far, lambda e: sympy.together(_split_powers(e))).xreplace({t: sign / x})
+
+    return sympy.piecewise_fold(
+        sympy.Piecewise(
+            (side(1), sympy.Gt(x, crossover)), (side(-1), sympy.Lt(x, -crossover)), (expr, True)
+        )
+    )
+
+
+# Beyond the x where every exponent is below -UNDERFLOW_EXPONENT, the value is below float64's
+# smallest subnormal (exp(-1000) = 5e-435, with room for a polynomial factor): exactly 0.
+UNDERFLOW_EXPONENT = 1000
+# Expanding a product into terms (each with its own cutoff) only below this size: the terms of a
+# large derivative number in the hundreds.
+EXPAND_MAX_OPS = 200
+
+
+def _cutoff_one(e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """0 where every exponential of the term e has an exponent below -UNDERFLOW_EXPONENT.
+
+    x**3*exp(-x**2) is inf*0 = NaN once x**2 overflows, and x*exp(a*x) at x = -inf; where every
+    exponent is below -1000 the value is below every float's range (the proof checks it at every
+    sample point), so 0 is its correctly rounded value there.
+    """
+    args = [a.args[0] for a in e.atoms(sympy.exp) if a.has(x)]
+    if not args or e.has(sympy.Piecewise):
+        return e
+    far = sympy.And(*(sympy.Lt(a, -UNDERFLOW_EXPONENT) for a in args))
+    return sympy.Piecewise((0, far), (e, True))
+
+
+def underflow_cutoff(expr: sympy.Expr, x: sympy.Symbol, expand: bool = False) -> sympy.Expr:
+    """``_cutoff_one`` on each term of each branch (of its expansion if ``expand``): in
+    c - x*exp(-x) only the second term decays (and is inf*0 at x = inf)."""
+
+    def terms(e: sympy.Expr) -> sympy.Expr:
+        e = sympy.expand(e) if expand else e
+        return sympy.Add(*(_cutoff_one(t, x) for t in sympy.Add.make_args(e)))
+
+    return sympy.piecewise_fold(_per_branch(expr, terms))
+
+
+def _rationalised(e: sympy.Expr) -> sympy.Expr:
+    """n/d with a numerator such as sqrt(u) - y multiplied out by its conjugate:
+    (u - y**2)/(d*(sqrt(u) + y)), in which u - y**2 is cancelled symbolically, not in floats."""
+    n, d = sympy.fraction(sympy.together(e))
+    terms = sympy.Add.make_args(n)
+    roots = [p for p in n.atoms(sympy.Pow) if p.exp == sympy.S.Half]
+    if not roots or not any(t.could_extract_minus_sign() for t in terms) or len(terms) < 2:
+        return sympy.together(e)  # nothing cancels in a sum of positive terms
+    return 1 / (d * sympy.radsimp(1 / n))
+
+
+def mirror_split(expr: sympy.Expr, x: sympy.Symbol, rationalise: bool = False) -> sympy.Expr:
+    """Each sign of x on its own, written in y = |x| > 0 and simplified there.
+
+    SymPy then drops Abs and sign, and cancels what cancels exactly: x/(1 + b*|x|) + 1/b is
+    1/(b*(1 + b*|x|)) for x < 0 (in floats -1/b + 1/b loses every digit), and 1 - erfc(a*x)/2 is
+    erfc(a*|x|)/2. With ``rationalise``, a numerator sqrt(u) - y is multiplied out by its
+    conjugate (the left tail of x/sqrt(x**2 + a**2)).
+    """
+    if not expr.has(x):
+        return expr
+    y = sympy.Dummy("y", positive=True)
+
+    def side(sign: int) -> sympy.Expr:
+        e = sympy.piecewise_fold(expr.subs(x, sign * y))
+        e = _per_branch(e, _rationalised if rationalise else sympy.together)
+        return e.xreplace({y: sympy.Abs(x)})
+
+    return sympy.piecewise_fold(sympy.Piecewise((side(1), sympy.Ge(x, 0)), (side(-1), True)))
+
+
+def _split_powers(e: sympy.Expr) -> sympy.Expr:
+    """(1 + c/t)**a -> (t + c)**a * t**(-a) and log(1 + c/t) -> log(t + c) - log(t): the
+    dominant power of 1/t out of every non-integer power and logarithm, so that neither
+    overflows as t -> 0. Valid for positive bases; ``choose`` proves every use."""
+    e = e.replace(
+        lambda n: n.is_Pow and not n.exp.is_Integer,
+        lambda n: sympy.Pow(sympy.together(n.base), n.exp),
+    )
+    e = e.replace(
+        lambda n: isinstance(n, sympy.log), lambda n: sympy.log(sympy.together(n.args[0]))
+    )
+    return sympy.expand_log(sympy.expand_power_base(e, force=True), force=True)
+
+
+# The stabilised rewrites fold every Piecewise of an expression into one: at most this many.
+MAX_FOLD_PIECEWISE = 6
+
+
+def stabilised(model: SurrogateModel, expr: sympy.Expr) -> Iterator[tuple[str, sympy.Expr]]:
+    """The second tier of candidates, tried when a form is not finite everywhere, cheapest and
+    most often sufficient first: 0 where every exponential has underflowed, growing exponentials
+    split at the sign of their exponent, the expression in 1/x (divided by its dominant power)
+    beyond a crossover, and combinations. Computed lazily: each costs symbolic work.
+
+    None for an expression with more than MAX_FOLD_PIECEWISE Piecewise nodes: each rewrite folds
+    them into one (``piecewise_fold``), whose size is the product of theirs (a finite Sum unrolled
+    to 16 masked terms would not finish), and none of these rewrites targets such an expression
+    (its selects come from a Sum's bound or a periodic reduction, not from exponentials or 1/x).
+    """
+    if len(expr.atoms(sympy.Piecewise)) > MAX_FOLD_PIECEWISE:
+        return
+    x = model.x
+    bps = [abs(b) for b in model.breakpoints]
+    crossover = sympy.Max(1, *bps) if bps else sympy.S.One
+    seen = {expr}
+
+    def new(e: sympy.Expr) -> bool:
+        fresh = e not in seen
+        seen.add(e)
+        return fresh
+
+    split = exp_split(expr, x)
+    if new(split):
+        yield "exponentials split", split
+        if new(e := underflow_cutoff(split, x)):
+            yield "exponentials split, 0 where they underflow", e
+    if new(e := underflow_cutoff(expr, x)):
+        yield "0 where the exponentials underflow", e
+    if new(e := large_split(expr, x, crossover)):
+        yield f"in 1/x beyond |x| > {crossover}", e
+    for label, rationalise in (("", False), (", conjugate numerators", True)):
+        mirrored = mirror_split(expr, x, rationalise)
+        if new(mirrored):
+            yield f"each sign of x in |x|{label}", mirrored
+            if new(e := large_split(mirrored, x, crossover)):
+                yield f"each sign of x in |x|{label}, in 1/x beyond |x| > {crossover}", e
+    if split != expr and new(e := large_split(split, x, crossover)):
+        yield f"exponentials split, in 1/x beyond |x| > {crossover}", e
+    if sympy.count_ops(expr) <= EXPAND_MAX_OPS and new(e := underflow_cutoff(expr, x, True)):
+        yield "expanded, 0 where the exponentials underflow", e
+
+
 def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     """Forms of d(origin)/dx to choose the emitted one from; each is proven equal before use.
 
@@ -283,8 +510,10 @@ def float_grid(model: SurrogateModel, dtype: np.dtype) -> np.ndarray:
     width = max([abs(b) for b in bps] + [1.0])
     dense = np.linspace(-10 * width, 10 * width, DENSE_POINTS)
     near = [b + s * d for b in bps for s in (-1, 1) for d in (1e-6 * width, 1e-3 * width)]
+    tail = width * np.logspace(0, TAIL_DECADES, TAIL_POINTS)
+    points = [np.array(EXTREME_GRID), dense, np.array(near), tail, -tail]
     with np.errstate(over="ignore"):
-        return np.concatenate([np.array(EXTREME_GRID), dense, np.array(near)]).astype(dtype)
+        return np.concatenate(points).astype(dtype)
 
 
 def _reference(x: float, params: Sequence[mpmath.mpf], f: Evaluator) -> float | None:
@@ -301,7 +530,7 @@ def _float_references(
     model: SurrogateModel, exact_expr: sympy.Expr
 ) -> dict[np.dtype, list[float | None]]:
     """The exact values on each dtype's float grid; computed once, shared by every candidate."""
-    exact = Evaluator(model, exact_expr, dps=REFERENCE_DPS)
+    exact = Evaluator(model, exact_expr, dps=REFERENCE_DPS, adaptive=True)
     params = param_sets(model)[0]
     return {
         dtype: [_reference(x, params, exact) for x in float_grid(model, dtype).tolist()]
@@ -354,47 +583,260 @@ def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr)
                     first_bad = first_bad or (
                         f"{y!r} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
                     )
-    return FloatScore(nonfinite, wrong, max_rel, first_nonfinite or first_bad, branch_free)
+    return FloatScore(
+        nonfinite=nonfinite,
+        wrong=wrong,
+        max_rel_f32=max_rel,
+        first_bad=first_nonfinite or first_bad,
+        branch_free=branch_free,
+    )
+
+
+def _scale_product(m: sympy.Mul, x: sympy.Symbol, scaled: set[sympy.Expr]) -> sympy.Expr:
+    exps = [f for f in m.args if isinstance(f, sympy.exp) and f.has(x)]
+    coefficient = sympy.Mul(*(f for f in m.args if not f.has(x)))
+    if len(exps) != 1 or coefficient == 1 or not coefficient.is_positive:
+        return m
+    if coefficient.is_number and coefficient < 1:
+        return m  # a factor below 1 cannot lift a flushed exp into the normal range
+    rest = [f for f in m.args if f.has(x) and f is not exps[0]]
+    u = exps[0].args[0]
+    scaled.add(u)
+    # (c*exp(u/2))*exp(u/2), left to right: each factor and each partial product is normal
+    # wherever the result is. UnevaluatedExpr: SymPy would fold the product back into exp(u).
+    half = sympy.exp(u / 2)
+    return sympy.Mul(sympy.UnevaluatedExpr(coefficient * half) * sympy.UnevaluatedExpr(half), *rest)
+
+
+def scaled_exponentials(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """c*exp(u) -> (c*exp(u/2))*exp(u/2) for a positive factor c: where exp(u) alone is
+    subnormal (and flushed to 0 by a flushing backend) but c*exp(u) is normal, the value
+    survives. 4*exp(-88) is 2.4e-38 (a normal float32); exp(-88) alone is subnormal. The other
+    occurrences of exp(u) become exp(u/2)**2, so that one exponential is still computed."""
+    scaled: set[sympy.Expr] = set()
+    out = expr.replace(lambda n: isinstance(n, sympy.Mul), lambda n: _scale_product(n, x, scaled))
+    squares = {sympy.exp(u): sympy.UnevaluatedExpr(sympy.exp(u / 2)) ** 2 for u in scaled}
+    return out.xreplace(squares)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate form as ``choose`` saw it (the docs show why the emitted one won)."""
+
+    name: str
+    expr: sympy.Expr
+    score: FloatScore | None  # None: an automatic rewrite that is not equal here (skipped)
+    ops: int  # sympy.count_ops: the tie-breaker among accurate forms
+
+
+@at_dps
+def flush_safe(model: SurrogateModel, emitted: sympy.Expr, exact: sympy.Expr) -> sympy.Expr:
+    """The emitted form for backends that flush subnormal results to 0 (XLA on the CPU):
+    ``scaled_exponentials`` of it where that changes it, is proven equal and is no less finite
+    or close on the float grids, else the form itself. It costs about 1 ulp in float32 (the
+    square of exp(u/2) rounds once more) and saves results near the smallest normal number
+    (sigmoid's gradient at x = 22 is 2.4e-38, not 0)."""
+    scaled = scaled_exponentials(emitted, model.x)
+    if scaled == emitted or worst_difference(model, scaled, exact) is not None:
+        return emitted
+    before, after = float_score(model, emitted, exact), float_score(model, scaled, exact)
+    if (after.nonfinite, after.wrong) > (before.nonfinite, before.wrong):
+        return emitted
+    return scaled
+
+
+def _score_all(
+    model: SurrogateModel,
+    exact: sympy.Expr,
+    candidates: dict[str, sympy.Expr],
+    impl: str,
+    label: str,
+    seen: list[Candidate],
+    first: int = 0,
+) -> list[tuple[tuple[Any, ...], str, sympy.Expr, FloatScore]]:
+    """Each candidate proven equal to ``exact`` with its sort key; every candidate, equal or
+    not, is appended to ``seen``."""
+    scored = []
+    for order, (name, expr) in enumerate(candidates.items(), start=first):
+        found = worst_difference(model, expr, exact)
+        ops = int(sympy.count_ops(expr))
+        if found is not None:
+            if name == impl:
+                (x, params), got, want = found
+                raise CheckError(
+                    f"{model.spec.path}: {impl}: differs from {label} at"
+                    f" {where(model, x, params)}: {impl} {fmt(got)}, {label} {fmt(want)}"
+                )
+            seen.append(Candidate(name, expr, None, ops))
+            continue  # an automatic rewrite that is not valid for this surrogate
+        score = float_score(model, expr, exact)
+        seen.append(Candidate(name, expr, score, ops))
+        accurate = score.max_rel_f32 <= ACCURATE_EPS * float(np.finfo(np.float32).eps)
+        key = (score.nonfinite, score.wrong, not accurate, ops, score.max_rel_f32, order)
+        scored.append((key, name, expr, score))
+    return scored
 
 
 @at_dps
 def choose(
     model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
 ) -> tuple[str, sympy.Expr, FloatScore]:
+    """``choose_scored`` without the record of the candidates."""
+    name, expr, score, _ = choose_scored(model, exact, candidates, what)
+    return name, expr, score
+
+
+@at_dps
+def choose_scored(
+    model: SurrogateModel, exact: sympy.Expr, candidates: dict[str, sympy.Expr], what: str
+) -> tuple[str, sympy.Expr, FloatScore, tuple[Candidate, ...]]:
     """The candidate proven equal to ``exact`` that behaves best in float32/float64.
 
     ``what`` is "grad" or "origin"; a spec's own ``<what>_impl`` must be equal, automatic rewrites
     that are not are skipped. Ties go to the cheaper expression, then to the earlier candidate.
+    When no candidate is finite everywhere, the stabilised ones (``stabilised``) are tried too.
     """
     path, impl = model.spec.path, f"{what}_impl"
     label = "origin" if what == "origin" else "d(origin)/dx" if model.origin is not None else "grad"
-    scored = []
-    for order, (name, expr) in enumerate(candidates.items()):
-        found = worst_difference(model, expr, exact)
-        if found is not None:
-            if name == impl:
-                (x, params), got, want = found
-                raise CheckError(
-                    f"{path}: {impl}: differs from {label} at {where(model, x, params)}:"
-                    f" {impl} {fmt(got)}, {label} {fmt(want)}"
-                )
-            continue  # an automatic rewrite that is not valid for this surrogate
-        score = float_score(model, expr, exact)
-        accurate = score.max_rel_f32 <= ACCURATE_EPS * float(np.finfo(np.float32).eps)
-        key = (
-            score.nonfinite,
-            score.wrong,
-            not accurate,
-            sympy.count_ops(expr),
-            score.max_rel_f32,
-            order,
-        )
-        scored.append((key, name, expr, score))
+    seen: list[Candidate] = []
+    scored = _score_all(model, exact, candidates, impl, label, seen)
+    best = min(scored, key=lambda item: item[0])
+    if impl not in candidates and best[0][:2] != (0, 0):
+        more = {f"{best[1]}, {k}": v for k, v in stabilised(model, best[2])}
+        scored += _score_all(model, exact, more, impl, label, seen, first=len(candidates))
     _, name, expr, score = min(scored, key=lambda item: item[0])
     if score.nonfinite:
         field = impl if name == impl else "origin"
         raise CheckError(
-            f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad};"
-            f" add a numerically stable, equal '{impl}'"
+            f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad}, and no"
+            " automatic rewrite (exponentials split at the sign of their exponent, 0 where they"
+            " underflow, 1/x beyond a crossover, each sign of x in |x|) is finite there; add a"
+            f" numerically stable, equal '{impl}'"
         )
-    return name, expr, score
+    return name, expr, score, tuple(seen)
+
+
+# --- higher derivatives: the first candidate that is finite wherever the true value is ----------
+
+SMALL_DENSE = 101  # points of the dense part of the finiteness grid of higher derivatives
+
+
+def small_grid(model: SurrogateModel) -> np.ndarray:
+    """The extreme grid, a coarse dense grid and both sides of every breakpoint, in float32
+    values (exactly representable in float64 too, so both dtypes see the same points)."""
+    bps = [float(b) for b in numeric_breakpoints(model, param_sets(model)[0])]
+    width = max([abs(b) for b in bps] + [1.0])
+    dense = np.linspace(-10 * width, 10 * width, SMALL_DENSE)
+    near = [b + s * d for b in bps for s in (-1, 1) for d in (1e-3 * width, 0.1 * width)]
+    with np.errstate(over="ignore"):
+        return np.concatenate([np.array(EXTREME_GRID), dense, np.array(near)]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+@at_dps
+def _small_references(model: SurrogateModel, exact: sympy.Expr) -> tuple[float | None, ...]:
+    """Whether (and how large) the true value is at each point: 40 digits are enough to tell a
+    finite value from an infinite one, even where a raw derivative cancels."""
+    f = Evaluator(model, exact, adaptive=True)
+    params = param_sets(model)[0]
+    return tuple(_reference(x, params, f) for x in small_grid(model).tolist())
+
+
+def nonfinite_points(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> tuple[int, str]:
+    """How many points of ``small_grid`` (float32 and float64, default parameters) give NaN/inf
+    for ``expr`` where ``exact`` is finite, and the first of them ("" if none)."""
+    f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
+    params = param_sets(model)[0]
+    references = _small_references(model, exact)
+    count, first = 0, ""
+    for dtype in FLOAT_CHECKS:
+        xs = small_grid(model).astype(dtype)
+        typed = [dtype.type(float(p)) for p in params]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = np.broadcast_to(np.asarray(f(xs, *typed)), xs.shape).astype(dtype)
+        for x, y, ref in zip(xs.tolist(), got.tolist(), references, strict=True):
+            if ref is not None and abs(ref) <= np.finfo(dtype).max and not np.isfinite(y):
+                count += 1
+                first = first or f"{y} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
+    return count, first
+
+
+def first_nonfinite(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> str:
+    """The first point where ``expr`` is NaN/inf and ``exact`` finite ("" if none)."""
+    return nonfinite_points(model, expr, exact)[1]
+
+
+def _proven_equal(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> bool:
+    """``expr`` equals ``exact`` at every PROOF_STRIDE-th sample point (40 digits).
+
+    A form that is ``exact`` itself except where earlier Piecewise conditions hold (the
+    underflow cutoff) is compared only where one of them does: elsewhere it is ``exact``."""
+    if isinstance(expr, sympy.Piecewise) and expr.args[-1] == (exact, sympy.true):
+        guard = sympy.Or(*(cond for _, cond in expr.args[:-1]))
+        test = lambdify(model, guard, "mpmath")
+        f = Evaluator(model, sympy.Piecewise(*expr.args[:-1], (0, True)))
+        g = Evaluator(model, exact)
+        for ps in param_sets(model):
+            for x in sample_points(model, ps)[::PROOF_STRIDE]:
+                if bool(test(x, *ps)) and differ(f(x, ps), g(x, ps)):
+                    return False
+        return True
+    # Adaptive digits: a higher derivative's exact zeros (sin(c*x) at a multiple of its period)
+    # carry 40-digit noise that an exact rewrite (x reduced modulo the period) does not.
+    return worst_difference(model, expr, exact, PROOF_STRIDE, adaptive=True) is None
+
+
+@at_dps
+def choose_finite(model: SurrogateModel, exact: sympy.Expr, label: str) -> tuple[sympy.Expr, str]:
+    """A form of ``exact`` (a higher derivative, a parameter derivative) that is finite wherever
+    its true value is: the exact expression itself if it is, else the first stabilised rewrite
+    proven equal to it.
+
+    Where no form is finite everywhere, the proven form with the fewest failures is used and the
+    second element says where it fails (a caveat for the docs): these derivatives serve
+    higher-order transforms and learnable parameters, and a spec whose origin and gradient are
+    sound is not refused for them.
+    """
+    found, problem = _finite_form(model, exact)
+    if problem:
+        return found if found is not None else exact, (
+            f"{label} gives {problem}; no automatic rewrite is finite there"
+        )
+    assert found is not None
+    return found, ""
+
+
+@functools.lru_cache(maxsize=512)
+@at_dps
+def _finite_form(model: SurrogateModel, exact: sympy.Expr) -> tuple[sympy.Expr | None, str]:
+    """``choose_finite``'s search, cached: derivatives in parameters that enter the same way
+    (a slope written as a sum of parameters) are one expression."""
+    fewest, problem = nonfinite_points(model, exact, exact)
+    if not fewest:
+        return exact, ""
+    best: sympy.Expr | None = None
+    x = model.x
+    tried = {"together": _per_branch(exact, sympy.together)}
+    if exact.has(x):
+        folded = fold_even(exact, x)
+        together = _per_branch(folded, sympy.together)
+        tried |= {"even-folded": folded, "even-folded, together": together}
+        # The first tier's argument rewrites: x reduced modulo the period of a Fourier series
+        # (sin(c*x) is NaN once c*x overflows), x**2 kept from overflowing in x/sqrt(x**2 + c).
+        for name, rewrite in (
+            ("periodic reduction", periodic_reduction),
+            ("large-argument form", large_argument_form),
+        ):
+            if (found := rewrite(exact, x)) is not None:
+                tried[name] = found
+    for base in (exact, *_unique(tried).values()):
+        for expr in itertools.chain([base], (e for _, e in stabilised(model, base))):
+            if expr is exact:
+                continue
+            count, first = nonfinite_points(model, expr, exact)
+            if count < fewest and _proven_equal(model, expr, exact):
+                if not count:
+                    return expr, ""
+                best, fewest, problem = expr, count, first
+    return best, problem

@@ -104,6 +104,15 @@ class Preset:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """A name another library gives this surrogate (the same shape; its scale may differ)."""
+
+    library: str
+    name: str
+    note: str  # how its parameters or scale map onto this spec's, if they differ
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     title: str
@@ -120,6 +129,7 @@ class Spec:
     class_name: str  # the spec's ``class_name``, or the CamelCase of ``name``
     grad: str | None = None  # a gradient-only family's gradient (no closed-form origin)
     presets: tuple[Preset, ...] = ()
+    aliases: tuple[Alias, ...] = ()
 
     @property
     def gradient_only(self) -> bool:
@@ -205,6 +215,7 @@ _TOP_KEYS = (
     "class_name",
     "title",
     "summary",
+    "aliases",
     "params",
     "origin",
     "grad",
@@ -314,6 +325,23 @@ def _load_backward(path: str, index: int, raw: object) -> Backward:
     return Backward(source=source, expr=expr, expect=expect, note=note)
 
 
+def _aliases(f: _Fields) -> tuple[Alias, ...]:
+    raw = f.take("aliases")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        f.fail("aliases", f"must be a list of {{library, name[, note]}}, got {_type_name(raw)}")
+    assert isinstance(raw, list)
+    aliases = []
+    for i, item in enumerate(raw):
+        g = _Fields(f.path, f"aliases[{i}]", item)
+        library, name = g.text("library"), g.text("name")
+        note = g.text("note", required=False)
+        g.done(("library", "name", "note"))
+        aliases.append(Alias(library=library, name=name, note=note))
+    return tuple(aliases)
+
+
 def _string_list(f: _Fields, key: str) -> tuple[str, ...]:
     value = f.take(key)
     if value is None:
@@ -419,6 +447,7 @@ def load_spec(
     name, class_name = _names(f, file.stem)
     title = f.text("title")
     summary = f.text("summary")
+    aliases = _aliases(f)
     params = _params(f, reserved)
     origin, grad = _origin_or_grad(f)
     backward = _backward_list(f)
@@ -451,6 +480,7 @@ def load_spec(
         class_name=class_name,
         grad=grad,
         presets=presets,
+        aliases=aliases,
     )
 
 

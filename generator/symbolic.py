@@ -372,10 +372,25 @@ def _jump_derivatives(expr: sympy.Expr) -> sympy.Expr:
     )
 
 
+def _sign_power(e: sympy.Expr) -> bool:
+    return bool(e.is_Pow and isinstance(e.base, sympy.sign) and e.exp.is_Integer and e.exp > 1)
+
+
+def at_kinks_as_limits(expr: sympy.Expr) -> sympy.Expr:
+    """sign(u)**(2k) -> 1 and sign(u)**(2k+1) -> sign(u).
+
+    Away from u = 0 both sides are equal; at u = 0 SymPy's sign(0)**2 = 0 while both one-sided
+    limits are 1. The model (docs, plots, references) and the emitted code then agree there: the
+    value at such a kink is the limit.
+    """
+    return expr.replace(_sign_power, lambda e: sympy.S.One if int(e.exp) % 2 == 0 else e.base)
+
+
 def pointwise_diff(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
-    """d expr / d var away from kinks and jumps: DiracDelta dropped, Mod and floor piecewise."""
+    """d expr / d var away from kinks and jumps: DiracDelta terms dropped, Mod and floor
+    piecewise, even powers of sign() at their limit (``at_kinks_as_limits``)."""
     d = sympy.diff(expr, var).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
-    return _jump_derivatives(d)
+    return at_kinks_as_limits(_jump_derivatives(d))
 
 
 def _bound_range(bound: sympy.Expr, params: dict[sympy.Symbol, Param]) -> tuple[int | None, int]:
@@ -518,7 +533,7 @@ def build_model(spec: Spec) -> SurrogateModel:
     declared = spec.origin if spec.origin is not None else spec.grad
     field = "origin" if spec.origin is not None else "grad"
     assert declared is not None
-    main = parse_expression(declared, symbols, f"{spec.path}: {field}")
+    main = at_kinks_as_limits(parse_expression(declared, symbols, f"{spec.path}: {field}"))
     backward = tuple(
         parse_expression(b.expr, symbols, f"{spec.path}: backward[{i}].expr")
         for i, b in enumerate(spec.backward)

@@ -1,30 +1,51 @@
-"""Helpers for the generated JAX modules: dtype handling, the exact Heaviside forwards, parameter
-checks, and the spike function of the library presets."""
+"""Helpers for the generated JAX modules: dtypes, the exact Heaviside forwards, comparisons with 0
+that XLA cannot flush, broadcasting against parameters, custom-derivative plumbing, parameter
+checks, and the spike function of the library presets.
+
+Semantics every generated function shares (and the Numba backends match):
+
+* the result has the broadcast shape of ``x`` and every parameter, in ``x``'s floating dtype
+  (float16 and bfloat16 are computed in float32 and rounded once);
+* NaN in ``x`` gives NaN (``heaviside`` excepted: no spike for NaN);
+* subnormal inputs are their exact values: a comparison with 0 is decided on the bits, so that
+  XLA's flushing of subnormals (denormals-are-zero on the CPU) can neither make a negative input
+  spike nor pick the other branch of a formula.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import params as _params
 
 __all__ = [
     "Surrogate",
-    "along",
+    "against",
     "check_param",
+    "cotangent",
     "float_dtype",
+    "ge0",
+    "gt0",
     "heaviside",
     "heaviside_half",
     "heaviside_strict",
+    "le0",
+    "lt0",
+    "partial",
     "preset_spike",
+    "result",
+    "tangent",
     "upcast",
 ]
 
-_UINT = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
+_INT = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}
 
 
 def float_dtype(x: Any) -> Any:
@@ -40,28 +61,76 @@ def upcast(x: Any) -> jax.Array:
     return x
 
 
-def heaviside(x: Any) -> jax.Array:
-    """``1 if x >= 0 else 0`` in x's floating dtype; -0.0 gives 1 and NaN gives 0.
+def against(value: jax.Array, *params: Any) -> jax.Array:
+    """``value`` broadcast against the parameters and data-dependent on them.
 
-    Decided on the bits, not with ``x >= 0``: XLA on the CPU flushes subnormals to zero in
-    comparisons, so ``-1e-45 >= 0`` is True there and a negative input would spike.
+    A result that does not depend on a parameter (the Heaviside forward, a formula without it)
+    would stay unbatched under ``vmap`` over that parameter while its derivative is batched; JAX
+    then sums the cotangent over the batch twice (a gradient 4x too large for 4 slopes). Selecting
+    through each array parameter makes the result batched and broadcast like it; the value is
+    unchanged (both branches are ``value``). Python numbers have no shape and are never batched.
     """
+    for p in params:
+        if isinstance(p, int | float):
+            continue
+        p = jnp.asarray(p)
+        value = jnp.where(p != p, value, value)
+    return value
+
+
+def result(value: Any, dtype: Any, x: jax.Array, *params: Any) -> jax.Array:
+    """A formula's value as the generated function returns it: broadcast against ``x`` and the
+    parameters, NaN where ``x`` is NaN, rounded once to ``dtype``."""
+    value = jnp.asarray(value)
+    value = jnp.where(jnp.isnan(x), x.astype(value.dtype), value)
+    return against(value.astype(dtype), *params)
+
+
+def _bits(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """x's bits as a signed integer, with the integers of -0.0 and of +inf.
+
+    Range checks on the integer bits, not float comparisons: XLA on the CPU compiles with
+    denormals-are-zero, and it rewrites bit tests of the sign into float comparisons that then
+    see -1e-45 as -0.0.
+    """
+    itype = _INT[x.dtype.itemsize]
+    bits = jax.lax.bitcast_convert_type(x, itype)
+    inf = int(np.array(np.inf, dtype=x.dtype).view(np.dtype(itype)))
+    return bits, jnp.asarray(np.iinfo(np.dtype(itype)).min, itype), jnp.asarray(inf, itype)
+
+
+def ge0(x: Any) -> jax.Array:
+    """``x >= 0`` exactly: True for -0.0 and +0.0, False for NaN and negative subnormals."""
+    bits, minus_zero, inf = _bits(jnp.asarray(x))
+    return ((bits >= 0) & (bits <= inf)) | (bits == minus_zero)
+
+
+def gt0(x: Any) -> jax.Array:
+    """``x > 0`` exactly: False for +-0.0 and NaN, True for positive subnormals."""
+    bits, _, inf = _bits(jnp.asarray(x))
+    return (bits > 0) & (bits <= inf)
+
+
+def lt0(x: Any) -> jax.Array:
+    """``x < 0`` exactly: False for +-0.0 and NaN, True for negative subnormals."""
+    bits, minus_zero, inf = _bits(jnp.asarray(x))
+    return (bits > minus_zero) & (bits <= minus_zero + inf)
+
+
+def le0(x: Any) -> jax.Array:
+    """``x <= 0`` exactly: True for +-0.0, False for NaN and positive subnormals."""
+    bits, minus_zero, inf = _bits(jnp.asarray(x))
+    return ((bits >= minus_zero) & (bits <= minus_zero + inf)) | (bits == 0)
+
+
+def heaviside(x: Any, *params: Any) -> jax.Array:
+    """``1 if x >= 0 else 0`` in x's floating dtype, broadcast against the parameters
+    (``against``); -0.0 gives 1, NaN and negative subnormals give 0."""
     x = jnp.asarray(x)
+    dtype = float_dtype(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        return (x >= 0).astype(float_dtype(x))
-    nbits = 8 * x.dtype.itemsize
-    bits = jax.lax.bitcast_convert_type(x, _UINT[x.dtype.itemsize])
-    sign = bits >> (nbits - 1)
-    magnitude = bits & ((1 << (nbits - 1)) - 1)
-    negative = (sign == 1) & (magnitude != 0)
-    return jnp.where(negative | jnp.isnan(x), 0, 1).astype(x.dtype)
-
-
-def _sign_and_magnitude(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(sign bit set, magnitude bits nonzero): comparisons would flush subnormals to 0 on XLA."""
-    nbits = 8 * x.dtype.itemsize
-    bits = jax.lax.bitcast_convert_type(x, _UINT[x.dtype.itemsize])
-    return (bits >> (nbits - 1)) == 1, (bits & ((1 << (nbits - 1)) - 1)) != 0
+        return against((x >= 0).astype(dtype), *params)
+    return against(ge0(x).astype(dtype), *params)
 
 
 def heaviside_strict(x: Any) -> jax.Array:
@@ -70,8 +139,7 @@ def heaviside_strict(x: Any) -> jax.Array:
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         return (x > 0).astype(float_dtype(x))
-    negative, nonzero = _sign_and_magnitude(x)
-    return jnp.where(~negative & nonzero & ~jnp.isnan(x), 1, 0).astype(x.dtype)
+    return jnp.where(gt0(x), 1, 0).astype(x.dtype)
 
 
 def heaviside_half(x: Any) -> jax.Array:
@@ -80,8 +148,7 @@ def heaviside_half(x: Any) -> jax.Array:
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         return (0.5 + 0.5 * jnp.sign(x)).astype(float_dtype(x))
-    negative, nonzero = _sign_and_magnitude(x)
-    out = jnp.where(nonzero, jnp.where(negative, 0.0, 1.0), 0.5)
+    out = jnp.where(gt0(x), 1.0, jnp.where(lt0(x), 0.0, 0.5))
     return jnp.where(jnp.isnan(x), jnp.nan, out).astype(x.dtype)
 
 
@@ -90,14 +157,6 @@ _FORWARDS: dict[str, Callable[[Any], jax.Array]] = {
     "gt": heaviside_strict,
     "half": heaviside_half,
 }
-
-
-def along(derivative: jax.Array, tangent: Any) -> Any:
-    """``derivative * tangent``, or 0 where the tangent is float0: JAX's tangent of an integer
-    argument (a parameter passed as ``4`` instead of ``4.0``), which supports no arithmetic."""
-    if getattr(tangent, "dtype", None) == jax.dtypes.float0:
-        return 0.0
-    return derivative * tangent
 
 
 def check_param(surrogate: str, name: str, value: Any, **rules: Any) -> None:
@@ -154,3 +213,53 @@ class Surrogate:
     def surrogate_grad(self, x: Any) -> jax.Array:
         """The surrogate gradient, used as the derivative of the spike."""
         raise NotImplementedError
+
+
+def cotangent(ct: jax.Array, x: Any) -> jax.Array:
+    """A cotangent of the broadcast shape summed down to x's shape, in x's floating dtype."""
+    shape = jnp.shape(x)
+    extra = ct.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and ct.shape[extra + i] != 1
+    )
+    if axes:
+        ct = ct.sum(axis=axes).reshape(shape)
+    return ct.astype(float_dtype(x))
+
+
+def tangent(
+    out: jax.Array,
+    tangents: Sequence[Any],
+    partials: Sequence[Callable[[], jax.Array] | None],
+) -> jax.Array:
+    """The tangent of a custom_jvp rule: sum of ``partials[i]() * tangents[i]``.
+
+    Rules are defined with ``symbolic_zeros=True``: the partial derivative of an argument whose
+    tangent is a symbolic zero (not differentiated) is never computed; ``None`` marks an argument
+    that gets no derivative (a parameter of ``spike``, an integer parameter).
+    """
+    total = None
+    for t, partial in zip(tangents, partials, strict=True):
+        if partial is None or isinstance(t, SymbolicZero):
+            continue
+        if getattr(t, "dtype", None) == jax.dtypes.float0:
+            continue  # an integer argument (a parameter passed as 4, not 4.0): no derivative
+        term = partial() * t
+        total = term if total is None else total + term
+    if total is None:
+        return jnp.zeros_like(out)
+    return jnp.broadcast_to(total, out.shape).astype(out.dtype)
+
+
+def partial(fn: Callable[..., jax.Array], args: Sequence[Any], i: int) -> jax.Array:
+    """d fn / d args[i] of an elementwise ``fn``, by forward-mode autodiff of its formula.
+
+    For derivatives in a parameter beyond those the generator emits symbolically (orders above
+    the gradient): each output element depends on one element of ``args[i]`` (broadcasting), so
+    one jvp with a tangent of ones gives every partial derivative at once.
+    """
+    arg = jnp.asarray(args[i], dtype=float_dtype(args[i]))
+    tangents = [jnp.zeros_like(jnp.asarray(a, dtype=float_dtype(a))) for a in args]
+    tangents[i] = jnp.ones_like(arg)
+    primals = [jnp.asarray(a, dtype=float_dtype(a)) for a in args]
+    return jax.jvp(fn, tuple(primals), tuple(tangents))[1]

@@ -1,14 +1,24 @@
-"""Helpers for the generated Numba CPU modules: typed literals and a branch-free select."""
+"""Helpers for the generated Numba CPU modules: typed literals, a branch-free select, and the
+quiet Heaviside step and NaN handling that keep NumPy from warning.
+
+NumPy checks the floating-point flags after every ufunc call and warns ("invalid value
+encountered") when one is set; an ordered comparison with NaN (``x >= 0`` in a vectorised loop)
+sets the invalid flag. The generated kernels compare NaN only with ``==`` (quiet) and evaluate
+their formulas at 0 in place of a NaN input, whose result is then NaN again.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
-__all__ = ["like", "select"]
+__all__ = ["like", "not_nan", "output_strides_kept", "select", "step"]
 
 
 def like(x: Any, value: float) -> Any:
@@ -29,13 +39,19 @@ def _like(x, value):  # type: ignore[no-untyped-def]  # Numba compares this sign
     return None
 
 
-@intrinsic
-def select(typingctx: Any, cond: Any, a: Any, b: Any) -> Any:
-    """``a if cond else b`` as one LLVM select: both sides are computed, no branch is taken.
+def select(cond: Any, a: Any, b: Any) -> Any:
+    """``a if cond else b``; in compiled code one LLVM select (both sides computed, no branch).
 
     Piecewise formulas print as select chains: on mixed-sign inputs an if/else per element
     mispredicts about half the time (measured 5-10x slower than NumPy's branch-free maximum).
+    This pure-Python body runs under NUMBA_DISABLE_JIT=1 (debugging, coverage).
     """
+    return a if cond else b
+
+
+@intrinsic
+def _select(typingctx: Any, cond: Any, a: Any, b: Any) -> Any:
+    """The LLVM select behind ``select`` in compiled code."""
     result = types.unliteral(a)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -45,3 +61,73 @@ def select(typingctx: Any, cond: Any, a: Any, b: Any) -> Any:
         return builder.select(c, x, y)
 
     return result(cond, a, b), codegen
+
+
+@overload(select, inline="always")
+def _select_overload(cond, a, b):  # type: ignore[no-untyped-def]  # Numba compares this signature with the lambda's
+    return lambda cond, a, b: _select(cond, a, b)  # type: ignore[call-arg]  # typingctx is implicit
+
+
+@register_jitable(inline="always")
+def step(x: Any) -> Any:
+    """``1 if x >= 0 else 0`` in x's type: 1 for -0.0, 0 for NaN and negative subnormals, with
+    no ordered comparison of x (quiet for NaN)."""
+    one, zero = like(x, 1.0), like(x, 0.0)
+    nonnegative = (math.copysign(one, x) > zero) | (x == zero)
+    return select((x == x) & nonnegative, one, zero)
+
+
+@register_jitable(inline="always")
+def not_nan(x: Any) -> Any:
+    """x, or 0 where x is NaN: the formulas never compare a NaN (the caller returns NaN)."""
+    return select(x == x, x, like(x, 0.0))
+
+
+@contextlib.contextmanager
+def output_strides_kept() -> Iterator[None]:
+    """Ufuncs built inside this block write ``out`` with its own stride in every case.
+
+    Numba's ufunc loop (numba.np.ufunc.wrappers, 0.60-0.68) takes a fast path when every input
+    is unit-strided and then stores the result as if ``out`` were too: ``f(x, out=buf[::2])``
+    fills half the view and overwrites the elements between. Inside this block the fast path
+    stores at ``index * out_step`` (the same address when out is unit-strided; LLVM versions the
+    loop on the stride, so the contiguous case still vectorises). Only the ufuncs decorated in
+    the block are affected: Numba's module is restored on exit.
+    """
+    from numba.np.ufunc import wrappers
+
+    original = wrappers.build_fast_loop_body
+
+    def build_fast_loop_body(  # type: ignore[no-untyped-def]  # Numba's own signature
+        context, func, builder, arrays, out, offsets, store_offset, signature, ind, pyapi, env
+    ):
+        def load():  # type: ignore[no-untyped-def]
+            return [ary.load_aligned(ind) for ary in arrays]
+
+        def store(retval):  # type: ignore[no-untyped-def]
+            with builder.if_else(out.is_unit_strided, likely=True) as (unit, strided):
+                with unit:
+                    out.store_aligned(retval, ind)
+                with strided:
+                    out.store_direct(retval, builder.mul(ind, out.step))
+
+        return wrappers._build_ufunc_loop_body(
+            load,
+            store,
+            context,
+            func,
+            builder,
+            arrays,
+            out,
+            offsets,
+            store_offset,
+            signature,
+            pyapi,
+            env=env,
+        )
+
+    wrappers.build_fast_loop_body = build_fast_loop_body
+    try:
+        yield
+    finally:
+        wrappers.build_fast_loop_body = original

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numba import config, cuda
 
-__all__ = ["is_device_array", "launch", "math"]
+__all__ = ["as_device", "is_device_array", "launch", "math"]
 
 # NUMBA_ENABLE_CUDASIM=1: kernels run as Python on the CPU (CI has no GPU).
 _SIMULATOR = bool(getattr(config, "ENABLE_CUDASIM", 0))
@@ -57,68 +57,142 @@ def is_device_array(a: object) -> bool:
     return bool(cuda.is_cuda_array(a))
 
 
-def _as_device(a: Any) -> Any:
+def as_device(a: Any) -> Any:
     """A Numba device array as is; CuPy/PyTorch arrays wrapped (zero-copy)."""
     if _SIMULATOR or getattr(a, "__cuda_memory__", False):
         return a
     return cuda.as_cuda_array(a)
 
 
-def _flat(a: Any, size: int, on_device: bool) -> Any:
-    """A 1-D view on the device (reshape only when needed: each one costs a Python object)."""
-    if on_device:
-        return a if a.ndim == 1 else a.reshape(size)
-    return cuda.to_device(a.reshape(size))
+def _broadcast_view(a: Any, shape: tuple[int, ...]) -> Any:
+    """A view of device array ``a`` with ``shape`` (stride 0 along broadcast dimensions)."""
+    if _SIMULATOR:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+        return FakeCUDAArray(np.broadcast_to(a._ary, shape))
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    pad = len(shape) - a.ndim
+    strides = (0,) * pad + tuple(
+        0 if n == 1 and m != 1 else s
+        for n, m, s in zip(a.shape, shape[pad:], a.strides, strict=True)
+    )
+    return DeviceNDArray(shape, strides, a.dtype, stream=a.stream, gpu_data=a.gpu_data)
+
+
+def _contiguous(a: Any, on_device: bool, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """``a`` (host or device, any strides) as a C-contiguous device array of ``shape``: as is
+    when it already is one of that dtype, else a copy (on the device for device arrays)."""
+    if not on_device:
+        host = np.broadcast_to(np.asarray(a, dtype=dtype), shape)
+        return cuda.to_device(np.ascontiguousarray(host))
+    a = as_device(a)
+    if tuple(a.shape) == shape and a.is_c_contiguous() and np.dtype(a.dtype) == dtype:
+        return a
+    copy = cuda.device_array(shape, dtype=dtype)
+    if _SIMULATOR:
+        copy._ary[...] = np.broadcast_to(a._ary, shape)
+    else:
+        copy[...] = _broadcast_view(a, shape)  # Numba's strided assignment kernel
+    return copy
+
+
+def _flat(a: Any, size: int) -> Any:
+    """A 1-D view of a C-contiguous device array (no copy; skipped when already 1-D)."""
+    return a if a.ndim == 1 else a.reshape(size)
+
+
+def _shape_of(a: Any) -> tuple[int, ...]:
+    return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+
+
+def _broadcast_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(
+            f"shapes {', '.join(map(str, shapes))} do not broadcast against each other"
+        ) from None
+
+
+def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Validate ``out``; True if it is a device array (else a NumPy array)."""
+    on_device = is_device_array(out)
+    if not on_device and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a device array or a NumPy array, got {type(out).__name__}")
+    got = (_shape_of(out), np.dtype(out.dtype))
+    if got != (shape, dtype):
+        raise ValueError(
+            f"out must have the broadcast shape {shape} and x's dtype {dtype},"
+            f" got shape {got[0]} and dtype {got[1]}"
+        )
+    return on_device
 
 
 def launch(
     kernels: Mapping[str, Any],
+    array_kernels: Mapping[str, Any] | None,
     x: Any,
     arrays: Sequence[Any],
-    params: Sequence[float],
+    params: Sequence[Any],
     threads_per_block: int,
     out: Any = None,
 ) -> Any:
-    """Run one elementwise kernel over x (and same-shaped ``arrays``); return x's kind and shape.
+    """Run one elementwise kernel over the broadcast of x, ``arrays`` (g) and the parameters.
 
-    ``kernels`` maps a dtype name (``"float16"``, ...) to the kernel for that storage type.
-    ``out`` (a device array of x's shape and dtype) is written in place and returned: it saves the
-    per-call allocation, which costs more than the kernel itself on large inputs.
+    ``kernels`` maps a dtype name (``"float16"``, ...) to the kernel that takes the parameters as
+    scalars, ``array_kernels`` to the one that takes them as arrays (used when a parameter is an
+    array). Every array may have any strides and any shape that broadcasts: the common case
+    (C-contiguous arrays of one shape, scalar parameters) runs on flat views with no copy, every
+    other case on C-contiguous copies made on the device. The result has the broadcast shape and
+    x's dtype, on the host if x is a NumPy array. ``out`` (a device or NumPy array of that shape
+    and dtype, any strides) is filled and returned: it saves the per-call allocation.
 
     Raises:
-        TypeError: x's dtype has no kernel.
-        ValueError: an array or ``out`` does not have x's shape (and, for ``out``, dtype).
+        TypeError: x's dtype has no kernel; ``out`` is not an array.
+        ValueError: the shapes do not broadcast; ``out`` has the wrong shape or dtype.
     """
     on_device = is_device_array(x)
-    xd = _as_device(x) if on_device else np.ascontiguousarray(x)
-    dtype, shape = np.dtype(xd.dtype), tuple(xd.shape)
+    x = as_device(x) if on_device else np.asarray(x)
+    dtype = np.dtype(x.dtype)
     kernel = kernels.get(dtype.name)
     if kernel is None:
         raise TypeError(f"unsupported dtype {dtype}: use float16, float32 or float64")
-    devices = [is_device_array(a) for a in arrays]
-    others = [
-        _as_device(a) if dev else np.ascontiguousarray(a, dtype=dtype)
-        for a, dev in zip(arrays, devices, strict=True)
-    ]
-    for other in others:
-        if tuple(other.shape) != shape:
-            raise ValueError(f"shape {tuple(other.shape)} does not match x's shape {shape}")
-    given = out
-    if out is not None:
-        out = _as_device(out) if is_device_array(out) else None
-        if out is None or tuple(out.shape) != shape or np.dtype(out.dtype) != dtype:
-            raise ValueError(f"out must be a device array of shape {shape} and dtype {dtype}")
     # Parameters are passed in the arithmetic type: float16 data is computed in float32.
-    scalar = np.float64 if dtype == np.float64 else np.float32
-    args = [scalar(p) for p in params]
+    scalar = np.dtype(np.float64 if dtype == np.float64 else np.float32)
+    param_arrays = [np.ndim(p) > 0 or is_device_array(p) for p in params]
+    shape = _broadcast_shape(
+        [_shape_of(x), *map(_shape_of, arrays)]
+        + [_shape_of(p) for p, is_array in zip(params, param_arrays, strict=True) if is_array]
+    )
+    out_on_device = _check_out(out, shape, dtype) if out is not None else on_device
     size = int(np.prod(shape))
     if size == 0:
-        return cuda.device_array(shape, dtype=dtype) if on_device else np.empty(shape, dtype)
-    flat = [_flat(xd, size, on_device)]
-    flat += [_flat(a, size, dev) for a, dev in zip(others, devices, strict=True)]
-    result = out if out is not None else cuda.device_array(shape, dtype=dtype)
+        empty = cuda.device_array(shape, dtype=dtype) if on_device else np.empty(shape, dtype)
+        return out if out is not None else empty
+    devices = [is_device_array(a) for a in arrays]
+    operands = [_contiguous(x, on_device, shape, dtype)]
+    operands += [_contiguous(a, d, shape, dtype) for a, d in zip(arrays, devices, strict=True)]
+    if any(param_arrays):
+        assert array_kernels is not None, "a kernel without parameters got an array parameter"
+        kernel = array_kernels[dtype.name]
+        args = [_flat(_contiguous(p, is_device_array(p), shape, scalar), size) for p in params]
+    else:
+        args = [scalar.type(p) for p in params]
+    direct = out is not None and out_on_device and as_device(out).is_c_contiguous()
+    result = as_device(out) if direct else cuda.device_array(shape, dtype=dtype)
     blocks = (size + threads_per_block - 1) // threads_per_block
-    kernel[blocks, threads_per_block](*flat, *args, _flat(result, size, True))
-    if given is not None:
-        return given
-    return result if on_device else result.copy_to_host()
+    flat = [_flat(a, size) for a in operands]
+    kernel[blocks, threads_per_block](*flat, *args, _flat(result, size))
+    if out is None:
+        return result if on_device else result.copy_to_host()
+    if not direct:
+        if out_on_device:
+            target = as_device(out)
+            if _SIMULATOR:
+                target._ary[...] = result._ary
+            else:
+                target[...] = result  # Numba's strided assignment kernel
+        else:
+            out[...] = result.copy_to_host()
+    return out

@@ -180,3 +180,232 @@ def assert_close(
         i = np.flatnonzero(bad)[:5]
         rows = ", ".join(f"x={xs[j]!r}: got {got[j]!r}, want {want[j]!r}" for j in i)
         raise AssertionError(f"{what} [{dtype_name}]: {bad.sum()} of {len(xs)} points off: {rows}")
+
+
+# --- strict per-dtype comparison ------------------------------------------------------------------
+#
+# The tolerance of ``assert_strict`` (test_dtypes_strict.py, test_edge_values.py), per point:
+#
+#     tol = R * ulp_d(max(|got|, |want|))              rounding the result to the storage dtype
+#         + K * eps_c * ((1 + cond) * |want| + A)      the arithmetic in dtype c
+#         + tiny_d                                     a subnormal result flushed to zero
+#
+# d is the storage dtype and c the arithmetic dtype (float32 for float16/bfloat16, which every
+# backend computes in float32 and rounds once: R = 1/2; R = 0 where d = c). cond = |x f'(x)/f(x)|
+# is the condition number of f at x: an input or intermediate rounded by eps changes f by
+# cond*eps relatively. K = 4 units: the kernels measure at most 1.5 (Numba float32/float64) on
+# every spec's grid, so 4 leaves room for another libm and still rejects a planted error of
+# ``PLANTED[d]`` relative (1e-3 in float16/bfloat16: about 1 ulp of float16, and in bfloat16,
+# eps 7.8e-3, visible where it moves the rounding to the neighbour; 1e-6 in float32 = 8.4 eps):
+# the tests assert that it does.
+# A = H/2 for origins, H = |origin(+inf) - origin(-inf)| the height of the step: an origin
+# computed as H/2 + h(x) with h -> -H/2 in the tail cannot be relatively accurate where it is
+# small (the sum cancels); it is held to K*eps_c*H/2 absolutely there. A = 0 for gradients,
+# which training uses: relative everywhere.
+# tiny_d: XLA on the CPU flushes subnormal results (bfloat16 shares float32's exponent range).
+
+STRICT_K = 4
+ORIGIN_ABSOLUTE = 0.5
+ARITHMETIC = {
+    "float16": "float32",
+    "bfloat16": "float32",
+    "float32": "float32",
+    "float64": "float64",
+}
+PLANTED = {"float16": 1e-3, "bfloat16": 1e-3, "float32": 1e-6, "float64": 1e-13}
+
+
+def finfo(dtype_name: str):
+    import ml_dtypes
+
+    return ml_dtypes.finfo(dtype_name) if dtype_name == "bfloat16" else np.finfo(dtype_name)
+
+
+def np_dtype(dtype_name: str) -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16) if dtype_name == "bfloat16" else np.dtype(dtype_name)
+
+
+def as_dtype(values: np.ndarray, dtype_name: str) -> np.ndarray:
+    """float64 values rounded to the dtype (bfloat16 through ml_dtypes)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype=np.float64).astype(np_dtype(dtype_name))
+
+
+def ulp(values: np.ndarray, dtype_name: str) -> np.ndarray:
+    """The spacing of the dtype at |values| (its smallest subnormal at 0), as float64."""
+    f = finfo(dtype_name)
+    a = np.abs(np.asarray(values, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.floor(np.log2(np.where((a > 0) & np.isfinite(a), a, 1.0)))
+    return np.exp2(np.maximum(e, int(f.minexp)) - int(f.nmant))
+
+
+def strict_bad(
+    got: np.ndarray,
+    want: np.ndarray,
+    cond: np.ndarray,
+    dtype_name: str,
+    absolute: float = 0.0,
+    extra: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """True where ``got`` is off by more than the tolerance above (where ``want`` is finite and
+    representable in the dtype; there NaN or inf in ``got`` is always off). ``extra`` is an
+    absolute allowance the caller derives (e.g. one more rounding inside the computation)."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    f, c = finfo(dtype_name), ARITHMETIC[dtype_name]
+    rounding = 0.5 if c != dtype_name else 0.0
+    eps_c = float(np.finfo(c).eps)
+    representable = np.isfinite(want) & (np.abs(want) <= float(f.max))
+    with np.errstate(invalid="ignore", over="ignore"):
+        tol = (
+            rounding * ulp(np.maximum(np.abs(got), np.abs(want)), dtype_name)
+            + STRICT_K * eps_c * ((1 + np.minimum(cond, 1e15)) * np.abs(want) + absolute)
+            + float(f.tiny)
+            + extra
+        )
+        ok = np.abs(got - want) <= tol
+    infinite = np.isinf(want) & (got != want)  # the true value is +-inf: got must be too
+    nan = np.isnan(want) & ~np.isnan(got)  # NaN in gives NaN out
+    return (representable & ~ok) | infinite | nan
+
+
+def assert_strict(
+    got: np.ndarray,
+    want: np.ndarray,
+    cond: np.ndarray,
+    xs: np.ndarray,
+    dtype_name: str,
+    what: str,
+    absolute: float = 0.0,
+    extra: np.ndarray | float = 0.0,
+) -> None:
+    """``got`` within the strict tolerance of ``want`` at every point; names the first few off."""
+    bad = strict_bad(got, want, cond, dtype_name, absolute, extra)
+    if bad.any():
+        got64 = np.asarray(got, dtype=np.float64)
+        i = np.flatnonzero(bad)[:5]
+        rows = ", ".join(f"x={xs[j]!r}: got {got64[j]!r}, want {want[j]!r}" for j in i)
+        raise AssertionError(f"{what} [{dtype_name}]: {bad.sum()} of {len(xs)} points off: {rows}")
+
+
+def assert_rejects_planted(
+    want: np.ndarray,
+    cond: np.ndarray,
+    dtype_name: str,
+    what: str,
+    absolute: float = 0.0,
+    extra: np.ndarray | float = 0.0,
+) -> None:
+    """The tolerance is tight: a kernel off by PLANTED[dtype] relative (and otherwise exact,
+    rounded to the dtype) fails at some point of this grid."""
+    planted = as_dtype(np.asarray(want) * (1 + PLANTED[dtype_name]), dtype_name)
+    assert strict_bad(planted, want, cond, dtype_name, absolute, extra).any(), (
+        f"{what} [{dtype_name}]: a {PLANTED[dtype_name]:g} relative error would pass"
+    )
+
+
+def arithmetic_params(params: tuple[float, ...], dtype_name: str) -> tuple[float, ...]:
+    """Parameters as the kernel sees them: rounded to the arithmetic dtype."""
+    c = np.dtype(ARITHMETIC[dtype_name]).type
+    return tuple(float(c(p)) for p in params)
+
+
+def other_params(name: str, which: int = 1) -> tuple[float, ...]:
+    """A non-default parameter set, each parameter moved by a different factor (so that two
+    parameters equal at the defaults differ here, and a swapped pair shows)."""
+    factors = [(1.5, 0.75, 1.25, 0.875), (0.625, 1.375, 0.8125, 1.1875)][which - 1]
+    out = []
+    for i, p in enumerate(SPECS[name].params):
+        if p.domain == "integer":
+            out.append(p.default + which)
+        else:
+            out.append(p.default * factors[i % 4] if p.default else 0.5 * which)
+    return tuple(out)
+
+
+def strict_grid(name: str, dtype_name: str, params: tuple[float, ...]) -> np.ndarray:
+    """Like ``grid``, at ``params``: both sides of every breakpoint beyond the dtype's rounding,
+    and no point so close to a parameter-dependent breakpoint that the kernel's rounded
+    threshold could put it on the other side (float64 values representable in the dtype)."""
+    import mpmath as _mp
+
+    from surrogen.generator.numeric import numeric_breakpoints
+
+    c = checked(name)
+    with _mp.workdps(40):
+        ps = [_mp.mpf(p) for p in params]
+        exact = [bool(not b.free_symbols) for b in c.model.breakpoints]
+        bps = [float(b) for b in numeric_breakpoints(c.model, ps)]
+    fixed = {float(b) for b, e in zip(c.model.breakpoints, exact, strict=True) if e and b.is_number}
+    width = max([abs(b) for b in bps] + [1.0])
+    f = finfo(dtype_name)
+    extreme = np.clip(np.array(EXTREME), -float(f.max), float(f.max))
+    extreme = np.where(np.isinf(EXTREME), EXTREME, extreme)
+    dense = np.linspace(-10 * width, 10 * width, 401)
+    offset = max(1e-4, 8 * float(f.eps))
+    near = [b + s * d * max(1.0, abs(b)) for b in bps for s in (-1, 1) for d in (offset, 1e-2)]
+    xs = as_dtype(np.concatenate([extreme, dense, np.array(near)]), dtype_name).astype(np.float64)
+    band = 8 * float(np.finfo(ARITHMETIC[dtype_name]).eps)
+    keep = np.ones(xs.shape, bool)
+    for b in bps:
+        if b in fixed:
+            continue
+        keep &= ~(np.abs(xs - b) <= band * max(1.0, abs(b)))
+    return xs[keep]
+
+
+# Limits at +-inf from f(+-1e100) and f(+-1e150) need more digits than the exponent: raw
+# derivatives cancel there (superspike's is a difference of two ~1/(beta*|x|) terms).
+LIMIT_DPS = 400
+
+
+def limit_at_infinity(name: str, which: str, sign: int, params: tuple[float, ...]) -> float:
+    """origin or grad at x = sign*inf: f(1e150) if settled, 0 if decaying, else +-inf."""
+    origin, grad, _ = _functions(name)
+    f = origin if which == "origin" else grad
+    with mpmath.workdps(LIMIT_DPS):
+        ps = [mpmath.mpf(p) for p in params]
+        near, far = f(sign * mpmath.mpf("1e100"), *ps), f(sign * mpmath.mpf("1e150"), *ps)
+        if abs(far) < mpmath.mpf("1e-320") or abs(far - near) <= mpmath.mpf("1e-20") * abs(far):
+            return float(far) if abs(far) >= mpmath.mpf("1e-320") else 0.0
+        if abs(far) < abs(near):
+            return 0.0
+        return float("inf") if far > 0 else -float("inf")
+
+
+def strict_reference_at(name: str, xs: np.ndarray, params: tuple[float, ...]) -> Reference:
+    """``reference_at`` with the limits at +-inf taken at LIMIT_DPS digits."""
+    ref = reference_at(name, xs, params)
+    for i in np.flatnonzero(np.isinf(xs)):
+        sign = 1 if xs[i] > 0 else -1
+        ref.origin[i] = limit_at_infinity(name, "origin", sign, params)
+        ref.grad[i] = limit_at_infinity(name, "grad", sign, params)
+    return ref
+
+
+def origin_height(name: str, params: tuple[float, ...]) -> float:
+    """|origin(+inf) - origin(-inf)|, the scale of the step (0 where it is unbounded)."""
+    height = abs(
+        limit_at_infinity(name, "origin", 1, params) - limit_at_infinity(name, "origin", -1, params)
+    )
+    return height if np.isfinite(height) else 0.0
+
+
+@functools.cache
+def strict_reference(name: str, dtype_name: str, params: tuple[float, ...]) -> Reference:
+    """The reference on ``strict_grid`` at ``params`` rounded to the arithmetic dtype."""
+    ps = arithmetic_params(params, dtype_name)
+    return strict_reference_at(name, strict_grid(name, dtype_name, ps), ps)
+
+
+def reference_per_point(name: str, xs: np.ndarray, rows: list[tuple[float, ...]]) -> Reference:
+    """origin, grad and condition numbers at ``xs[i]`` with parameters ``rows[i]`` (per-neuron)."""
+    parts = [strict_reference_at(name, xs[i : i + 1], rows[i]) for i in range(len(xs))]
+    return Reference(
+        xs,
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("origin", "grad")),
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("grad_cond", "origin_cond")),
+    )

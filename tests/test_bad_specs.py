@@ -29,8 +29,8 @@ ONLY = (
     f" the functions {FUNCTIONS})"
 )
 TOP_KEYS = (
-    "['name', 'class_name', 'title', 'summary', 'params', 'origin', 'grad', 'backward',"
-    " 'grad_impl', 'origin_impl', 'properties', 'references', 'notes', 'presets']"
+    "['name', 'class_name', 'title', 'summary', 'aliases', 'params', 'origin', 'grad',"
+    " 'backward', 'grad_impl', 'origin_impl', 'properties', 'references', 'notes', 'presets']"
 )
 NUM = r"-?\d[\d.]*(e[+-]?\d+)?"  # a number as mpmath.nstr prints it
 
@@ -40,6 +40,7 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     "missing_origin": (
         "origin: missing required key (or grad: for a family with no closed-form origin)"
     ),
+    "alias_without_name": "aliases[0].name: missing required key",
     # The misspelt key itself is not named: "origin" is reported missing before unknown keys.
     "misspelt_origin": (
         f"(top level): unknown key(s) 'orgin' (did you mean 'origin'?); allowed keys are {TOP_KEYS}"

@@ -68,15 +68,6 @@ def test_raw_sigmoid_derivative_is_nan_in_float32_and_is_not_emitted():
     assert emitted.nonfinite == 0 and emitted.wrong == 0
 
 
-def test_superspike_origin_impl_is_proven_and_needed():
-    c = checked("superspike")
-    assert (
-        forms.float_score(c.model, c.model.origin, c.model.origin).nonfinite > 0
-    )  # inf/inf at +-inf
-    assert c.emitted_origin == c.model.origin_impl
-    assert numeric.worst_difference(c.model, c.emitted_origin, c.model.origin) is None
-
-
 def test_wrong_grad_impl_is_rejected(tmp_path):
     text = SIGMOID.replace("BACKWARD", "alpha*exp(-alpha*x)/(1 + exp(-alpha*x))**2")
     text += "grad_impl: alpha/((1 + exp(-alpha*x))*(1 + exp(alpha*x)*2))\n"

@@ -1,5 +1,7 @@
-"""What users read runs: every ```python block of the READMEs and of the generated docs pages, and
-the spec example of specs/README.md loads and passes the checks. Shell commands are ```bash."""
+"""What users read runs: every ```python block of the READMEs, of the site's hand-written pages
+(docs/) and of the generated pages (generated/docs/); the spec example of specs/README.md loads and
+passes the checks; the error messages the guide quotes are the ones the generator prints. Shell
+commands are ```bash."""
 
 import re
 import shutil
@@ -19,6 +21,7 @@ PAGES = [
     ROOT / "specs" / "README.md",
     ROOT / "examples" / "README.md",
     *sorted((ROOT / "generated" / "docs").glob("*.md")),
+    *sorted(p for p in (ROOT / "docs").rglob("*.md") if "_build" not in p.parts),
 ]
 
 
@@ -31,7 +34,8 @@ PYTHON = [(p, i, code) for p in PAGES for i, code in enumerate(_blocks(p, "pytho
 
 def test_every_fenced_block_names_its_language():
     for page in PAGES:
-        fences = re.findall(r"^```(\S*)$", page.read_text(), flags=re.M)
+        # A fence opens with its language or MyST directive (```{include} path), and closes bare.
+        fences = re.findall(r"^```(\S*)[^\n`]*$", page.read_text(), flags=re.M)
         openings = fences[::2]
         assert all(openings), f"{page.relative_to(ROOT)}: a code block without a language"
 
@@ -61,6 +65,22 @@ def test_spec_example_in_specs_readme_is_a_valid_spec(tmp_path):
     spec = load_spec(path, reserved=reserved_names())
     checked = check_spec(spec)
     assert checked.backward and all(v.matches for v in checked.backward)
+
+
+def test_error_messages_quoted_by_the_guide_are_real(tmp_path, capsys):
+    """Each ``specs/<name>.yaml: ...`` line of the guide is what that bad spec prints."""
+    from surrogen.generator.__main__ import main
+
+    (block,) = _blocks(ROOT / "docs" / "guides" / "adding.md", "text")
+    lines = block.strip().splitlines()
+    assert len(lines) >= 5
+    for line in lines:
+        name = re.match(r"specs/(\w+)\.yaml: ", line).group(1)
+        specs = tmp_path / name / "specs"
+        specs.mkdir(parents=True)
+        shutil.copy(ROOT / "tests" / "bad_specs" / f"{name}.yaml", specs)
+        assert main(["--specs", str(specs), "--out", str(tmp_path / name / "out")]) == 2
+        assert capsys.readouterr().err.strip() == line
 
 
 def test_readme_cli_and_generated_package_names_exist():

@@ -284,7 +284,7 @@ def test_generated_package_imports_without_generator_dependencies():
     """`surrogen` and each backend import with the generator's tools and the other backends gone."""
     tools = {"sympy", "jinja2", "yaml", "mpmath", "matplotlib", "surrogen.generator"}
     needs = {b.package or b.name: set(b.requires) for b in _python_backends()}
-    assert {"jax", "numba_cpu", "numba_cuda"} <= set(needs)
+    assert {"jax", "numba_cpu", "numba_cuda", "torch"} <= set(needs)
     cases = [("surrogen", tools | set().union(*needs.values()))]
     for name, own in needs.items():
         others = set().union(*(v for k, v in needs.items() if k != name)) - own
@@ -306,10 +306,12 @@ def test_generated_package_imports_without_generator_dependencies():
         assert run.returncode == 0, f"{module} without {blocked}: {run.stderr[-2000:]}"
 
 
-def test_docs_index_lists_every_spec():
+def test_docs_index_and_gallery_list_every_spec():
     index = (GENERATED / "docs" / "index.md").read_text()
+    gallery = (GENERATED / "docs" / "gallery.md").read_text()
     for name in SPECS:
-        assert f"]({name}.md)" in index and f"img/{name}.png" in index
+        assert f"]({name}.md)" in index and f"\n{name}\n" in index  # the table and the toctree
+        assert f":link: {name}\n" in gallery and f"img/cards/{name}.png" in gallery
 
 
 def test_docs_plots_are_png(name):

@@ -149,7 +149,7 @@ def test_origin_parameter_derivative(name):
         x64 = jnp.asarray(np.asarray(xs), jnp.float64)
         for i in range(len(ps)):
             if spec.params[i].domain == "integer":
-                continue  # no derivative in an integer parameter
+                continue  # no derivative, and no finite difference, in an integer parameter
 
             def f(p, i=i):
                 args = list(ps)

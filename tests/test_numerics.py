@@ -37,12 +37,40 @@ def _numba_cuda(name, fn, x):
         return getattr(mod, fn)(x, *defaults(name))
 
 
+def _torch_on(device):
+    def call(name, fn, x):
+        """x as a torch tensor of the same dtype on ``device``; the result comes back as a NumPy
+        array of x's dtype only if torch returned that dtype (float64 otherwise, which fails)."""
+        import torch
+
+        mod = importlib.import_module(f"surrogen.torch.{name}")
+        dtype_name = "bfloat16" if x.dtype.name == "bfloat16" else x.dtype.name
+        dtype = getattr(torch, dtype_name)
+        t = torch.from_numpy(x.astype(np.float64)).to(device=device, dtype=dtype)  # exact
+        out = getattr(mod, fn)(t, *defaults(name))
+        values = out.to(device="cpu", dtype=torch.float64).numpy()
+        return values.astype(x.dtype) if out.dtype == dtype else values
+
+    return call
+
+
+def _torch_devices():
+    try:
+        import torch
+    except ImportError:
+        return []
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
 # How to call each backend on a NumPy array, and which dtypes it serves.
 BACKENDS = {
     "jax": (_jax, ["float16", "bfloat16", "float32"]),
     "numba_cpu": (_numba_cpu, ["float32", "float64"]),
     "numba_cuda": (_numba_cuda, ["float16", "float32", "float64"]),
 }
+for _device in _torch_devices():
+    _dtypes = ["float16", "bfloat16", "float32", "float64"]
+    BACKENDS[f"torch_{_device}"] = (_torch_on(_device), _dtypes)
 CASES = [(b, d) for b, (_, dtypes) in BACKENDS.items() for d in dtypes]
 
 

@@ -21,7 +21,6 @@ ACCEPTED = [
     "sum",
     "input",
     "len",
-    "type",
     "range",
     "beta",
     "gamma",
@@ -72,6 +71,12 @@ REFUSED = {
     "DEFAULTS": "used by the generated numba_cpu code",
     "cuda": "used by the generated numba_cuda code",
     "out": "used by the generated numba_cuda code",
+    "torch": "used by the generated torch code",
+    # Attributes of torch.nn.Module: the generated class stores its parameters as attributes.
+    "type": "used by the generated torch code",
+    "to": "used by the generated torch code",
+    "training": "used by the generated torch code",
+    "super": "used by the generated torch code",
 }
 
 
@@ -129,3 +134,11 @@ def test_accepted_names_work_on_every_backend(tmp_path, monkeypatch):
     np.testing.assert_allclose(cpu.grad(xs, *params), want, rtol=1e-13)
     gpu = importlib.import_module("namepkg.numba_cuda.many_names")
     np.testing.assert_allclose(gpu.grad(xs, *params), want, rtol=1e-13)
+    torch = pytest.importorskip("torch")
+    tmod = importlib.import_module("namepkg.torch.many_names")
+    t = torch.tensor(xs)
+    np.testing.assert_allclose(tmod.grad(t, *params).numpy(), want, rtol=1e-13)
+    np.testing.assert_allclose(tmod.grad(t, **kw).numpy(), want, rtol=1e-13)
+    v = t.clone().requires_grad_()
+    tmod.ManyNames()(v).sum().backward()
+    np.testing.assert_allclose(v.grad.numpy(), want, rtol=1e-13)

@@ -11,18 +11,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     origin(x) = atan(pi*alpha*x/2)/pi + 1/2
     grad(x)   = alpha/(2*(pi**2*alpha**2*x**2/4 + 1))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``Arctan``.
-Formulas, checked sources and plots: docs/arctan.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``Arctan``. Formulas, checked sources and plots: docs/arctan.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["Arctan", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["Arctan", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -39,29 +40,20 @@ def origin(x, alpha=2.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Fang W, Yu Z, Chen Y, et al. Incorporating learnable membrane time constant to
     enhance learning of spiking neural networks. ICCV 2021, 2661-2671.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        jnp.arctan((0.5) * 3.141592653589793 * alpha * x) / 3.141592653589793 + 0.5, dtype=_dtype
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, alpha) = _primals
-    _tangent = grad(x, alpha) * _tangents[0] + _rt.along(_d_origin_d_alpha(x, alpha), _tangents[1])
-    return origin(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_alpha(x, alpha):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        (0.5) * x / ((0.25) * 9.869604401089358 * (alpha * alpha) * (x * x) + 1), dtype=_dtype
+    return _rt.result(
+        jnp.arctan((0.5) * 3.141592653589793 * alpha * x) / 3.141592653589793 + 0.5,
+        _dtype,
+        x,
+        alpha,
     )
 
 
@@ -79,45 +71,209 @@ def grad(x, alpha=2.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Fang W, Yu Z, Chen Y, et al. Incorporating learnable membrane time constant to
     enhance learning of spiking neural networks. ICCV 2021, 2661-2671.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        (0.5) * alpha / ((0.25) * 9.869604401089358 * (alpha * alpha) * (x * x) + 1), dtype=_dtype
+    return _rt.result(
+        (0.5) * alpha / ((0.25) * 9.869604401089358 * (alpha * alpha) * (x * x) + 1),
+        _dtype,
+        x,
+        alpha,
     )
 
 
-@grad.defjvp
+@jax.custom_jvp
+def _d2(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x * x
+    _t1 = 9.869604401089358
+    _t2 = _t1 * (alpha * alpha)
+    _t3 = _t1 * (alpha * alpha * alpha)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
+            -4 * _t3 / ((x * x * x) * ((_t2 + 4 / _t0) * (_t2 + 4 / _t0))),
+            -0.25 * _t3 * x / (((0.25) * _t0 * _t2 + 1) * ((0.25) * _t0 * _t2 + 1)),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+@jax.custom_jvp
+def _d3(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x * x
+    _t1 = 4 / _t0
+    _t2 = 9.869604401089358
+    _t3 = _t2 * (alpha * alpha)
+    _t4 = _t2 * (alpha * alpha * alpha)
+    _t5 = (0.25) * _t0
+    _t6 = _t3 * _t5 + 1
+    return _rt.result(
+        jnp.where(
+            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
+            4
+            * _t4
+            * (-_t1 + 3 * _t3)
+            / ((x * x * x * x) * ((_t1 + _t3) * (_t1 + _t3) * (_t1 + _t3))),
+            -0.25 * _t4 / (_t6 * _t6) + 97.40909103400244 * _t5 * alpha**5 / (_t6 * _t6 * _t6),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+@jax.custom_jvp
+def _d4(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x * x
+    _t1 = 1 / _t0
+    _t2 = 9.869604401089358 * (alpha * alpha)
+    _t3 = -4 * _t1 + _t2
+    _t4 = 97.40909103400244
+    _t5 = alpha**5
+    _t6 = (
+        48
+        * _t4
+        * _t5
+        / (x**5 * ((4 * _t1 + _t2) * (4 * _t1 + _t2) * (4 * _t1 + _t2) * (4 * _t1 + _t2)))
+    )
+    _t7 = (0.25) * _t0 * _t2 + 1
+    return _rt.result(
+        jnp.where(
+            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
+            -_t3 * _t6,
+            (0.75) * _t4 * _t5 * x / (_t7 * _t7 * _t7)
+            - 0.375 * 961.3891935753045 * alpha**7 * (x * x * x) / (_t7 * _t7 * _t7 * _t7),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d5(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x * x
+    _t1 = 9.869604401089358 * (alpha * alpha)
+    _t2 = _t1 + 4 / _t0
+    _t3 = 97.40909103400244
+    _t4 = _t3 * alpha**5
+    _t5 = (0.25) * _t0 * _t1 + 1
+    return _rt.result(
+        jnp.where(
+            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
+            48
+            * _t4
+            * (-12 * _t1 * _t2 + (_t2 * _t2) + 16 * _t3 * (alpha * alpha * alpha * alpha))
+            / (_t2**5 * x**6),
+            -2.25 * 961.3891935753045 * _t0 * alpha**7 / (_t5 * _t5 * _t5 * _t5)
+            + (0.75) * _t4 / (_t5 * _t5 * _t5)
+            + (0.75) * 9488.531016070574 * alpha**9 * (x * x * x * x) / _t5**5,
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d0_d_alpha(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x * x
+    _t1 = 9.869604401089358 * (alpha * alpha)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
+            2 / (x * (_t1 + 4 / _t0)),
+            (0.5) * x / ((0.25) * _t0 * _t1 + 1),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d1_d_alpha(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x * x
+    _t1 = 1 / _t0
+    _t2 = 9.869604401089358 * (alpha * alpha)
+    _t3 = (0.25) * _t0 * _t2
+    _t4 = _t3 + 1
+    return _rt.result(
+        jnp.where(
+            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
+            2 * _t1 * (4 * _t1 - _t2) / ((4 * _t1 + _t2) * (4 * _t1 + _t2)),
+            -_t3 / (_t4 * _t4) + (0.5) / _t4,
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = origin(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
 def _grad_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
-    _tangent = _d_grad_d_x(x, alpha) * _tangents[0] + _rt.along(
-        _d_grad_d_alpha(x, alpha), _tangents[1]
-    )
-    return grad(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, alpha):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 2.4674011002723395
-    return jnp.asarray(
-        -_t0
-        * (alpha * alpha * alpha)
-        * x
-        / ((_t0 * (alpha * alpha) * (x * x) + 1) * (_t0 * (alpha * alpha) * (x * x) + 1)),
-        dtype=_dtype,
+    _out = grad(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
     )
 
 
-def _d_grad_d_alpha(x, alpha):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = (0.25) * 9.869604401089358 * (alpha * alpha) * (x * x)
-    _t1 = _t0 + 1
-    return jnp.asarray(-_t0 / (_t1 * _t1) + (0.5) / _t1, dtype=_dtype)
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d2(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d3(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d4(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -134,9 +290,11 @@ def spike(x, alpha=2.0):
         array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -147,17 +305,20 @@ def spike(x, alpha=2.0):
       >>> bool(g == arctan.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
 def _spike_fwd(x, alpha):
-    return _rt.heaviside(x), (x, alpha)
+    return _rt.heaviside(x, alpha), (x, alpha)
 
 
 def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, alpha)).astype(jnp.result_type(x)), None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, alpha), x),
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -175,27 +336,75 @@ def spike_jvp(x, alpha=2.0):
         array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
-    return _rt.heaviside(x), (grad(x, alpha) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, alpha=2.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (alpha).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      alpha: Steepness; the gradient peaks at alpha/2. Default ``2.0`` (> 0). A float or an
+        array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, alpha)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["alpha"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class Arctan:
-    """Arctan spike function with fixed parameters.
+    """Arctan spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       alpha: Steepness; the gradient peaks at alpha/2. Default ``2.0`` (> 0). A float or an
         array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -206,9 +415,13 @@ class Arctan:
 
     alpha: float | jax.Array = 2.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.alpha)
-        return origin(x, self.alpha)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.alpha)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.alpha)

@@ -11,18 +11,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     origin(x) = x/(2*sqrt(alpha**2 + x**2)) + 1/2
     grad(x)   = -x**2/(2*(alpha**2 + x**2)**(3/2)) + 1/(2*sqrt(alpha**2 + x**2))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``Circ``.
-Formulas, checked sources and plots: docs/circ.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``Circ``. Formulas, checked sources and plots: docs/circ.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["Circ", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["Circ", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -39,15 +40,17 @@ def origin(x, alpha=1.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Pehle C, Pedersen J E. Norse: A deep learning library for spiking neural networks.
     Zenodo, 2021, doi:10.5281/zenodo.4422025.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * alpha
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
             0.5 + (0.5) / jnp.sqrt(_t0 / (jnp.maximum(1, x) * jnp.maximum(1, x)) + 1),
@@ -57,20 +60,10 @@ def origin(x, alpha=1.0):
                 (0.5) * x / jnp.sqrt(_t0 + (x * x)) + 0.5,
             ),
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, alpha) = _primals
-    _tangent = grad(x, alpha) * _tangents[0] + _rt.along(_d_origin_d_alpha(x, alpha), _tangents[1])
-    return origin(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_alpha(x, alpha):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(-0.5 * alpha * x / ((alpha * alpha) + (x * x)) ** (1.5), dtype=_dtype)
 
 
 @jax.custom_jvp
@@ -91,39 +84,216 @@ def grad(x, alpha=1.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Pehle C, Pedersen J E. Norse: A deep learning library for spiking neural networks.
     Zenodo, 2021, doi:10.5281/zenodo.4422025.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * alpha
-    return jnp.asarray((0.5) * _t0 / (_t0 + (x * x)) ** (1.5), dtype=_dtype)
+    return _rt.result((0.5) * _t0 / (_t0 + (x * x)) ** (1.5), _dtype, x, alpha)
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, alpha) = _primals
-    _tangent = _d_grad_d_x(x, alpha) * _tangents[0] + _rt.along(
-        _d_grad_d_alpha(x, alpha), _tangents[1]
-    )
-    return grad(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, alpha):
+@jax.custom_jvp
+def _d2(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * alpha
-    return jnp.asarray(-1.5 * _t0 * x / (_t0 + (x * x)) ** (2.5), dtype=_dtype)
-
-
-def _d_grad_d_alpha(x, alpha):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = (alpha * alpha) + (x * x)
-    return jnp.asarray(
-        alpha / _t0 ** (1.5) - 1.5 * (alpha * alpha * alpha) / _t0 ** (2.5), dtype=_dtype
+    _t1 = x * x
+    _t2 = (1.5) * _t0 / ((x * x * x * x) * (_t0 / _t1 + 1) ** (2.5))
+    _t3 = _t0 + _t1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            -_t2,
+            jnp.where(
+                jnp.less(x, -1), _t2, -1.5 * x / _t3 ** (1.5) + (1.5) * (x * x * x) / _t3 ** (2.5)
+            ),
+        ),
+        _dtype,
+        x,
+        alpha,
     )
+
+
+@jax.custom_jvp
+def _d3(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = alpha * alpha
+    _t1 = x * x
+    _t2 = _t0 / _t1
+    _t3 = _t2 + 1
+    _t4 = (1.5) * (6 * _t2 - (_t3 * _t3) + 1) / (_t3 ** (3.5) * (x * x * x))
+    _t5 = _t0 + _t1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t4,
+            jnp.where(
+                jnp.less(x, -1),
+                -_t4,
+                9 * _t1 / _t5 ** (2.5)
+                - (1.5) / _t5 ** (1.5)
+                - 7.5 * (x * x * x * x) / _t5 ** (3.5),
+            ),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+@jax.custom_jvp
+def _d4(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = alpha * alpha
+    _t1 = x * x
+    _t2 = _t0 / _t1
+    _t3 = _t2 + 1
+    _t4 = 10 * _t2 - 3 * (_t3 * _t3) + 3
+    _t5 = (7.5) / (_t3 ** (4.5) * (x * x * x * x))
+    _t6 = _t0 + _t1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            -_t4 * _t5,
+            jnp.where(
+                jnp.less(x, -1),
+                _t4 * _t5,
+                (22.5) * x / _t6 ** (2.5)
+                - 75 * (x * x * x) / _t6 ** (3.5)
+                + (52.5) * x**5 / _t6 ** (4.5),
+            ),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d5(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = alpha * alpha
+    _t1 = x * x
+    _t2 = _t0 / _t1
+    _t3 = _t2 + 1
+    _t4 = (22.5) * (35 * _t2 + (_t3 * _t3 * _t3) - 15 * (_t3 * _t3) + 14) / (_t3 ** (5.5) * x**5)
+    _t5 = _t0 + _t1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t4,
+            jnp.where(
+                jnp.less(x, -1),
+                -_t4,
+                -337.5 * _t1 / _t5 ** (3.5)
+                + (22.5) / _t5 ** (2.5)
+                + (787.5) * (x * x * x * x) / _t5 ** (4.5)
+                - 472.5 * x**6 / _t5 ** (5.5),
+            ),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d0_d_alpha(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x * x
+    _t1 = 1 / _t0
+    _t2 = alpha * alpha
+    _t3 = (0.5) * alpha
+    _t4 = _t1 * _t3 / (_t1 * _t2 + 1) ** (1.5)
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            -_t4,
+            jnp.where(jnp.less(x, -1), _t4, -_t3 * x / (_t0 + _t2) ** (1.5)),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d1_d_alpha(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = alpha * alpha
+    _t1 = x * x
+    _t2 = _t0 / _t1
+    _t3 = (0.5) * alpha
+    _t4 = _t3 * (2 - _t2) / ((x * x * x) * (_t2 + 1) ** (2.5))
+    _t5 = _t0 + _t1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t4,
+            jnp.where(
+                jnp.less(x, -1), -_t4, (1.5) * _t1 * alpha / _t5 ** (2.5) - _t3 / _t5 ** (1.5)
+            ),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = origin(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = grad(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d2(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d3(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d4(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -140,9 +310,11 @@ def spike(x, alpha=1.0):
         array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -153,17 +325,20 @@ def spike(x, alpha=1.0):
       >>> bool(g == circ.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
 def _spike_fwd(x, alpha):
-    return _rt.heaviside(x), (x, alpha)
+    return _rt.heaviside(x, alpha), (x, alpha)
 
 
 def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, alpha)).astype(jnp.result_type(x)), None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, alpha), x),
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -181,27 +356,75 @@ def spike_jvp(x, alpha=1.0):
         array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
-    return _rt.heaviside(x), (grad(x, alpha) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, alpha=1.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (alpha).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      alpha: Width; the gradient peaks at 1/(2*alpha). Default ``1.0`` (> 0). A float or an
+        array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, alpha)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["alpha"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class Circ:
-    """Circ (algebraic sigmoid) spike function with fixed parameters.
+    """Circ (algebraic sigmoid) spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       alpha: Width; the gradient peaks at 1/(2*alpha). Default ``1.0`` (> 0). A float or an
         array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -212,9 +435,13 @@ class Circ:
 
     alpha: float | jax.Array = 1.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.alpha)
-        return origin(x, self.alpha)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.alpha)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.alpha)

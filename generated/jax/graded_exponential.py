@@ -11,18 +11,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     origin(x) = Piecewise((scale*tau*exp(x/tau), x < 0), (scale*(tau + x), True))
     grad(x)   = Piecewise((scale*exp(x/tau), x < 0), (scale, True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``GradedExponential``.
-Formulas, checked sources and plots: docs/graded_exponential.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``GradedExponential``. Formulas, checked sources and plots: docs/graded_exponential.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["GradedExponential", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["GradedExponential", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -41,39 +42,19 @@ def origin(x, tau=1.0, scale=1.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Shrestha S B, Timcheck J, Frady P, Campos-Macias L, Davies M. Efficient video and
     audio processing with Loihi 2. ICASSP 2024, 13481-13485.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), scale * tau * jnp.exp(x / tau), scale * (tau + x)), dtype=_dtype
+    _t0 = jnp.exp((0.5) * x / tau)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), (_t0 * scale * tau) * _t0, scale * (tau + x)), _dtype, x, tau, scale
     )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, tau, scale) = _primals
-    _tangent = (
-        grad(x, tau, scale) * _tangents[0]
-        + _rt.along(_d_origin_d_tau(x, tau, scale), _tangents[1])
-        + _rt.along(_d_origin_d_scale(x, tau, scale), _tangents[2])
-    )
-    return origin(x, tau, scale), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_tau(x, tau, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x / tau
-    _t1 = scale * jnp.exp(_t0)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), -_t0 * _t1 + _t1, scale), dtype=_dtype)
-
-
-def _d_origin_d_scale(x, tau, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), tau * jnp.exp(x / tau), tau + x), dtype=_dtype)
 
 
 @jax.custom_jvp
@@ -92,44 +73,187 @@ def grad(x, tau=1.0, scale=1.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Shrestha S B, Timcheck J, Frady P, Campos-Macias L, Davies M. Efficient video and
     audio processing with Loihi 2. ICASSP 2024, 13481-13485.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), scale * jnp.exp(x / tau), scale), dtype=_dtype)
+    _t0 = jnp.exp((0.5) * x / tau)
+    return _rt.result(jnp.where(_rt.lt0(x), (_t0 * scale) * _t0, scale), _dtype, x, tau, scale)
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, tau, scale) = _primals
-    _tangent = (
-        _d_grad_d_x(x, tau, scale) * _tangents[0]
-        + _rt.along(_d_grad_d_tau(x, tau, scale), _tangents[1])
-        + _rt.along(_d_grad_d_scale(x, tau, scale), _tangents[2])
-    )
-    return grad(x, tau, scale), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, tau, scale):
+@jax.custom_jvp
+def _d2(x, tau, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1 / tau
-    return jnp.asarray(jnp.where(jnp.less(x, 0), _t0 * scale * jnp.exp(_t0 * x), 0), dtype=_dtype)
-
-
-def _d_grad_d_tau(x, tau, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), -scale * x * jnp.exp(x / tau) / (tau * tau), 0), dtype=_dtype
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t0 * scale * jnp.exp(_t0 * x), 0), _dtype, x, tau, scale
     )
 
 
-def _d_grad_d_scale(x, tau, scale):
+@jax.custom_jvp
+def _d3(x, tau, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), jnp.exp(x / tau), 1), dtype=_dtype)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), scale * jnp.exp(x / tau) / (tau * tau), 0), _dtype, x, tau, scale
+    )
+
+
+@jax.custom_jvp
+def _d4(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), scale * jnp.exp(x / tau) / (tau * tau * tau), 0),
+        _dtype,
+        x,
+        tau,
+        scale,
+    )
+
+
+def _d5(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), scale * jnp.exp(x / tau) / (tau * tau * tau * tau), 0),
+        _dtype,
+        x,
+        tau,
+        scale,
+    )
+
+
+def _d0_d_tau(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = 1 / tau
+    _t2 = _t1 * x
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t2, -1000)),
+            0,
+            jnp.where(_t0, -scale * (_t1 * x - 1) * jnp.exp(_t2), scale),
+        ),
+        _dtype,
+        x,
+        tau,
+        scale,
+    )
+
+
+def _d0_d_scale(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.where(_rt.lt0(x), tau * jnp.exp(x / tau), tau + x), _dtype, x, tau, scale)
+
+
+def _d1_d_tau(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = x / tau
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t1, -1000)),
+            0,
+            jnp.where(_t0, -scale * x * jnp.exp(_t1) / (tau * tau), 0),
+        ),
+        _dtype,
+        x,
+        tau,
+        scale,
+    )
+
+
+def _d1_d_scale(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.where(_rt.lt0(x), jnp.exp(x / tau), 1), _dtype, x, tau, scale)
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = origin(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, tau, scale),
+            lambda: _d0_d_tau(x, tau, scale),
+            lambda: _d0_d_scale(x, tau, scale),
+        ),
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = grad(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d2(x, tau, scale),
+            lambda: _d1_d_tau(x, tau, scale),
+            lambda: _d1_d_scale(x, tau, scale),
+        ),
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _d2(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d3(x, tau, scale),
+            lambda: _rt.partial(_d2.fun, _primals, 1),
+            lambda: _rt.partial(_d2.fun, _primals, 2),
+        ),
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _d3(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d4(x, tau, scale),
+            lambda: _rt.partial(_d3.fun, _primals, 1),
+            lambda: _rt.partial(_d3.fun, _primals, 2),
+        ),
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _d4(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d5(x, tau, scale),
+            lambda: _rt.partial(_d4.fun, _primals, 1),
+            lambda: _rt.partial(_d4.fun, _primals, 2),
+        ),
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -148,9 +272,11 @@ def spike(x, tau=1.0, scale=1.0):
         float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -161,17 +287,21 @@ def spike(x, tau=1.0, scale=1.0):
       >>> bool(g == graded_exponential.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, tau, scale)
 
 
 def _spike_fwd(x, tau, scale):
-    return _rt.heaviside(x), (x, tau, scale)
+    return _rt.heaviside(x, tau, scale), (x, tau, scale)
 
 
 def _spike_bwd(_residuals, _g):
     (x, tau, scale) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, tau, scale)).astype(jnp.result_type(x)), None, None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, tau, scale), x),
+        None,
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -191,20 +321,73 @@ def spike_jvp(x, tau=1.0, scale=1.0):
         float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, tau, scale)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, tau, scale) = _primals
-    return _rt.heaviside(x), (grad(x, tau, scale) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, tau, scale)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, tau, scale), None, None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, tau=1.0, scale=1.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (tau, scale).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      tau: Decay length below the threshold, lava-dl's tau_rho. Default ``1.0`` (> 0). A float
+        or an array broadcastable against ``x`` (per-neuron values); may be traced.
+      scale: Gradient at and above the threshold, lava-dl's scale_rho. Default ``1.0`` (> 0). A
+        float or an array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, tau, scale)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _rt.heaviside(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, tau, scale),
+            lambda: _d0_d_tau(x, tau, scale),
+            lambda: _d0_d_scale(x, tau, scale),
+        ),
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["tau", "scale"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class GradedExponential:
-    """Graded one-sided exponential spike function with fixed parameters.
+    """Graded one-sided exponential spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       tau: Decay length below the threshold, lava-dl's tau_rho. Default ``1.0`` (> 0). A float
@@ -212,8 +395,11 @@ class GradedExponential:
       scale: Gradient at and above the threshold, lava-dl's scale_rho. Default ``1.0`` (> 0). A
         float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -225,9 +411,13 @@ class GradedExponential:
     tau: float | jax.Array = 1.0
     scale: float | jax.Array = 1.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.tau, self.scale)
-        return origin(x, self.tau, self.scale)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.tau, p.scale)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.tau, p.scale)

@@ -17,18 +17,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
         x)**2/(2*s**2*sigma**2))/(2*sqrt(pi)*s*sigma) + sqrt(2)*(h +
         1)*exp(-x**2/(2*sigma**2))/(2*sqrt(pi)*sigma))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``MultiGaussian``.
-Formulas, checked sources and plots: docs/multi_gaussian.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``MultiGaussian``. Formulas, checked sources and plots: docs/multi_gaussian.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["MultiGaussian", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["MultiGaussian", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -55,9 +56,11 @@ def origin(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
     adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
     """
@@ -65,92 +68,19 @@ def origin(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
     _t0 = (0.5) * 1.4142135623730951 / sigma
     _t1 = _t0 / s
     _t2 = (0.5) * h
-    return jnp.asarray(
+    return _rt.result(
         scale
         * (
             -_t2 * (jax.lax.erf(_t1 * (-sigma + x)) + 1)
             - _t2 * (jax.lax.erf(_t1 * (sigma + x)) + 1)
             + (0.5) * (h + 1) * (jax.lax.erf(_t0 * x) + 1)
         ),
-        dtype=_dtype,
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, h, s, sigma, scale) = _primals
-    _tangent = (
-        grad(x, h, s, sigma, scale) * _tangents[0]
-        + _rt.along(_d_origin_d_h(x, h, s, sigma, scale), _tangents[1])
-        + _rt.along(_d_origin_d_s(x, h, s, sigma, scale), _tangents[2])
-        + _rt.along(_d_origin_d_sigma(x, h, s, sigma, scale), _tangents[3])
-        + _rt.along(_d_origin_d_scale(x, h, s, sigma, scale), _tangents[4])
-    )
-    return origin(x, h, s, sigma, scale), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_h(x, h, s, sigma, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = (0.5) * 1.4142135623730951 / sigma
-    _t1 = _t0 / s
-    return jnp.asarray(
-        scale
-        * (
-            (0.5) * jax.lax.erf(_t0 * x)
-            - 0.5 * jax.lax.erf(_t1 * (-sigma + x))
-            - 0.5 * jax.lax.erf(_t1 * (sigma + x))
-            - 0.5
-        ),
-        dtype=_dtype,
-    )
-
-
-def _d_origin_d_s(x, h, s, sigma, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = sigma + x
-    _t1 = (0.5) / (s * s)
-    _t2 = _t1 / (sigma * sigma)
-    _t3 = 1.4142135623730951 * _t1 * h / (1.772453850905516 * sigma)
-    _t4 = -sigma + x
-    return jnp.asarray(
-        scale * (_t0 * _t3 * jnp.exp(-(_t0 * _t0) * _t2) + _t3 * _t4 * jnp.exp(-_t2 * (_t4 * _t4))),
-        dtype=_dtype,
-    )
-
-
-def _d_origin_d_sigma(x, h, s, sigma, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1.4142135623730951
-    _t1 = 0.5641895835477563
-    _t2 = (0.5) / (sigma * sigma)
-    _t3 = _t0 / s
-    _t4 = (0.5) * _t3 / sigma
-    _t5 = sigma + x
-    _t6 = _t2 * _t3
-    _t7 = _t2 / (s * s)
-    _t8 = _t1 * h
-    _t9 = -sigma + x
-    return jnp.asarray(
-        scale
-        * (
-            -_t0 * _t1 * _t2 * x * (h + 1) * jnp.exp(-_t2 * (x * x))
-            - _t8 * (-_t4 - _t6 * _t9) * jnp.exp(-_t7 * (_t9 * _t9))
-            - _t8 * (_t4 - _t5 * _t6) * jnp.exp(-(_t5 * _t5) * _t7)
-        ),
-        dtype=_dtype,
-    )
-
-
-def _d_origin_d_scale(x, h, s, sigma, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = (0.5) * 1.4142135623730951 / sigma
-    _t1 = _t0 / s
-    _t2 = (0.5) * h
-    return jnp.asarray(
-        -_t2 * (jax.lax.erf(_t1 * (-sigma + x)) + 1)
-        - _t2 * (jax.lax.erf(_t1 * (sigma + x)) + 1)
-        + (0.5) * (h + 1) * (jax.lax.erf(_t0 * x) + 1),
-        dtype=_dtype,
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
     )
 
 
@@ -180,63 +110,327 @@ def grad(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
     adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1.4142135623730951
-    _t1 = 0.5641895835477563
-    _t2 = 1 / sigma
-    _t3 = (0.5) / (sigma * sigma)
-    _t4 = _t3 / (s * s)
-    _t5 = (0.5) * _t0 * _t1 * _t2 * h / s
-    return jnp.asarray(
-        scale
+    _t0 = 1 / (sigma * sigma)
+    _t1 = (0.5) * _t0 / (s * s)
+    _t2 = (0.5) * 1.4142135623730951 / (1.772453850905516 * sigma)
+    _t3 = _t2 * h / s
+    _t4 = jnp.exp(-0.25 * _t0 * (x * x))
+    return _rt.result(
+        -scale
         * (
-            (0.5) * _t0 * _t1 * _t2 * (h + 1) * jnp.exp(-_t3 * (x * x))
-            - _t5 * jnp.exp(-_t4 * ((sigma + x) * (sigma + x)))
-            - _t5 * jnp.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+            _t3 * jnp.exp(-_t1 * ((sigma + x) * (sigma + x)))
+            + _t3 * jnp.exp(-_t1 * ((-sigma + x) * (-sigma + x)))
+            - _t2 * _t4 * (h + 1) * _t4
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
     )
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, h, s, sigma, scale) = _primals
-    _tangent = (
-        _d_grad_d_x(x, h, s, sigma, scale) * _tangents[0]
-        + _rt.along(_d_grad_d_h(x, h, s, sigma, scale), _tangents[1])
-        + _rt.along(_d_grad_d_s(x, h, s, sigma, scale), _tangents[2])
-        + _rt.along(_d_grad_d_sigma(x, h, s, sigma, scale), _tangents[3])
-        + _rt.along(_d_grad_d_scale(x, h, s, sigma, scale), _tangents[4])
-    )
-    return grad(x, h, s, sigma, scale), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, h, s, sigma, scale):
+@jax.custom_jvp
+def _d2(x, h, s, sigma, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = (0.5) / (sigma * sigma)
-    _t1 = 1.4142135623730951 / (1.772453850905516 * (sigma * sigma * sigma))
-    _t2 = 2 * sigma
-    _t3 = _t0 / (s * s)
-    _t4 = (0.25) * _t1 * h / (s * s * s)
-    return jnp.asarray(
-        scale
-        * (
-            -0.5 * _t1 * x * (h + 1) * jnp.exp(-_t0 * (x * x))
-            + _t4 * (-_t2 + 2 * x) * jnp.exp(-_t3 * ((-sigma + x) * (-sigma + x)))
-            + _t4 * (_t2 + 2 * x) * jnp.exp(-_t3 * ((sigma + x) * (sigma + x)))
+    _t0 = 1 / (sigma * sigma)
+    _t1 = _t0 * (x * x)
+    _t2 = _t0 / (s * s)
+    _t3 = _t2 * ((sigma + x) * (sigma + x))
+    _t4 = _t2 * ((-sigma + x) * (-sigma + x))
+    _t5 = 1.4142135623730951 / (1.772453850905516 * (sigma * sigma * sigma))
+    _t6 = 2 * sigma
+    _t7 = (0.25) * _t5 * h / (s * s * s)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.greater(_t1, 2000), jnp.greater(_t3, 2000)),
+                jnp.greater(_t4, 2000),
+            ),
+            0,
+            scale
+            * (
+                -0.5 * _t5 * x * (h + 1) * jnp.exp(-0.5 * _t1)
+                + _t7 * (-_t6 + 2 * x) * jnp.exp(-0.5 * _t4)
+                + _t7 * (_t6 + 2 * x) * jnp.exp(-0.5 * _t3)
+            ),
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
     )
 
 
-def _d_grad_d_h(x, h, s, sigma, scale):
+@jax.custom_jvp
+def _d3(x, h, s, sigma, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / (sigma * sigma)
+    _t1 = x * x
+    _t2 = _t0 * _t1
+    _t3 = _t0 / (s * s)
+    _t4 = _t3 * ((sigma + x) * (sigma + x))
+    _t5 = _t3 * ((-sigma + x) * (-sigma + x))
+    _t6 = 0.7978845608028654
+    _t7 = (0.5) * _t6 / (sigma * sigma * sigma)
+    _t8 = (h + 1) * jnp.exp(-0.5 * _t2)
+    _t9 = _t6 / sigma**5
+    _t10 = h * jnp.exp(-0.5 * _t4)
+    _t11 = _t7 / (s * s * s)
+    _t12 = h * jnp.exp(-0.5 * _t5)
+    _t13 = 2 * sigma
+    _t14 = (0.125) * _t9 / s**5
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.greater(_t2, 2000), jnp.greater(_t4, 2000)),
+                jnp.greater(_t5, 2000),
+            ),
+            0,
+            scale
+            * (
+                (0.5) * _t1 * _t8 * _t9
+                + _t10 * _t11
+                - _t10 * _t14 * ((_t13 + 2 * x) * (_t13 + 2 * x))
+                + _t11 * _t12
+                - _t12 * _t14 * ((-_t13 + 2 * x) * (-_t13 + 2 * x))
+                - _t7 * _t8
+            ),
+        ),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
+    )
+
+
+@jax.custom_jvp
+def _d4(x, h, s, sigma, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / (sigma * sigma)
+    _t1 = _t0 * (x * x)
+    _t2 = _t0 / (s * s)
+    _t3 = _t2 * ((sigma + x) * (sigma + x))
+    _t4 = _t2 * ((-sigma + x) * (-sigma + x))
+    _t5 = 1.4142135623730951
+    _t6 = 0.5641895835477563
+    _t7 = sigma ** (-5)
+    _t8 = h + 1
+    _t9 = jnp.exp(-0.5 * _t1)
+    _t10 = sigma ** (-7)
+    _t11 = _t5 * _t6
+    _t12 = 2 * sigma
+    _t13 = _t12 + 2 * x
+    _t14 = _t11 * _t7 / s**5
+    _t15 = (0.25) * _t14
+    _t16 = jnp.exp(-0.5 * _t3)
+    _t17 = _t16 * h
+    _t18 = 8 * sigma
+    _t19 = (0.125) * _t14
+    _t20 = s ** (-7)
+    _t21 = jnp.exp(-0.5 * _t4)
+    _t22 = _t21 * h
+    _t23 = -_t12 + 2 * x
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.greater(_t1, 2000), jnp.greater(_t3, 2000)),
+                jnp.greater(_t4, 2000),
+            ),
+            0,
+            scale
+            * (
+                -0.5 * _t10 * _t11 * _t8 * _t9 * (x * x * x)
+                + (0.0625) * _t10 * (_t13 * _t13 * _t13) * _t16 * _t20 * _t5 * _t6 * h
+                + (0.0625) * _t10 * _t20 * _t21 * (_t23 * _t23 * _t23) * _t5 * _t6 * h
+                - _t13 * _t15 * _t17
+                - _t15 * _t22 * _t23
+                - _t17 * _t19 * (_t18 + 8 * x)
+                - _t19 * _t22 * (-_t18 + 8 * x)
+                + (1.5) * _t5 * _t6 * _t7 * _t8 * _t9 * x
+            ),
+        ),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
+    )
+
+
+def _d5(x, h, s, sigma, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / (sigma * sigma)
+    _t1 = x * x
+    _t2 = _t0 * _t1
+    _t3 = _t0 / (s * s)
+    _t4 = _t3 * ((sigma + x) * (sigma + x))
+    _t5 = _t3 * ((-sigma + x) * (-sigma + x))
+    _t6 = 0.7978845608028654
+    _t7 = _t6 * (h + 1) * jnp.exp(-0.5 * _t2)
+    _t8 = (1.5) / sigma**5
+    _t9 = sigma ** (-9)
+    _t10 = sigma ** (-7)
+    _t11 = _t6 * h
+    _t12 = _t11 * jnp.exp(-0.5 * _t4)
+    _t13 = _t8 / s**5
+    _t14 = _t11 * jnp.exp(-0.5 * _t5)
+    _t15 = 2 * sigma
+    _t16 = _t15 + 2 * x
+    _t17 = (0.03125) * _t9 / s**9
+    _t18 = _t10 / s**7
+    _t19 = (0.5) * _t18
+    _t20 = -_t15 + 2 * x
+    _t21 = 8 * sigma
+    _t22 = (0.0625) * _t18
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.greater(_t2, 2000), jnp.greater(_t4, 2000)),
+                jnp.greater(_t5, 2000),
+            ),
+            0,
+            scale
+            * (
+                -3 * _t1 * _t10 * _t7
+                - _t12 * _t13
+                - _t12 * (_t16 * _t16 * _t16 * _t16) * _t17
+                + _t12 * (_t16 * _t16) * _t19
+                + _t12 * _t16 * _t22 * (_t21 + 8 * x)
+                - _t13 * _t14
+                - _t14 * _t17 * (_t20 * _t20 * _t20 * _t20)
+                + _t14 * _t19 * (_t20 * _t20)
+                + _t14 * _t20 * _t22 * (-_t21 + 8 * x)
+                + _t7 * _t8
+                + (0.5) * _t7 * _t9 * (x * x * x * x)
+            ),
+        ),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
+    )
+
+
+def _d0_d_h(x, h, s, sigma, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = (0.5) * 1.4142135623730951 / sigma
+    _t1 = _t0 / s
+    return _rt.result(
+        scale
+        * (
+            (0.5) * jax.lax.erf(_t0 * x)
+            - 0.5 * jax.lax.erf(_t1 * (-sigma + x))
+            - 0.5 * jax.lax.erf(_t1 * (sigma + x))
+            - 0.5
+        ),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
+    )
+
+
+def _d0_d_s(x, h, s, sigma, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = sigma + x
+    _t1 = 1 / (s * s)
+    _t2 = _t1 / (sigma * sigma)
+    _t3 = (_t0 * _t0) * _t2
+    _t4 = -sigma + x
+    _t5 = _t2 * (_t4 * _t4)
+    _t6 = (0.5) * 1.4142135623730951 * _t1 * h / (1.772453850905516 * sigma)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(jnp.greater(_t3, 2000), jnp.greater(_t5, 2000)),
+            0,
+            scale * (_t0 * _t6 * jnp.exp(-0.5 * _t3) + _t4 * _t6 * jnp.exp(-0.5 * _t5)),
+        ),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
+    )
+
+
+def _d0_d_sigma(x, h, s, sigma, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / (sigma * sigma)
+    _t1 = _t0 * (x * x)
+    _t2 = sigma + x
+    _t3 = _t0 / (s * s)
+    _t4 = (_t2 * _t2) * _t3
+    _t5 = -sigma + x
+    _t6 = _t3 * (_t5 * _t5)
+    _t7 = 0.5641895835477563
+    _t8 = 0.7071067811865476
+    _t9 = _t8 / s
+    _t10 = _t9 / sigma
+    _t11 = _t0 * _t9
+    _t12 = _t7 * h
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.greater(_t1, 2000), jnp.greater(_t4, 2000)),
+                jnp.greater(_t6, 2000),
+            ),
+            0,
+            scale
+            * (
+                -_t0 * _t7 * _t8 * x * (h + 1) * jnp.exp(-0.5 * _t1)
+                - _t12 * (-_t10 - _t11 * _t5) * jnp.exp(-0.5 * _t6)
+                - _t12 * (_t10 - _t11 * _t2) * jnp.exp(-0.5 * _t4)
+            ),
+        ),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
+    )
+
+
+def _d0_d_scale(x, h, s, sigma, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = (0.5) * 1.4142135623730951 / sigma
+    _t1 = _t0 / s
+    _t2 = (0.5) * h
+    return _rt.result(
+        -_t2 * (jax.lax.erf(_t1 * (-sigma + x)) + 1)
+        - _t2 * (jax.lax.erf(_t1 * (sigma + x)) + 1)
+        + (0.5) * (h + 1) * (jax.lax.erf(_t0 * x) + 1),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
+    )
+
+
+def _d1_d_h(x, h, s, sigma, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1.4142135623730951
     _t1 = 0.5641895835477563
@@ -244,69 +438,101 @@ def _d_grad_d_h(x, h, s, sigma, scale):
     _t3 = (0.5) / (sigma * sigma)
     _t4 = _t3 / (s * s)
     _t5 = (0.5) * _t0 * _t1 * _t2 / s
-    return jnp.asarray(
+    return _rt.result(
         scale
         * (
             (0.5) * _t0 * _t1 * _t2 * jnp.exp(-_t3 * (x * x))
             - _t5 * jnp.exp(-_t4 * ((sigma + x) * (sigma + x)))
             - _t5 * jnp.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
     )
 
 
-def _d_grad_d_s(x, h, s, sigma, scale):
+def _d1_d_s(x, h, s, sigma, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = (sigma + x) * (sigma + x)
-    _t1 = (0.5) / (s * s)
+    _t1 = 1 / (s * s)
     _t2 = _t1 / (sigma * sigma)
-    _t3 = 1.4142135623730951 * h / 1.772453850905516
-    _t4 = _t3 * jnp.exp(-_t0 * _t2)
-    _t5 = _t1 / sigma
-    _t6 = (-sigma + x) * (-sigma + x)
-    _t7 = _t3 * jnp.exp(-_t2 * _t6)
-    _t8 = (0.5) / ((s * s * s * s) * (sigma * sigma * sigma))
-    return jnp.asarray(
-        scale * (-_t0 * _t4 * _t8 + _t4 * _t5 + _t5 * _t7 - _t6 * _t7 * _t8), dtype=_dtype
+    _t3 = _t0 * _t2
+    _t4 = (-sigma + x) * (-sigma + x)
+    _t5 = _t2 * _t4
+    _t6 = (0.5) * 1.4142135623730951 * h / 1.772453850905516
+    _t7 = _t6 * jnp.exp(-0.5 * _t3)
+    _t8 = _t1 / sigma
+    _t9 = _t6 * jnp.exp(-0.5 * _t5)
+    _t10 = 1 / ((s * s * s * s) * (sigma * sigma * sigma))
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(jnp.greater(_t3, 2000), jnp.greater(_t5, 2000)),
+            0,
+            scale * (-_t0 * _t10 * _t7 - _t10 * _t4 * _t9 + _t7 * _t8 + _t8 * _t9),
+        ),
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
     )
 
 
-def _d_grad_d_sigma(x, h, s, sigma, scale):
+def _d1_d_sigma(x, h, s, sigma, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1 / (sigma * sigma)
-    _t1 = (0.5) * _t0
-    _t2 = 1.4142135623730951
-    _t3 = 0.5641895835477563
-    _t4 = _t2 * _t3
-    _t5 = h + 1
-    _t6 = x * x
-    _t7 = jnp.exp(-_t1 * _t6)
-    _t8 = 1 / s
-    _t9 = (sigma + x) * (sigma + x)
-    _t10 = 1 / (s * s)
-    _t11 = _t1 * _t10
-    _t12 = jnp.exp(-_t11 * _t9)
-    _t13 = (-sigma + x) * (-sigma + x)
-    _t14 = jnp.exp(-_t11 * _t13)
-    _t15 = 1 / (sigma * sigma * sigma)
-    _t16 = 2 * sigma
-    _t17 = 2 * x
-    _t18 = (0.5) * _t4 * _t8 * h / sigma
-    return jnp.asarray(
-        scale
-        * (
-            (0.5) * _t0 * _t12 * _t2 * _t3 * _t8 * h
-            + (0.5) * _t0 * _t14 * _t2 * _t3 * _t8 * h
-            - _t1 * _t4 * _t5 * _t7
-            - _t12 * _t18 * (_t10 * _t15 * _t9 - _t11 * (_t16 + _t17))
-            - _t14 * _t18 * (_t10 * _t13 * _t15 - _t11 * (_t16 - _t17))
-            + (0.5) * _t2 * _t3 * _t5 * _t6 * _t7 / (sigma * sigma * sigma * sigma)
+    _t1 = x * x
+    _t2 = _t0 * _t1
+    _t3 = (sigma + x) * (sigma + x)
+    _t4 = 1 / (s * s)
+    _t5 = _t0 * _t4
+    _t6 = _t3 * _t5
+    _t7 = (-sigma + x) * (-sigma + x)
+    _t8 = _t5 * _t7
+    _t9 = 1.4142135623730951
+    _t10 = 0.5641895835477563
+    _t11 = (0.5) * _t10 * _t9
+    _t12 = h + 1
+    _t13 = jnp.exp(-0.5 * _t2)
+    _t14 = 1 / s
+    _t15 = jnp.exp(-0.5 * _t6)
+    _t16 = jnp.exp(-0.5 * _t8)
+    _t17 = 1 / (sigma * sigma * sigma)
+    _t18 = 2 * sigma
+    _t19 = 2 * x
+    _t20 = (0.5) * _t5
+    _t21 = _t11 * _t14 * h / sigma
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.greater(_t2, 2000), jnp.greater(_t6, 2000)),
+                jnp.greater(_t8, 2000),
+            ),
+            0,
+            scale
+            * (
+                (0.5) * _t0 * _t10 * _t14 * _t15 * _t9 * h
+                + (0.5) * _t0 * _t10 * _t14 * _t16 * _t9 * h
+                - _t0 * _t11 * _t12 * _t13
+                + (0.5) * _t1 * _t10 * _t12 * _t13 * _t9 / (sigma * sigma * sigma * sigma)
+                - _t15 * _t21 * (_t17 * _t3 * _t4 - _t20 * (_t18 + _t19))
+                - _t16 * _t21 * (_t17 * _t4 * _t7 - _t20 * (_t18 - _t19))
+            ),
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
     )
 
 
-def _d_grad_d_scale(x, h, s, sigma, scale):
+def _d1_d_scale(x, h, s, sigma, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1.4142135623730951
     _t1 = 0.5641895835477563
@@ -314,12 +540,112 @@ def _d_grad_d_scale(x, h, s, sigma, scale):
     _t3 = (0.5) / (sigma * sigma)
     _t4 = _t3 / (s * s)
     _t5 = (0.5) * _t0 * _t1 * _t2 * h / s
-    return jnp.asarray(
+    return _rt.result(
         (0.5) * _t0 * _t1 * _t2 * (h + 1) * jnp.exp(-_t3 * (x * x))
         - _t5 * jnp.exp(-_t4 * ((sigma + x) * (sigma + x)))
         - _t5 * jnp.exp(-_t4 * ((-sigma + x) * (-sigma + x))),
-        dtype=_dtype,
+        _dtype,
+        x,
+        h,
+        s,
+        sigma,
+        scale,
     )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, h, s, sigma, scale) = _primals
+    _out = origin(x, h, s, sigma, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, h, s, sigma, scale),
+            lambda: _d0_d_h(x, h, s, sigma, scale),
+            lambda: _d0_d_s(x, h, s, sigma, scale),
+            lambda: _d0_d_sigma(x, h, s, sigma, scale),
+            lambda: _d0_d_scale(x, h, s, sigma, scale),
+        ),
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, h, s, sigma, scale) = _primals
+    _out = grad(x, h, s, sigma, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d2(x, h, s, sigma, scale),
+            lambda: _d1_d_h(x, h, s, sigma, scale),
+            lambda: _d1_d_s(x, h, s, sigma, scale),
+            lambda: _d1_d_sigma(x, h, s, sigma, scale),
+            lambda: _d1_d_scale(x, h, s, sigma, scale),
+        ),
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, h, s, sigma, scale) = _primals
+    _out = _d2(x, h, s, sigma, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d3(x, h, s, sigma, scale),
+            lambda: _rt.partial(_d2.fun, _primals, 1),
+            lambda: _rt.partial(_d2.fun, _primals, 2),
+            lambda: _rt.partial(_d2.fun, _primals, 3),
+            lambda: _rt.partial(_d2.fun, _primals, 4),
+        ),
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, h, s, sigma, scale) = _primals
+    _out = _d3(x, h, s, sigma, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d4(x, h, s, sigma, scale),
+            lambda: _rt.partial(_d3.fun, _primals, 1),
+            lambda: _rt.partial(_d3.fun, _primals, 2),
+            lambda: _rt.partial(_d3.fun, _primals, 3),
+            lambda: _rt.partial(_d3.fun, _primals, 4),
+        ),
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, h, s, sigma, scale) = _primals
+    _out = _d4(x, h, s, sigma, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d5(x, h, s, sigma, scale),
+            lambda: _rt.partial(_d4.fun, _primals, 1),
+            lambda: _rt.partial(_d4.fun, _primals, 2),
+            lambda: _rt.partial(_d4.fun, _primals, 3),
+            lambda: _rt.partial(_d4.fun, _primals, 4),
+        ),
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -344,9 +670,11 @@ def spike(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
         broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -357,17 +685,23 @@ def spike(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
       >>> bool(g == multi_gaussian.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, h, s, sigma, scale)
 
 
 def _spike_fwd(x, h, s, sigma, scale):
-    return _rt.heaviside(x), (x, h, s, sigma, scale)
+    return _rt.heaviside(x, h, s, sigma, scale), (x, h, s, sigma, scale)
 
 
 def _spike_bwd(_residuals, _g):
     (x, h, s, sigma, scale) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, h, s, sigma, scale)).astype(jnp.result_type(x)), None, None, None, None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, h, s, sigma, scale), x),
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -393,20 +727,83 @@ def spike_jvp(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
         broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, h, s, sigma, scale)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, h, s, sigma, scale) = _primals
-    return _rt.heaviside(x), (grad(x, h, s, sigma, scale) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, h, s, sigma, scale)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, h, s, sigma, scale), None, None, None, None)
+    )
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (h, s, sigma, scale).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      h: Weight of the two negative side Gaussians. Default ``0.15`` (>= 0). A float or an array
+        broadcastable against ``x`` (per-neuron values); may be traced.
+      s: Width factor of the side Gaussians (their standard deviation is s*sigma). Default
+        ``6.0`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values); may
+        be traced.
+      sigma: Standard deviation of the central Gaussian and position of the side peaks. Default
+        ``0.5`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values); may
+        be traced.
+      scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float or an array
+        broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, h, s, sigma, scale)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, h, s, sigma, scale) = _primals
+    _out = _rt.heaviside(x, h, s, sigma, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, h, s, sigma, scale),
+            lambda: _d0_d_h(x, h, s, sigma, scale),
+            lambda: _d0_d_s(x, h, s, sigma, scale),
+            lambda: _d0_d_sigma(x, h, s, sigma, scale),
+            lambda: _d0_d_scale(x, h, s, sigma, scale),
+        ),
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["h", "s", "sigma", "scale"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class MultiGaussian:
-    """Multi-Gaussian spike function with fixed parameters.
+    """Multi-Gaussian spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       h: Weight of the two negative side Gaussians. Default ``0.15`` (>= 0). A float or an array
@@ -418,8 +815,11 @@ class MultiGaussian:
       scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float or an array (per-
         neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -433,9 +833,13 @@ class MultiGaussian:
     sigma: float | jax.Array = 0.5
     scale: float | jax.Array = 0.5
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.h, self.s, self.sigma, self.scale)
-        return origin(x, self.h, self.s, self.sigma, self.scale)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.h, p.s, p.sigma, p.scale)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.h, p.s, p.sigma, p.scale)

@@ -12,18 +12,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
         True))
     grad(x)   = Piecewise((c, w < -x), (1/(2*w), w >= x), (c, True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``PiecewiseLeakyRelu``.
-Formulas, checked sources and plots: docs/piecewise_leaky_relu.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``PiecewiseLeakyRelu``. Formulas, checked sources and plots: docs/piecewise_leaky_relu.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["PiecewiseLeakyRelu", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["PiecewiseLeakyRelu", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -43,50 +44,29 @@ def origin(x, w=1.0, c=0.01):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
     infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = c * w
-    _t1 = c * x
-    return jnp.asarray(
+    _t0 = jnp.abs(x)
+    _t1 = (0.5) / w
+    _t2 = _rt.ge0(x)
+    _t3 = -_t0 + w
+    return _rt.result(
         jnp.where(
-            jnp.less(w, -x),
-            _t0 + _t1,
-            jnp.where(jnp.greater_equal(w, x), 0.5 + (0.5) * x / w, -_t0 + _t1 + 1),
+            jnp.logical_and(jnp.less_equal(_t0, w), _t2),
+            _t1 * (_t0 + w),
+            jnp.where(_t2, _t0 * c - c * w + 1, jnp.where(jnp.greater(_t0, w), _t3 * c, _t1 * _t3)),
         ),
-        dtype=_dtype,
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, w, c) = _primals
-    _tangent = (
-        grad(x, w, c) * _tangents[0]
-        + _rt.along(_d_origin_d_w(x, w, c), _tangents[1])
-        + _rt.along(_d_origin_d_c(x, w, c), _tangents[2])
-    )
-    return origin(x, w, c), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_w(x, w, c):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        jnp.where(jnp.less(w, -x), c, jnp.where(jnp.greater_equal(w, x), -0.5 * x / (w * w), -c)),
-        dtype=_dtype,
-    )
-
-
-def _d_origin_d_c(x, w, c):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = -x
-    return jnp.asarray(
-        jnp.where(jnp.greater(_t0, w), w + x, jnp.where(jnp.greater_equal(w, x), 0, -_t0 - w)),
-        dtype=_dtype,
+        _dtype,
+        x,
+        w,
+        c,
     )
 
 
@@ -106,42 +86,159 @@ def grad(x, w=1.0, c=0.01):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
     infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(jnp.less(w, -x), c, jnp.where(jnp.greater_equal(w, x), (0.5) / w, c)),
-        dtype=_dtype,
+        _dtype,
+        x,
+        w,
+        c,
     )
 
 
-@grad.defjvp
+@jax.custom_jvp
+def _d2(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, w, c)
+
+
+@jax.custom_jvp
+def _d3(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, w, c)
+
+
+@jax.custom_jvp
+def _d4(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, w, c)
+
+
+def _d5(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, w, c)
+
+
+def _d0_d_w(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(
+        jnp.where(jnp.less(w, -x), c, jnp.where(jnp.greater_equal(w, x), -0.5 * x / (w * w), -c)),
+        _dtype,
+        x,
+        w,
+        c,
+    )
+
+
+def _d0_d_c(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = -x
+    return _rt.result(
+        jnp.where(jnp.greater(_t0, w), w + x, jnp.where(jnp.greater_equal(w, x), 0, -_t0 - w)),
+        _dtype,
+        x,
+        w,
+        c,
+    )
+
+
+def _d1_d_w(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(
+        jnp.where(jnp.less(w, -x), 0, jnp.where(jnp.greater_equal(w, x), -(0.5) / (w * w), 0)),
+        _dtype,
+        x,
+        w,
+        c,
+    )
+
+
+def _d1_d_c(x, w, c):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(
+        jnp.where(jnp.less(w, -x), 1, jnp.where(jnp.greater_equal(w, x), 0, 1)), _dtype, x, w, c
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, w, c) = _primals
+    _out = origin(x, w, c)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, w, c), lambda: _d0_d_w(x, w, c), lambda: _d0_d_c(x, w, c))
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
 def _grad_jvp_rule(_primals, _tangents):
     (x, w, c) = _primals
-    _tangent = _rt.along(_d_grad_d_w(x, w, c), _tangents[1]) + _rt.along(
-        _d_grad_d_c(x, w, c), _tangents[2]
-    )
-    return grad(x, w, c), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_w(x, w, c):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        jnp.where(jnp.less(w, -x), 0, jnp.where(jnp.greater_equal(w, x), -(0.5) / (w * w), 0)),
-        dtype=_dtype,
+    _out = grad(x, w, c)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(x, w, c), lambda: _d1_d_w(x, w, c), lambda: _d1_d_c(x, w, c))
     )
 
 
-def _d_grad_d_c(x, w, c):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        jnp.where(jnp.less(w, -x), 1, jnp.where(jnp.greater_equal(w, x), 0, 1)), dtype=_dtype
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, w, c) = _primals
+    _out = _d2(x, w, c)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d3(x, w, c),
+            lambda: _rt.partial(_d2.fun, _primals, 1),
+            lambda: _rt.partial(_d2.fun, _primals, 2),
+        ),
     )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, w, c) = _primals
+    _out = _d3(x, w, c)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d4(x, w, c),
+            lambda: _rt.partial(_d3.fun, _primals, 1),
+            lambda: _rt.partial(_d3.fun, _primals, 2),
+        ),
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, w, c) = _primals
+    _out = _d4(x, w, c)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d5(x, w, c),
+            lambda: _rt.partial(_d4.fun, _primals, 1),
+            lambda: _rt.partial(_d4.fun, _primals, 2),
+        ),
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -160,9 +257,11 @@ def spike(x, w=1.0, c=0.01):
         float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -173,17 +272,21 @@ def spike(x, w=1.0, c=0.01):
       >>> bool(g == piecewise_leaky_relu.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, w, c)
 
 
 def _spike_fwd(x, w, c):
-    return _rt.heaviside(x), (x, w, c)
+    return _rt.heaviside(x, w, c), (x, w, c)
 
 
 def _spike_bwd(_residuals, _g):
     (x, w, c) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, w, c)).astype(jnp.result_type(x)), None, None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, w, c), x),
+        None,
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -203,20 +306,67 @@ def spike_jvp(x, w=1.0, c=0.01):
         float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, w, c)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, w, c) = _primals
-    return _rt.heaviside(x), (grad(x, w, c) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, w, c)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, w, c), None, None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, w=1.0, c=0.01):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (w, c).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      w: Half-width of the ramp; the gradient is 1/(2w) on |x| <= w. Default ``1.0`` (> 0). A
+        float or an array broadcastable against ``x`` (per-neuron values); may be traced.
+      c: Leaky slope outside the ramp (the gradient for |x| > w). Default ``0.01`` (>= 0). A
+        float or an array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, w, c)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, w, c) = _primals
+    _out = _rt.heaviside(x, w, c)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, w, c), lambda: _d0_d_w(x, w, c), lambda: _d0_d_c(x, w, c))
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["w", "c"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class PiecewiseLeakyRelu:
-    """Piecewise leaky ReLU spike function with fixed parameters.
+    """Piecewise leaky ReLU spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       w: Half-width of the ramp; the gradient is 1/(2w) on |x| <= w. Default ``1.0`` (> 0). A
@@ -224,8 +374,11 @@ class PiecewiseLeakyRelu:
       c: Leaky slope outside the ramp (the gradient for |x| > w). Default ``0.01`` (>= 0). A
         float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -237,9 +390,13 @@ class PiecewiseLeakyRelu:
     w: float | jax.Array = 1.0
     c: float | jax.Array = 0.01
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.w, self.c)
-        return origin(x, self.w, self.c)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.w, p.c)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.w, p.c)

@@ -13,18 +13,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     grad(x)   = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)/2 - alpha*x*sign(x)/4, x
         <= 2/sqrt(alpha)), (0, True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``Polynomial``.
-Formulas, checked sources and plots: docs/polynomial.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``Polynomial``. Formulas, checked sources and plots: docs/polynomial.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["Polynomial", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["Polynomial", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -43,16 +44,18 @@ def origin(x, alpha=4.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = jnp.sqrt(alpha)
     _t1 = 2 / _t0
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.less(_t1, -x),
             0,
@@ -62,30 +65,9 @@ def origin(x, alpha=4.0):
                 1,
             ),
         ),
-        dtype=_dtype,
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, alpha) = _primals
-    _tangent = grad(x, alpha) * _tangents[0] + _rt.along(_d_origin_d_alpha(x, alpha), _tangents[1])
-    return origin(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_alpha(x, alpha):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / jnp.sqrt(alpha)
-    _t1 = 2 * _t0
-    return jnp.asarray(
-        jnp.where(
-            jnp.less(_t1, -x),
-            0,
-            jnp.where(
-                jnp.greater_equal(_t1, x), (0.25) * _t0 * x - 0.125 * (x * x) * jnp.sign(x), 0
-            ),
-        ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
 
 
@@ -110,60 +92,149 @@ def grad(x, alpha=4.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = jnp.sqrt(alpha)
     _t1 = 2 / _t0
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.less(_t1, -x),
             0,
             jnp.where(jnp.greater_equal(_t1, x), (0.5) * _t0 - 0.25 * alpha * jnp.abs(x), 0),
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, alpha) = _primals
-    _tangent = _d_grad_d_x(x, alpha) * _tangents[0] + _rt.along(
-        _d_grad_d_alpha(x, alpha), _tangents[1]
-    )
-    return grad(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, alpha):
+@jax.custom_jvp
+def _d2(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 2 / jnp.sqrt(alpha)
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.less(_t0, -x),
             0,
             jnp.where(jnp.greater_equal(_t0, x), -0.25 * alpha * jnp.sign(x), 0),
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
 
 
-def _d_grad_d_alpha(x, alpha):
+@jax.custom_jvp
+def _d3(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, alpha)
+
+
+@jax.custom_jvp
+def _d4(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, alpha)
+
+
+def _d5(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, alpha)
+
+
+def _d0_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1 / jnp.sqrt(alpha)
     _t1 = 2 * _t0
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.less(_t1, -x),
             0,
-            jnp.where(jnp.greater_equal(_t1, x), (0.25) * _t0 - 0.25 * jnp.abs(x), 0),
+            jnp.where(
+                jnp.greater_equal(_t1, x), (0.25) * _t0 * x - 0.125 * (x * x) * jnp.sign(x), 0
+            ),
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
+
+
+def _d1_d_alpha(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / jnp.sqrt(alpha)
+    _t1 = 2 * _t0
+    return _rt.result(
+        jnp.where(
+            jnp.less(_t1, -x),
+            0,
+            jnp.where(jnp.greater_equal(_t1, x), (0.25) * _t0 - 0.25 * x * jnp.sign(x), 0),
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = origin(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = grad(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d2(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d3(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d4(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -181,9 +252,11 @@ def spike(x, alpha=4.0):
         (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -194,17 +267,20 @@ def spike(x, alpha=4.0):
       >>> bool(g == polynomial.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
 def _spike_fwd(x, alpha):
-    return _rt.heaviside(x), (x, alpha)
+    return _rt.heaviside(x, alpha), (x, alpha)
 
 
 def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, alpha)).astype(jnp.result_type(x)), None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, alpha), x),
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -223,27 +299,76 @@ def spike_jvp(x, alpha=4.0):
         (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
-    return _rt.heaviside(x), (grad(x, alpha) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, alpha=4.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (alpha).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      alpha: Shape parameter; peak sqrt(alpha)/2 and support |x| <= 2/sqrt(alpha). The default
+        gives peak 1. Default ``4.0`` (> 0). A float or an array broadcastable against ``x``
+        (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, alpha)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["alpha"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class Polynomial:
-    """Polynomial spike function with fixed parameters.
+    """Polynomial spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       alpha: Shape parameter; peak sqrt(alpha)/2 and support |x| <= 2/sqrt(alpha). The default
         gives peak 1. Default ``4.0`` (> 0). A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -254,9 +379,13 @@ class Polynomial:
 
     alpha: float | jax.Array = 4.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.alpha)
-        return origin(x, self.alpha)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.alpha)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.alpha)

@@ -14,18 +14,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
         1)*(-2*x/(alpha - 1) + 1)), x < 0), (-(1 - alpha)*(2*x/(alpha -
         1) + 1)**(1 - alpha)/((alpha - 1)*(2*x/(alpha - 1) + 1)), True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``QPseudoSpike``.
-Formulas, checked sources and plots: docs/q_pseudo_spike.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``QPseudoSpike``. Formulas, checked sources and plots: docs/q_pseudo_spike.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["QPseudoSpike", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["QPseudoSpike", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -46,9 +47,11 @@ def origin(x, alpha=2.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Sun Y, Zeng Y, Li Y. Solving the spike feature information vanishing problem in
     spiking deep Q network with potential based normalization. Frontiers in Neuroscience
     16:953368, 2022.
@@ -57,38 +60,15 @@ def origin(x, alpha=2.0):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha - 1
     _t1 = 2 * x / _t0
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.greater(alpha, 1),
-            jnp.where(jnp.less(x, 0), (0.5) * (1 - _t1) ** (-_t0), 1 - 0.5 * (_t1 + 1) ** (-_t0)),
+            jnp.where(_rt.lt0(x), (0.5) * (1 - _t1) ** (-_t0), 1 - 0.5 * (_t1 + 1) ** (-_t0)),
             jnp.nan,
         ),
-        dtype=_dtype,
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, alpha) = _primals
-    _tangent = grad(x, alpha) * _tangents[0] + _rt.along(_d_origin_d_alpha(x, alpha), _tangents[1])
-    return origin(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_alpha(x, alpha):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = alpha - 1
-    _t1 = 2 * x
-    _t2 = _t1 / _t0
-    _t3 = 1 - _t2
-    _t4 = -_t1 / _t0
-    _t5 = _t2 + 1
-    return jnp.asarray(
-        jnp.where(
-            jnp.less(x, 0),
-            (0.5) * _t3 ** (-_t0) * (-jnp.log(_t3) + _t4 / _t3),
-            -0.5 * _t5 ** (-_t0) * (-_t4 / _t5 - jnp.log(_t5)),
-        ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
 
 
@@ -117,10 +97,11 @@ def grad(x, alpha=2.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Sun Y, Zeng Y, Li Y. Solving the spike feature information vanishing problem in
     spiking deep Q network with potential based normalization. Frontiers in Neuroscience
     16:953368, 2022.
@@ -133,79 +114,345 @@ def grad(x, alpha=2.0):
     _t3 = -_t2 + alpha - 1
     _t4 = 1 / _t0
     _t5 = _t0 + _t2
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.greater(alpha, 1),
             jnp.where(
-                jnp.less(x, 0),
-                -_t1 * (_t3 * _t4) ** (-_t0) / _t3,
-                -_t1 * (_t4 * _t5) ** (-_t0) / _t5,
+                _rt.lt0(x), -_t1 * (_t3 * _t4) ** (-_t0) / _t3, -_t1 * (_t4 * _t5) ** (-_t0) / _t5
             ),
             jnp.nan,
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, alpha) = _primals
-    _tangent = _d_grad_d_x(x, alpha) * _tangents[0] + _rt.along(
-        _d_grad_d_alpha(x, alpha), _tangents[1]
-    )
-    return grad(x, alpha), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, alpha):
+@jax.custom_jvp
+def _d2(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha - 1
     _t1 = -_t0
-    _t2 = 1 / _t0
-    _t3 = 2 * x
-    _t4 = -_t3 + alpha - 1
-    _t5 = (_t2 * _t4) ** (-_t0) / (_t4 * _t4)
-    _t6 = 2 * (_t1 * _t1)
-    _t7 = _t0 + _t3
-    _t8 = 1 / (_t7 * _t7)
-    _t9 = (_t2 * _t7) ** (-_t0)
-    return jnp.asarray(
+    _t2 = 1 / (_t0 * _t0)
+    _t3 = 2 * _t2
+    _t4 = 2 * x / _t0
+    _t5 = 1 - _t4
+    _t6 = _t5 ** (-_t0) / (_t5 * _t5)
+    _t7 = (_t1 * _t1) * _t3
+    _t8 = _t4 + 1
+    _t9 = 1 / (_t8 * _t8)
+    _t10 = _t8 ** (-_t0)
+    return _rt.result(
         jnp.where(
-            jnp.less(x, 0), -2 * _t1 * _t5 + _t5 * _t6, 2 * _t1 * _t8 * _t9 - _t6 * _t8 * _t9
+            jnp.greater(alpha, 1),
+            jnp.where(
+                _rt.lt0(x),
+                -_t1 * _t3 * _t6 + _t6 * _t7,
+                2 * _t1 * _t10 * _t2 * _t9 - _t10 * _t7 * _t9,
+            ),
+            jnp.nan,
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
 
 
-def _d_grad_d_alpha(x, alpha):
+@jax.custom_jvp
+def _d3(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 2 * x
-    _t1 = -_t0 + alpha - 1
-    _t2 = 1 / _t1
-    _t3 = alpha - 1
-    _t4 = 1 / _t3
-    _t5 = _t1 * _t4
-    _t6 = _t5 ** (-_t3)
-    _t7 = _t2 * _t6
-    _t8 = -_t3
-    _t9 = 1 / (_t3 * _t3)
-    _t10 = _t3 * _t8
-    _t11 = _t0 + _t3
-    _t12 = 1 / _t11
-    _t13 = _t11 * _t4
-    _t14 = _t13 ** (-_t3)
-    _t15 = _t12 * _t14
-    return jnp.asarray(
+    _t0 = alpha - 1
+    _t1 = 2 * x / _t0
+    _t2 = 1 - _t1
+    _t3 = 1 / (_t2 * _t2 * _t2)
+    _t4 = _t2 ** (-_t0)
+    _t5 = 1 / (_t0 * _t0 * _t0)
+    _t6 = _t3 * _t4 * _t5
+    _t7 = -_t0
+    _t8 = 8 * _t7
+    _t9 = _t7 * _t7
+    _t10 = 4 * (_t7 * _t7 * _t7)
+    _t11 = _t1 + 1
+    _t12 = 1 / (_t11 * _t11 * _t11)
+    _t13 = _t11 ** (-_t0)
+    _t14 = _t12 * _t13 * _t5
+    return _rt.result(
         jnp.where(
-            jnp.less(x, 0),
-            -_t7 * _t8 * (_t10 * _t2 * (-_t1 * _t9 + _t4) - jnp.log(_t5))
-            + _t7
-            + _t6 * _t8 / (_t1 * _t1),
-            -_t15 * _t8 * (_t10 * _t12 * (-_t11 * _t9 + _t4) - jnp.log(_t13))
-            + _t15
-            + _t14 * _t8 / (_t11 * _t11),
+            jnp.greater(alpha, 1),
+            jnp.where(
+                _rt.lt0(x),
+                -_t10 * _t6 + 12 * _t3 * _t4 * _t5 * _t9 - _t6 * _t8,
+                -_t10 * _t14 + 12 * _t12 * _t13 * _t5 * _t9 - _t14 * _t8,
+            ),
+            jnp.nan,
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
     )
+
+
+@jax.custom_jvp
+def _d4(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = alpha - 1
+    _t1 = 2 * x / _t0
+    _t2 = 1 - _t1
+    _t3 = _t2 ** (-_t0) / (_t2 * _t2 * _t2 * _t2)
+    _t4 = -_t0
+    _t5 = 1 / (_t0 * _t0 * _t0 * _t0)
+    _t6 = 48 * _t5
+    _t7 = _t3 * _t5
+    _t8 = 88 * (_t4 * _t4)
+    _t9 = _t4 * _t4 * _t4
+    _t10 = 8 * (_t4 * _t4 * _t4 * _t4)
+    _t11 = _t1 + 1
+    _t12 = 1 / (_t11 * _t11 * _t11 * _t11)
+    _t13 = _t11 ** (-_t0)
+    _t14 = _t12 * _t13 * _t5
+    return _rt.result(
+        jnp.where(
+            jnp.greater(alpha, 1),
+            jnp.where(
+                _rt.lt0(x),
+                _t10 * _t7 - _t3 * _t4 * _t6 - _t3 * _t6 * _t9 + _t7 * _t8,
+                -_t10 * _t14
+                + 48 * _t12 * _t13 * _t4 * _t5
+                + 48 * _t12 * _t13 * _t5 * _t9
+                - _t14 * _t8,
+            ),
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d5(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = alpha - 1
+    _t1 = 2 * x / _t0
+    _t2 = 1 - _t1
+    _t3 = _t2 ** (-5)
+    _t4 = _t2 ** (-_t0)
+    _t5 = _t0 ** (-5)
+    _t6 = _t3 * _t4 * _t5
+    _t7 = -_t0
+    _t8 = 384 * _t7
+    _t9 = _t7 * _t7
+    _t10 = 560 * (_t7 * _t7 * _t7)
+    _t11 = _t7 * _t7 * _t7 * _t7
+    _t12 = 16 * _t7**5
+    _t13 = _t1 + 1
+    _t14 = _t13 ** (-5)
+    _t15 = _t13 ** (-_t0)
+    _t16 = _t14 * _t15 * _t5
+    return _rt.result(
+        jnp.where(
+            jnp.greater(alpha, 1),
+            jnp.where(
+                _rt.lt0(x),
+                -_t10 * _t6
+                + 160 * _t11 * _t3 * _t4 * _t5
+                - _t12 * _t6
+                + 800 * _t3 * _t4 * _t5 * _t9
+                - _t6 * _t8,
+                -_t10 * _t16
+                + 160 * _t11 * _t14 * _t15 * _t5
+                - _t12 * _t16
+                + 800 * _t14 * _t15 * _t5 * _t9
+                - _t16 * _t8,
+            ),
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d0_d_alpha(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / x
+    _t1 = alpha - 1
+    _t2 = _t0 * _t1
+    _t3 = _t2 + 2
+    _t4 = _t1 * _t3
+    _t5 = jnp.log(_t1)
+    _t6 = 2 * alpha - 2
+    _t7 = 1 / _t1
+    _t8 = (0.5) * _t7 * _t7 ** (-_t1)
+    _t9 = -_t0
+    _t10 = 2 - _t2
+    _t11 = _t1 * _t10
+    _t12 = 2 * x
+    _t13 = _t12 * _t7
+    _t14 = 1 - _t13
+    _t15 = -_t12 / _t1
+    _t16 = _t13 + 1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(alpha, 1),
+            jnp.where(
+                jnp.greater(x, 1),
+                -(_t0**_t1)
+                * _t3 ** (-_t1)
+                * _t8
+                * (_t4 * _t5 + _t4 * jnp.log(_t0) - _t4 * jnp.log(_t3) + _t6)
+                / _t3,
+                jnp.where(
+                    jnp.less(x, -1),
+                    _t10 ** (-_t1)
+                    * _t8
+                    * _t9**_t1
+                    * (_t11 * _t5 - _t11 * jnp.log(_t10) + _t11 * jnp.log(_t9) + _t6)
+                    / _t10,
+                    jnp.where(
+                        _rt.lt0(x),
+                        (0.5) * _t14 ** (-_t1) * (-jnp.log(_t14) + _t15 / _t14),
+                        -0.5 * _t16 ** (-_t1) * (-_t15 / _t16 - jnp.log(_t16)),
+                    ),
+                ),
+            ),
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _d1_d_alpha(x, alpha):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / x
+    _t1 = alpha - 1
+    _t2 = _t0 * _t1
+    _t3 = _t2 + 2
+    _t4 = -_t1
+    _t5 = _t1 * _t3
+    _t6 = jnp.log(_t1)
+    _t7 = 2 * alpha - 2
+    _t8 = 1 / _t1
+    _t9 = _t0 * _t8 * _t8 ** (-_t1)
+    _t10 = -_t0
+    _t11 = 2 - _t2
+    _t12 = _t1 * _t11
+    _t13 = 2 * x
+    _t14 = _t13 * _t8
+    _t15 = 1 - _t14
+    _t16 = 1 / _t15
+    _t17 = _t15 ** (-_t1)
+    _t18 = _t16 * _t17
+    _t19 = _t18 * _t8
+    _t20 = 1 / (_t1 * _t1)
+    _t21 = _t20 * _t4
+    _t22 = _t13 * _t4 / (_t1 * _t1 * _t1)
+    _t23 = _t13 * _t21
+    _t24 = _t14 + 1
+    _t25 = 1 / _t24
+    _t26 = _t24 ** (-_t1)
+    return _rt.result(
+        jnp.where(
+            jnp.greater(alpha, 1),
+            jnp.where(
+                jnp.greater(x, 1),
+                _t0**_t1
+                * _t3 ** (-_t1)
+                * _t9
+                * (
+                    _t3 * _t4
+                    - _t4 * (_t5 * _t6 + _t5 * jnp.log(_t0) - _t5 * jnp.log(_t3) + _t7)
+                    + _t5
+                    + _t7
+                )
+                / (_t3 * _t3),
+                jnp.where(
+                    jnp.less(x, -1),
+                    -(_t10**_t1)
+                    * _t11 ** (-_t1)
+                    * _t9
+                    * (
+                        _t11 * _t4
+                        + _t12
+                        - _t4 * (_t12 * _t6 + _t12 * jnp.log(_t10) - _t12 * jnp.log(_t11) + _t7)
+                        + _t7
+                    )
+                    / (_t11 * _t11),
+                    jnp.where(
+                        _rt.lt0(x),
+                        _t18 * _t21
+                        - _t19 * _t4 * (_t16 * _t23 - jnp.log(_t15))
+                        + _t19
+                        + _t17 * _t22 / (_t15 * _t15),
+                        _t20 * _t25 * _t26 * _t4
+                        - _t22 * _t26 / (_t24 * _t24)
+                        - _t25 * _t26 * _t4 * _t8 * (-_t23 * _t25 - jnp.log(_t24))
+                        + _t25 * _t26 * _t8,
+                    ),
+                ),
+            ),
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = origin(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = grad(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d2(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d3(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _d4(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -225,9 +472,11 @@ def spike(x, alpha=2.0):
         when it is a JAX array (traced values cannot be inspected).
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -239,18 +488,21 @@ def spike(x, alpha=2.0):
       True
     """
     _rt.check_param("q_pseudo_spike", "alpha", alpha, above=1.0)
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
 def _spike_fwd(x, alpha):
     _rt.check_param("q_pseudo_spike", "alpha", alpha, above=1.0)
-    return _rt.heaviside(x), (x, alpha)
+    return _rt.heaviside(x, alpha), (x, alpha)
 
 
 def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, alpha)).astype(jnp.result_type(x)), None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, alpha), x),
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -271,21 +523,70 @@ def spike_jvp(x, alpha=2.0):
         when it is a JAX array (traced values cannot be inspected).
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
     _rt.check_param("q_pseudo_spike", "alpha", alpha, above=1.0)
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
-    return _rt.heaviside(x), (grad(x, alpha) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, alpha=2.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (alpha).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      alpha: Tail exponent q: the gradient decays like |x|**-alpha; alpha > 1 keeps it
+        integrable, and larger alpha is steeper. Default ``2.0`` (1.0 < alpha). A float or an
+        array broadcastable against ``x`` (per-neuron values); may be traced. A value outside
+        this domain raises ValueError when it is a Python number or a NumPy array, and gives NaN
+        when it is a JAX array (traced values cannot be inspected).
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    _rt.check_param("q_pseudo_spike", "alpha", alpha, above=1.0)
+    return _rt.heaviside(x, alpha)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, alpha) = _primals
+    _out = _rt.heaviside(x, alpha)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["alpha"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class QPseudoSpike:
-    """q-PseudoSpike spike function with fixed parameters.
+    """q-PseudoSpike spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       alpha: Tail exponent q: the gradient decays like |x|**-alpha; alpha > 1 keeps it
@@ -294,8 +595,11 @@ class QPseudoSpike:
         Python number or a NumPy array, and gives NaN when it is a JAX array (traced values
         cannot be inspected).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -306,12 +610,16 @@ class QPseudoSpike:
 
     alpha: float | jax.Array = 2.0
     spiking: bool = True
+    learnable: bool = False
 
     def __post_init__(self):
         _rt.check_param("q_pseudo_spike", "alpha", self.alpha, above=1.0)
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.alpha)
-        return origin(x, self.alpha)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.alpha)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.alpha)

@@ -12,18 +12,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     grad(x)   = Piecewise((alpha*exp(-alpha*x)/(1 + exp(-alpha*x))**2, x < 0), (beta/(x
         + 1), True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``S2NN``.
-Formulas, checked sources and plots: docs/s2nn.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``S2NN``. Formulas, checked sources and plots: docs/s2nn.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["S2NN", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["S2NN", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -42,42 +43,23 @@ def origin(x, alpha=4.0, beta=1.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Suetake K, Ikegawa S, Saiin R, Sawada Y. S3NN: Time step reduction of spiking
     surrogate gradients for training energy efficient single-step spiking neural networks.
     Neural Networks 159:208-219, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), (1 / (1 + jnp.exp(-alpha * x))), beta * jnp.log(x + 1) + 0.5),
-        dtype=_dtype,
+    return _rt.result(
+        jnp.where(_rt.lt0(x), (1 / (1 + jnp.exp(-alpha * x))), beta * jnp.log(x + 1) + 0.5),
+        _dtype,
+        x,
+        alpha,
+        beta,
     )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, alpha, beta) = _primals
-    _tangent = (
-        grad(x, alpha, beta) * _tangents[0]
-        + _rt.along(_d_origin_d_alpha(x, alpha, beta), _tangents[1])
-        + _rt.along(_d_origin_d_beta(x, alpha, beta), _tangents[2])
-    )
-    return origin(x, alpha, beta), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_alpha(x, alpha, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp(-alpha * x)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t0 * x / ((_t0 + 1) * (_t0 + 1)), 0), dtype=_dtype
-    )
-
-
-def _d_origin_d_beta(x, alpha, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), 0, jnp.log(x + 1)), dtype=_dtype)
 
 
 @jax.custom_jvp
@@ -102,65 +84,241 @@ def grad(x, alpha=4.0, beta=1.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Suetake K, Ikegawa S, Saiin R, Sawada Y. S3NN: Time step reduction of spiking
     surrogate gradients for training energy efficient single-step spiking neural networks.
     Neural Networks 159:208-219, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp(alpha * x)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t0 * alpha / ((_t0 + 1) * (_t0 + 1)), beta / (x + 1)),
-        dtype=_dtype,
-    )
-
-
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, alpha, beta) = _primals
-    _tangent = (
-        _d_grad_d_x(x, alpha, beta) * _tangents[0]
-        + _rt.along(_d_grad_d_alpha(x, alpha, beta), _tangents[1])
-        + _rt.along(_d_grad_d_beta(x, alpha, beta), _tangents[2])
-    )
-    return grad(x, alpha, beta), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, alpha, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = alpha * alpha
-    _t1 = alpha * x
-    _t2 = jnp.exp(_t1)
-    _t3 = _t2 + 1
-    return jnp.asarray(
+    _t0 = jnp.exp((0.5) * alpha * x)
+    _t1 = _t0
+    return _rt.result(
         jnp.where(
-            jnp.less(x, 0),
-            _t0 * _t2 / (_t3 * _t3) - 2 * _t0 * jnp.exp(2 * _t1) / (_t3 * _t3 * _t3),
+            _rt.lt0(x),
+            _t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1)),
+            beta / (x + 1),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
+    )
+
+
+@jax.custom_jvp
+def _d2(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = jnp.exp(alpha * x)
+    return _rt.result(
+        jnp.where(
+            _rt.lt0(x),
+            -_t0 * (alpha * alpha) * (_t0 - 1) / ((_t0 + 1) * (_t0 + 1) * (_t0 + 1)),
             -beta / ((x + 1) * (x + 1)),
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        alpha,
+        beta,
     )
 
 
-def _d_grad_d_alpha(x, alpha, beta):
+@jax.custom_jvp
+def _d3(x, alpha, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * x
     _t1 = jnp.exp(_t0)
-    _t2 = _t1 + 1
-    _t3 = _t1 / (_t2 * _t2)
-    _t4 = 2 * _t0
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t0 * _t3 + _t3 - _t4 * jnp.exp(_t4) / (_t2 * _t2 * _t2), 0),
-        dtype=_dtype,
+    return _rt.result(
+        jnp.where(
+            _rt.lt0(x),
+            _t1
+            * (alpha * alpha * alpha)
+            * (-4 * _t1 + jnp.exp(2 * _t0) + 1)
+            / ((_t1 + 1) * (_t1 + 1) * (_t1 + 1) * (_t1 + 1)),
+            2 * beta / ((x + 1) * (x + 1) * (x + 1)),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
     )
 
 
-def _d_grad_d_beta(x, alpha, beta):
+@jax.custom_jvp
+def _d4(x, alpha, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), 0, (1 / (x + 1))), dtype=_dtype)
+    _t0 = alpha * x
+    _t1 = jnp.exp(_t0)
+    return _rt.result(
+        jnp.where(
+            _rt.lt0(x),
+            -_t1
+            * (alpha * alpha * alpha * alpha)
+            * (_t1 - 1)
+            * (-10 * _t1 + jnp.exp(2 * _t0) + 1)
+            / (_t1 + 1) ** 5,
+            -6 * beta / ((x + 1) * (x + 1) * (x + 1) * (x + 1)),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
+    )
+
+
+def _d5(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = alpha * x
+    _t1 = jnp.exp(_t0)
+    return _rt.result(
+        jnp.where(
+            _rt.lt0(x),
+            _t1
+            * alpha**5
+            * (-26 * _t1 + jnp.exp(4 * _t0) - 26 * jnp.exp(3 * _t0) + 66 * jnp.exp(2 * _t0) + 1)
+            / (_t1 + 1) ** 6,
+            24 * beta / (x + 1) ** 5,
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
+    )
+
+
+def _d0_d_alpha(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = alpha * x
+    _t2 = jnp.exp(_t1)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t1, -1000)),
+            0,
+            jnp.where(_t0, _t2 * x / ((_t2 + 1) * (_t2 + 1)), 0),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
+    )
+
+
+def _d0_d_beta(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.where(_rt.lt0(x), 0, jnp.log(x + 1)), _dtype, x, alpha, beta)
+
+
+def _d1_d_alpha(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = alpha * x
+    _t2 = jnp.exp(_t1)
+    _t3 = _t2 + 1
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t1, -1000)),
+            0,
+            jnp.where(_t0, -_t2 * (-_t1 + _t2 * alpha * x - _t3) / (_t3 * _t3 * _t3), 0),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
+    )
+
+
+def _d1_d_beta(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.where(_rt.lt0(x), 0, (1 / (x + 1))), _dtype, x, alpha, beta)
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = origin(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, alpha, beta),
+            lambda: _d0_d_alpha(x, alpha, beta),
+            lambda: _d0_d_beta(x, alpha, beta),
+        ),
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = grad(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d2(x, alpha, beta),
+            lambda: _d1_d_alpha(x, alpha, beta),
+            lambda: _d1_d_beta(x, alpha, beta),
+        ),
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _d2(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d3(x, alpha, beta),
+            lambda: _rt.partial(_d2.fun, _primals, 1),
+            lambda: _rt.partial(_d2.fun, _primals, 2),
+        ),
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _d3(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d4(x, alpha, beta),
+            lambda: _rt.partial(_d3.fun, _primals, 1),
+            lambda: _rt.partial(_d3.fun, _primals, 2),
+        ),
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _d4(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d5(x, alpha, beta),
+            lambda: _rt.partial(_d4.fun, _primals, 1),
+            lambda: _rt.partial(_d4.fun, _primals, 2),
+        ),
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -179,9 +337,11 @@ def spike(x, alpha=4.0, beta=1.0):
         an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -192,17 +352,21 @@ def spike(x, alpha=4.0, beta=1.0):
       >>> bool(g == s2nn.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha, beta)
 
 
 def _spike_fwd(x, alpha, beta):
-    return _rt.heaviside(x), (x, alpha, beta)
+    return _rt.heaviside(x, alpha, beta), (x, alpha, beta)
 
 
 def _spike_bwd(_residuals, _g):
     (x, alpha, beta) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, alpha, beta)).astype(jnp.result_type(x)), None, None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, alpha, beta), x),
+        None,
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -222,20 +386,73 @@ def spike_jvp(x, alpha=4.0, beta=1.0):
         an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha, beta)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha, beta) = _primals
-    return _rt.heaviside(x), (grad(x, alpha, beta) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, alpha, beta)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha, beta), None, None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, alpha=4.0, beta=1.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (alpha, beta).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      alpha: Steepness of the sigmoid branch used for x < 0. Default ``4.0`` (> 0). A float or
+        an array broadcastable against ``x`` (per-neuron values); may be traced.
+      beta: Scale of the logarithmic branch used for x >= 0. Default ``1.0`` (> 0). A float or
+        an array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, alpha, beta)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _rt.heaviside(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, alpha, beta),
+            lambda: _d0_d_alpha(x, alpha, beta),
+            lambda: _d0_d_beta(x, alpha, beta),
+        ),
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["alpha", "beta"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class S2NN:
-    """S2NN spike function with fixed parameters.
+    """S2NN spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       alpha: Steepness of the sigmoid branch used for x < 0. Default ``4.0`` (> 0). A float or
@@ -243,8 +460,11 @@ class S2NN:
       beta: Scale of the logarithmic branch used for x >= 0. Default ``1.0`` (> 0). A float or
         an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -256,9 +476,13 @@ class S2NN:
     alpha: float | jax.Array = 4.0
     beta: float | jax.Array = 1.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.alpha, self.beta)
-        return origin(x, self.alpha, self.beta)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.alpha, p.beta)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.alpha, p.beta)

@@ -12,18 +12,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     origin(x) = Piecewise((height*x, x < 0), (-height*x, True))
     grad(x)   = Piecewise((height, x < 0), (-height, True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``SignFlipTriangular``.
-Formulas, checked sources and plots: docs/sign_flip_triangular.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``SignFlipTriangular``. Formulas, checked sources and plots: docs/sign_flip_triangular.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["SignFlipTriangular", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["SignFlipTriangular", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -40,29 +41,17 @@ def origin(x, height=1.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Eshraghian J K, Ward M, Neftci E O, et al. Training spiking neural networks using
     lessons from deep learning. Proceedings of the IEEE 111(9):1016-1054, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = height * x
-    return jnp.asarray(jnp.where(jnp.less(x, 0), _t0, -_t0), dtype=_dtype)
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, height) = _primals
-    _tangent = grad(x, height) * _tangents[0] + _rt.along(
-        _d_origin_d_height(x, height), _tangents[1]
-    )
-    return origin(x, height), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_height(x, height):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), x, -x), dtype=_dtype)
+    return _rt.result(jnp.where(_rt.lt0(x), _t0, -_t0), _dtype, x, height)
 
 
 @jax.custom_jvp
@@ -79,27 +68,104 @@ def grad(x, height=1.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Eshraghian J K, Ward M, Neftci E O, et al. Training spiking neural networks using
     lessons from deep learning. Proceedings of the IEEE 111(9):1016-1054, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), height, -height), dtype=_dtype)
+    return _rt.result(jnp.where(_rt.lt0(x), height, -height), _dtype, x, height)
 
 
-@grad.defjvp
+@jax.custom_jvp
+def _d2(x, height):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, height)
+
+
+@jax.custom_jvp
+def _d3(x, height):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, height)
+
+
+@jax.custom_jvp
+def _d4(x, height):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, height)
+
+
+def _d5(x, height):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x, height)
+
+
+def _d0_d_height(x, height):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.where(_rt.lt0(x), x, -x), _dtype, x, height)
+
+
+def _d1_d_height(x, height):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.where(_rt.lt0(x), 1, -1), _dtype, x, height)
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, height) = _primals
+    _out = origin(x, height)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, height), lambda: _d0_d_height(x, height))
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
 def _grad_jvp_rule(_primals, _tangents):
     (x, height) = _primals
-    _tangent = _rt.along(_d_grad_d_height(x, height), _tangents[1])
-    return grad(x, height), _tangent.astype(_rt.float_dtype(x))
+    _out = grad(x, height)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(x, height), lambda: _d1_d_height(x, height))
+    )
 
 
-def _d_grad_d_height(x, height):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(jnp.where(jnp.less(x, 0), 1, -1), dtype=_dtype)
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, height) = _primals
+    _out = _d2(x, height)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d3(x, height), lambda: _rt.partial(_d2.fun, _primals, 1))
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, height) = _primals
+    _out = _d3(x, height)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d4(x, height), lambda: _rt.partial(_d3.fun, _primals, 1))
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, height) = _primals
+    _out = _d4(x, height)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d5(x, height), lambda: _rt.partial(_d4.fun, _primals, 1))
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -116,9 +182,11 @@ def spike(x, height=1.0):
         A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -129,17 +197,20 @@ def spike(x, height=1.0):
       >>> bool(g == sign_flip_triangular.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, height)
 
 
 def _spike_fwd(x, height):
-    return _rt.heaviside(x), (x, height)
+    return _rt.heaviside(x, height), (x, height)
 
 
 def _spike_bwd(_residuals, _g):
     (x, height) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, height)).astype(jnp.result_type(x)), None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, height), x),
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -157,27 +228,75 @@ def spike_jvp(x, height=1.0):
         A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, height)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, height) = _primals
-    return _rt.heaviside(x), (grad(x, height) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, height)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, height), None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, height=1.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (height).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      height: Magnitude of the gradient (snnTorch's threshold argument). Default ``1.0`` (> 0).
+        A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, height)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, height) = _primals
+    _out = _rt.heaviside(x, height)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, height), lambda: _d0_d_height(x, height))
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["height"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class SignFlipTriangular:
-    """Sign-flip "triangular" spike function with fixed parameters.
+    """Sign-flip "triangular" spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       height: Magnitude of the gradient (snnTorch's threshold argument). Default ``1.0`` (> 0).
         A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -188,9 +307,13 @@ class SignFlipTriangular:
 
     height: float | jax.Array = 1.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.height)
-        return origin(x, self.height)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.height)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.height)

@@ -13,18 +13,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     grad(x)   = Piecewise((scale*exp(x/tau)/(2*tau), x < 0), (scale*exp(-x/tau)/(2*tau),
         True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``SingleExponential``.
-Formulas, checked sources and plots: docs/single_exponential.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``SingleExponential``. Formulas, checked sources and plots: docs/single_exponential.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["SingleExponential", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["SingleExponential", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -44,45 +45,23 @@ def origin(x, tau=1.0, scale=1.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = x / tau
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), (0.5) * scale * jnp.exp(_t0), scale * (1 - 0.5 * jnp.exp(-_t0))),
-        dtype=_dtype,
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, tau, scale) = _primals
-    _tangent = (
-        grad(x, tau, scale) * _tangents[0]
-        + _rt.along(_d_origin_d_tau(x, tau, scale), _tangents[1])
-        + _rt.along(_d_origin_d_scale(x, tau, scale), _tangents[2])
-    )
-    return origin(x, tau, scale), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_tau(x, tau, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x / tau
-    _t1 = (0.5) * scale * x / (tau * tau)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), -_t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), dtype=_dtype
-    )
-
-
-def _d_origin_d_scale(x, tau, scale):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x / tau
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), (0.5) * jnp.exp(_t0), 1 - 0.5 * jnp.exp(-_t0)), dtype=_dtype
+    _t1 = jnp.exp((0.5) * _t0)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), ((0.5) * _t1 * scale) * _t1, scale * (1 - 0.5 * jnp.exp(-_t0))),
+        _dtype,
+        x,
+        tau,
+        scale,
     )
 
 
@@ -103,68 +82,209 @@ def grad(x, tau=1.0, scale=1.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / tau
+    _t0 = (0.5) / tau
     _t1 = _t0 * x
-    _t2 = (0.5) * _t0 * scale
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t2 * jnp.exp(_t1), _t2 * jnp.exp(-_t1)), dtype=_dtype
+    _t2 = jnp.exp(_t1)
+    _t3 = _t0 * scale
+    _t4 = jnp.exp(-_t1)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), (_t2 * _t3) * _t2, (_t3 * _t4) * _t4), _dtype, x, tau, scale
     )
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, tau, scale) = _primals
-    _tangent = (
-        _d_grad_d_x(x, tau, scale) * _tangents[0]
-        + _rt.along(_d_grad_d_tau(x, tau, scale), _tangents[1])
-        + _rt.along(_d_grad_d_scale(x, tau, scale), _tangents[2])
-    )
-    return grad(x, tau, scale), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, tau, scale):
+@jax.custom_jvp
+def _d2(x, tau, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = x / tau
     _t1 = (0.5) * scale / (tau * tau)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), dtype=_dtype
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), _dtype, x, tau, scale
     )
 
 
-def _d_grad_d_tau(x, tau, scale):
+@jax.custom_jvp
+def _d3(x, tau, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = x / tau
-    _t1 = jnp.exp(_t0)
-    _t2 = (0.5) * scale
-    _t3 = _t2 / (tau * tau)
-    _t4 = 1 / (tau * tau * tau)
-    _t5 = jnp.exp(-_t0)
-    return jnp.asarray(
-        jnp.where(
-            jnp.less(x, 0),
-            -_t1 * _t2 * _t4 * x - _t1 * _t3,
-            -_t3 * _t5 + (0.5) * _t4 * _t5 * scale * x,
-        ),
-        dtype=_dtype,
+    _t1 = (0.5) * scale / (tau * tau * tau)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), _t1 * jnp.exp(-_t0)), _dtype, x, tau, scale
     )
 
 
-def _d_grad_d_scale(x, tau, scale):
+@jax.custom_jvp
+def _d4(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x / tau
+    _t1 = (0.5) * scale / (tau * tau * tau * tau)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), _dtype, x, tau, scale
+    )
+
+
+def _d5(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x / tau
+    _t1 = (0.5) * scale / tau**5
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), _t1 * jnp.exp(-_t0)), _dtype, x, tau, scale
+    )
+
+
+def _d0_d_tau(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = x / tau
+    _t2 = (0.5) * scale * x / (tau * tau)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t1, -1000)),
+            0,
+            jnp.where(
+                _t0, -_t2 * jnp.exp(_t1), jnp.where(jnp.greater(_t1, 1000), 0, -_t2 * jnp.exp(-_t1))
+            ),
+        ),
+        _dtype,
+        x,
+        tau,
+        scale,
+    )
+
+
+def _d0_d_scale(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = x / tau
+    return _rt.result(
+        jnp.where(_rt.lt0(x), (0.5) * jnp.exp(_t0), 1 - 0.5 * jnp.exp(-_t0)), _dtype, x, tau, scale
+    )
+
+
+def _d1_d_tau(x, tau, scale):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = x / tau
+    _t2 = 1 / (tau * tau)
+    _t3 = 1 / (tau * tau * tau)
+    _t4 = (0.5) * scale
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t1, -1000)),
+            0,
+            jnp.where(
+                _t0,
+                -_t4 * (_t2 + _t3 * x) * jnp.exp(_t1),
+                jnp.where(jnp.greater(_t1, 1000), 0, _t4 * (-_t2 + _t3 * x) * jnp.exp(-_t1)),
+            ),
+        ),
+        _dtype,
+        x,
+        tau,
+        scale,
+    )
+
+
+def _d1_d_scale(x, tau, scale):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1 / tau
     _t1 = _t0 * x
     _t2 = (0.5) * _t0
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t2 * jnp.exp(_t1), _t2 * jnp.exp(-_t1)), dtype=_dtype
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t2 * jnp.exp(_t1), _t2 * jnp.exp(-_t1)), _dtype, x, tau, scale
     )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = origin(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, tau, scale),
+            lambda: _d0_d_tau(x, tau, scale),
+            lambda: _d0_d_scale(x, tau, scale),
+        ),
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = grad(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d2(x, tau, scale),
+            lambda: _d1_d_tau(x, tau, scale),
+            lambda: _d1_d_scale(x, tau, scale),
+        ),
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _d2(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d3(x, tau, scale),
+            lambda: _rt.partial(_d2.fun, _primals, 1),
+            lambda: _rt.partial(_d2.fun, _primals, 2),
+        ),
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _d3(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d4(x, tau, scale),
+            lambda: _rt.partial(_d3.fun, _primals, 1),
+            lambda: _rt.partial(_d3.fun, _primals, 2),
+        ),
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _d4(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d5(x, tau, scale),
+            lambda: _rt.partial(_d4.fun, _primals, 1),
+            lambda: _rt.partial(_d4.fun, _primals, 2),
+        ),
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -183,9 +303,11 @@ def spike(x, tau=1.0, scale=1.0):
         array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -196,17 +318,21 @@ def spike(x, tau=1.0, scale=1.0):
       >>> bool(g == single_exponential.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, tau, scale)
 
 
 def _spike_fwd(x, tau, scale):
-    return _rt.heaviside(x), (x, tau, scale)
+    return _rt.heaviside(x, tau, scale), (x, tau, scale)
 
 
 def _spike_bwd(_residuals, _g):
     (x, tau, scale) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, tau, scale)).astype(jnp.result_type(x)), None, None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, tau, scale), x),
+        None,
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -226,20 +352,73 @@ def spike_jvp(x, tau=1.0, scale=1.0):
         array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, tau, scale)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, tau, scale) = _primals
-    return _rt.heaviside(x), (grad(x, tau, scale) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, tau, scale)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, tau, scale), None, None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, tau=1.0, scale=1.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (tau, scale).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      tau: Width (decay length) of the gradient, lava-dl's tau_rho. Default ``1.0`` (> 0). A
+        float or an array broadcastable against ``x`` (per-neuron values); may be traced.
+      scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float or an
+        array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, tau, scale)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, tau, scale) = _primals
+    _out = _rt.heaviside(x, tau, scale)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, tau, scale),
+            lambda: _d0_d_tau(x, tau, scale),
+            lambda: _d0_d_scale(x, tau, scale),
+        ),
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["tau", "scale"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class SingleExponential:
-    """Single exponential (Laplace) spike function with fixed parameters.
+    """Single exponential (Laplace) spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       tau: Width (decay length) of the gradient, lava-dl's tau_rho. Default ``1.0`` (> 0). A
@@ -247,8 +426,11 @@ class SingleExponential:
       scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float or an
         array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -260,9 +442,13 @@ class SingleExponential:
     tau: float | jax.Array = 1.0
     scale: float | jax.Array = 1.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.tau, self.scale)
-        return origin(x, self.tau, self.scale)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.tau, p.scale)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.tau, p.scale)

@@ -12,18 +12,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
         exp(-beta*x))/beta, True))
     grad(x)   = Piecewise((alpha*exp(beta*x), x < 0), (alpha*exp(-beta*x), True))
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``SLAYER``.
-Formulas, checked sources and plots: docs/slayer.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``SLAYER``. Formulas, checked sources and plots: docs/slayer.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["SLAYER", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["SLAYER", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -43,50 +44,20 @@ def origin(x, alpha=0.5, beta=1.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = beta * x
-    _t1 = alpha / beta
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t1 * jnp.exp(_t0), _t1 * (2 - jnp.exp(-_t0))), dtype=_dtype
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, alpha, beta) = _primals
-    _tangent = (
-        grad(x, alpha, beta) * _tangents[0]
-        + _rt.along(_d_origin_d_alpha(x, alpha, beta), _tangents[1])
-        + _rt.along(_d_origin_d_beta(x, alpha, beta), _tangents[2])
-    )
-    return origin(x, alpha, beta), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_alpha(x, alpha, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / beta
-    _t1 = beta * x
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t0 * jnp.exp(_t1), _t0 * (2 - jnp.exp(-_t1))), dtype=_dtype
-    )
-
-
-def _d_origin_d_beta(x, alpha, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = beta * x
-    _t1 = jnp.exp(_t0)
-    _t2 = alpha / (beta * beta)
-    _t3 = alpha * x / beta
-    _t4 = jnp.exp(-_t0)
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), -_t1 * _t2 + _t1 * _t3, -_t2 * (2 - _t4) + _t3 * _t4),
-        dtype=_dtype,
+    _t1 = jnp.exp((0.5) * _t0)
+    _t2 = alpha / beta
+    return _rt.result(
+        jnp.where(_rt.lt0(x), (_t1 * _t2) * _t1, _t2 * (2 - jnp.exp(-_t0))), _dtype, x, alpha, beta
     )
 
 
@@ -106,53 +77,206 @@ def grad(x, alpha=0.5, beta=1.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = beta * x
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), alpha * jnp.exp(_t0), alpha * jnp.exp(-_t0)), dtype=_dtype
+    _t0 = (0.5) * beta * x
+    _t1 = jnp.exp(_t0)
+    _t2 = jnp.exp(-_t0)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), (_t1 * alpha) * _t1, (_t2 * alpha) * _t2), _dtype, x, alpha, beta
     )
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, alpha, beta) = _primals
-    _tangent = (
-        _d_grad_d_x(x, alpha, beta) * _tangents[0]
-        + _rt.along(_d_grad_d_alpha(x, alpha, beta), _tangents[1])
-        + _rt.along(_d_grad_d_beta(x, alpha, beta), _tangents[2])
-    )
-    return grad(x, alpha, beta), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, alpha, beta):
+@jax.custom_jvp
+def _d2(x, alpha, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = beta * x
     _t1 = alpha * beta
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), dtype=_dtype
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), _dtype, x, alpha, beta
     )
 
 
-def _d_grad_d_alpha(x, alpha, beta):
+@jax.custom_jvp
+def _d3(x, alpha, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = beta * x
-    return jnp.asarray(jnp.where(jnp.less(x, 0), jnp.exp(_t0), jnp.exp(-_t0)), dtype=_dtype)
-
-
-def _d_grad_d_beta(x, alpha, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = beta * x
-    _t1 = alpha * x
-    return jnp.asarray(
-        jnp.where(jnp.less(x, 0), _t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), dtype=_dtype
+    _t1 = alpha * (beta * beta)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), _t1 * jnp.exp(-_t0)), _dtype, x, alpha, beta
     )
+
+
+@jax.custom_jvp
+def _d4(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = beta * x
+    _t1 = alpha * (beta * beta * beta)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), -_t1 * jnp.exp(-_t0)), _dtype, x, alpha, beta
+    )
+
+
+def _d5(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = beta * x
+    _t1 = alpha * (beta * beta * beta * beta)
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t1 * jnp.exp(_t0), _t1 * jnp.exp(-_t0)), _dtype, x, alpha, beta
+    )
+
+
+def _d0_d_alpha(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / beta
+    _t1 = beta * x
+    return _rt.result(
+        jnp.where(_rt.lt0(x), _t0 * jnp.exp(_t1), _t0 * (2 - jnp.exp(-_t1))), _dtype, x, alpha, beta
+    )
+
+
+def _d0_d_beta(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = beta * x
+    _t2 = jnp.exp(_t1)
+    _t3 = alpha / (beta * beta)
+    _t4 = alpha * x / beta
+    _t5 = -2 * _t3
+    _t6 = jnp.exp(-_t1)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t1, -1000)),
+            0,
+            jnp.where(
+                _t0,
+                -_t2 * _t3 + _t2 * _t4,
+                jnp.where(jnp.greater(_t1, 1000), _t5, _t3 * _t6 + _t4 * _t6 + _t5),
+            ),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
+    )
+
+
+def _d1_d_alpha(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = beta * x
+    return _rt.result(jnp.where(_rt.lt0(x), jnp.exp(_t0), jnp.exp(-_t0)), _dtype, x, alpha, beta)
+
+
+def _d1_d_beta(x, alpha, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = _rt.lt0(x)
+    _t1 = beta * x
+    _t2 = alpha * x
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(_t0, jnp.less(_t1, -1000)),
+            0,
+            jnp.where(
+                _t0, _t2 * jnp.exp(_t1), jnp.where(jnp.greater(_t1, 1000), 0, -_t2 * jnp.exp(-_t1))
+            ),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = origin(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, alpha, beta),
+            lambda: _d0_d_alpha(x, alpha, beta),
+            lambda: _d0_d_beta(x, alpha, beta),
+        ),
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = grad(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d2(x, alpha, beta),
+            lambda: _d1_d_alpha(x, alpha, beta),
+            lambda: _d1_d_beta(x, alpha, beta),
+        ),
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _d2(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d3(x, alpha, beta),
+            lambda: _rt.partial(_d2.fun, _primals, 1),
+            lambda: _rt.partial(_d2.fun, _primals, 2),
+        ),
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _d3(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d4(x, alpha, beta),
+            lambda: _rt.partial(_d3.fun, _primals, 1),
+            lambda: _rt.partial(_d3.fun, _primals, 2),
+        ),
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _d4(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: _d5(x, alpha, beta),
+            lambda: _rt.partial(_d4.fun, _primals, 1),
+            lambda: _rt.partial(_d4.fun, _primals, 2),
+        ),
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -171,9 +295,11 @@ def spike(x, alpha=0.5, beta=1.0):
         or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -184,17 +310,21 @@ def spike(x, alpha=0.5, beta=1.0):
       >>> bool(g == slayer.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha, beta)
 
 
 def _spike_fwd(x, alpha, beta):
-    return _rt.heaviside(x), (x, alpha, beta)
+    return _rt.heaviside(x, alpha, beta), (x, alpha, beta)
 
 
 def _spike_bwd(_residuals, _g):
     (x, alpha, beta) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, alpha, beta)).astype(jnp.result_type(x)), None, None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, alpha, beta), x),
+        None,
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -214,20 +344,73 @@ def spike_jvp(x, alpha=0.5, beta=1.0):
         or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, alpha, beta)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha, beta) = _primals
-    return _rt.heaviside(x), (grad(x, alpha, beta) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, alpha, beta)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha, beta), None, None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, alpha=0.5, beta=1.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (alpha, beta).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      alpha: Peak of the gradient at the threshold. Default ``0.5`` (> 0). A float or an array
+        broadcastable against ``x`` (per-neuron values); may be traced.
+      beta: Decay rate of the gradient away from the threshold. Default ``1.0`` (> 0). A float
+        or an array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, alpha, beta)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, alpha, beta) = _primals
+    _out = _rt.heaviside(x, alpha, beta)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (
+            lambda: grad(x, alpha, beta),
+            lambda: _d0_d_alpha(x, alpha, beta),
+            lambda: _d0_d_beta(x, alpha, beta),
+        ),
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["alpha", "beta"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class SLAYER:
-    """SLAYER exponential (slayer_pdf) spike function with fixed parameters.
+    """SLAYER exponential (slayer_pdf) spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       alpha: Peak of the gradient at the threshold. Default ``0.5`` (> 0). A float or an array
@@ -235,8 +418,11 @@ class SLAYER:
       beta: Decay rate of the gradient away from the threshold. Default ``1.0`` (> 0). A float
         or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -248,9 +434,13 @@ class SLAYER:
     alpha: float | jax.Array = 0.5
     beta: float | jax.Array = 1.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.alpha, self.beta)
-        return origin(x, self.alpha, self.beta)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.alpha, p.beta)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.alpha, p.beta)

@@ -12,18 +12,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     grad(x)   = 2*Sum(pi*(4*k - 2)*cos(pi*x*(4*k - 2)/period)/(period*(2*k - 1)), (k, 1,
         n))/pi
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``SquarewaveFourierSeries``.
-Formulas, checked sources and plots: docs/squarewave_fourier_series.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``SquarewaveFourierSeries``. Formulas, checked sources and plots: docs/squarewave_fourier_series.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["SquarewaveFourierSeries", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["SquarewaveFourierSeries", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -45,9 +46,11 @@ def origin(x, n=2, period=8.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
     infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
     """
@@ -58,17 +61,17 @@ def origin(x, n=2, period=8.0):
     _t2 = (
         3.141592653589793
         * jnp.where(
-            jnp.less(x, 0),
+            _rt.lt0(x),
             -jnp.where(jnp.less(period, 2 * _t0), _t0 - period, _t0),
             jnp.where(jnp.less(period, 2 * _t1), _t1 - period, _t1),
         )
         / period
     )
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.logical_and(
-                jnp.logical_and(jnp.greater_equal(n, 1), jnp.less_equal(n, 16)),
-                jnp.equal(jnp.mod(n, 1), 0),
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
             ),
             2
             * (
@@ -93,45 +96,10 @@ def origin(x, n=2, period=8.0):
             + 0.5,
             jnp.nan,
         ),
-        dtype=_dtype,
-    )
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, n, period) = _primals
-    _tangent = grad(x, n, period) * _tangents[0] + _rt.along(
-        _d_origin_d_period(x, n, period), _tangents[2]
-    )
-    return origin(x, n, period), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_period(x, n, period):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 3.141592653589793 * x / period
-    _t1 = 2 * 3.141592653589793 * x / (period * period)
-    return jnp.asarray(
-        2
-        * (
-            -_t1 * jnp.cos(2 * _t0)
-            + jnp.where(jnp.greater_equal(n, 2), -_t1 * jnp.cos(6 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 3), -_t1 * jnp.cos(10 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 4), -_t1 * jnp.cos(14 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 5), -_t1 * jnp.cos(18 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 6), -_t1 * jnp.cos(22 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 7), -_t1 * jnp.cos(26 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 8), -_t1 * jnp.cos(30 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 9), -_t1 * jnp.cos(34 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 10), -_t1 * jnp.cos(38 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 11), -_t1 * jnp.cos(42 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 12), -_t1 * jnp.cos(46 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 13), -_t1 * jnp.cos(50 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 14), -_t1 * jnp.cos(54 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 15), -_t1 * jnp.cos(58 * _t0), 0)
-            + jnp.where(jnp.greater_equal(n, 16), -_t1 * jnp.cos(62 * _t0), 0)
-        )
-        / 3.141592653589793,
-        dtype=_dtype,
+        _dtype,
+        x,
+        n,
+        period,
     )
 
 
@@ -237,10 +205,11 @@ def grad(x, n=2, period=8.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
     infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
     """
@@ -249,18 +218,18 @@ def grad(x, n=2, period=8.0):
     _t0 = jnp.mod(-x, period)
     _t1 = jnp.mod(x, period)
     _t2 = jnp.where(
-        jnp.less(x, 0),
+        _rt.lt0(x),
         -jnp.where(jnp.less(period, 2 * _t0), _t0 - period, _t0),
         jnp.where(jnp.less(period, 2 * _t1), _t1 - period, _t1),
     )
     _t3 = 1 / period
     _t4 = 2 * 3.141592653589793 * _t3
     _t5 = 3.141592653589793 * _t2 * _t3
-    return jnp.asarray(
+    return _rt.result(
         jnp.where(
             jnp.logical_and(
-                jnp.logical_and(jnp.greater_equal(n, 1), jnp.less_equal(n, 16)),
-                jnp.equal(jnp.mod(n, 1), 0),
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
             ),
             2
             * (
@@ -284,206 +253,430 @@ def grad(x, n=2, period=8.0):
             / 3.141592653589793,
             jnp.nan,
         ),
-        dtype=_dtype,
+        _dtype,
+        x,
+        n,
+        period,
     )
 
 
-@grad.defjvp
-def _grad_jvp_rule(_primals, _tangents):
-    (x, n, period) = _primals
-    _tangent = _d_grad_d_x(x, n, period) * _tangents[0] + _rt.along(
-        _d_grad_d_period(x, n, period), _tangents[2]
-    )
-    return grad(x, n, period), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_grad_d_x(x, n, period):
+@jax.custom_jvp
+def _d2(x, n, period):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = jnp.mod(-x, period)
     _t1 = jnp.mod(x, period)
     _t2 = (
         3.141592653589793
         * jnp.where(
-            jnp.less(x, 0),
+            _rt.lt0(x),
             -jnp.where(jnp.less(period, 2 * _t0), _t0 - period, _t0),
             jnp.where(jnp.less(period, 2 * _t1), _t1 - period, _t1),
         )
         / period
     )
     _t3 = 9.869604401089358 / (period * period)
-    return jnp.asarray(
-        2
-        * (
-            -4 * _t3 * jnp.sin(2 * _t2)
-            + jnp.where(jnp.greater_equal(n, 2), -12 * _t3 * jnp.sin(6 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 3), -20 * _t3 * jnp.sin(10 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 4), -28 * _t3 * jnp.sin(14 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 5), -36 * _t3 * jnp.sin(18 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 6), -44 * _t3 * jnp.sin(22 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 7), -52 * _t3 * jnp.sin(26 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 8), -60 * _t3 * jnp.sin(30 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 9), -68 * _t3 * jnp.sin(34 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 10), -76 * _t3 * jnp.sin(38 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 11), -84 * _t3 * jnp.sin(42 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 12), -92 * _t3 * jnp.sin(46 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 13), -100 * _t3 * jnp.sin(50 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 14), -108 * _t3 * jnp.sin(54 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 15), -116 * _t3 * jnp.sin(58 * _t2), 0)
-            + jnp.where(jnp.greater_equal(n, 16), -124 * _t3 * jnp.sin(62 * _t2), 0)
-        )
-        / 3.141592653589793,
-        dtype=_dtype,
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
+            ),
+            2
+            * (
+                -4 * _t3 * jnp.sin(2 * _t2)
+                + jnp.where(jnp.greater_equal(n, 2), -12 * _t3 * jnp.sin(6 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 3), -20 * _t3 * jnp.sin(10 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 4), -28 * _t3 * jnp.sin(14 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 5), -36 * _t3 * jnp.sin(18 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 6), -44 * _t3 * jnp.sin(22 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 7), -52 * _t3 * jnp.sin(26 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 8), -60 * _t3 * jnp.sin(30 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 9), -68 * _t3 * jnp.sin(34 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 10), -76 * _t3 * jnp.sin(38 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 11), -84 * _t3 * jnp.sin(42 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 12), -92 * _t3 * jnp.sin(46 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 13), -100 * _t3 * jnp.sin(50 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 14), -108 * _t3 * jnp.sin(54 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 15), -116 * _t3 * jnp.sin(58 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 16), -124 * _t3 * jnp.sin(62 * _t2), 0)
+            )
+            / 3.141592653589793,
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        n,
+        period,
     )
 
 
-def _d_grad_d_period(x, n, period):
+@jax.custom_jvp
+def _d3(x, n, period):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / period
-    _t1 = jnp.mod(-x, period)
-    _t2 = jnp.less(period, 2 * _t1)
-    _t3 = jnp.less(x, 0)
-    _t4 = jnp.mod(x, period)
-    _t5 = jnp.less(period, 2 * _t4)
-    _t6 = jnp.where(_t3, -jnp.where(_t2, _t1 - period, _t1), jnp.where(_t5, _t4 - period, _t4))
-    _t7 = 6.283185307179586
-    _t8 = _t6 * _t7
-    _t9 = _t0 * _t8
-    _t10 = 1 / (period * period)
-    _t11 = _t10 * _t7
-    _t12 = _t0 * x
-    _t13 = jnp.floor(-_t12)
-    _t14 = jnp.floor(_t12)
-    _t15 = _t0 * jnp.where(_t3, -jnp.where(_t2, -_t13 - 1, -_t13), jnp.where(_t5, -_t14 - 1, -_t14))
-    _t16 = _t0 * _t7
-    _t17 = 18.84955592153876
-    _t18 = _t17 * _t6
-    _t19 = _t0 * _t18
-    _t20 = 31.41592653589793
-    _t21 = _t20 * _t6
-    _t22 = _t0 * _t21
-    _t23 = 43.982297150257104
-    _t24 = _t23 * _t6
-    _t25 = _t0 * _t24
-    _t26 = 56.548667764616276
-    _t27 = _t26 * _t6
-    _t28 = _t0 * _t27
-    _t29 = 69.11503837897546
-    _t30 = _t29 * _t6
-    _t31 = _t0 * _t30
-    _t32 = 81.68140899333463
-    _t33 = _t32 * _t6
-    _t34 = _t0 * _t33
-    _t35 = 94.2477796076938
-    _t36 = _t35 * _t6
-    _t37 = _t0 * _t36
-    _t38 = 106.81415022205297
-    _t39 = _t38 * _t6
-    _t40 = _t0 * _t39
-    _t41 = 119.38052083641215
-    _t42 = _t41 * _t6
-    _t43 = _t0 * _t42
-    _t44 = 131.94689145077132
-    _t45 = _t44 * _t6
-    _t46 = _t0 * _t45
-    _t47 = 144.51326206513048
-    _t48 = _t47 * _t6
-    _t49 = _t0 * _t48
-    _t50 = 157.07963267948966
-    _t51 = _t50 * _t6
-    _t52 = _t0 * _t51
-    _t53 = 169.64600329384882
-    _t54 = _t53 * _t6
-    _t55 = _t0 * _t54
-    _t56 = 182.212373908208
-    _t57 = _t56 * _t6
-    _t58 = _t0 * _t57
-    _t59 = 194.7787445225672
-    _t60 = _t59 * _t6
-    _t61 = _t0 * _t60
-    return jnp.asarray(
-        2
-        * (
-            -_t11 * jnp.cos(_t9)
-            - _t16 * (-_t10 * _t8 + _t15 * _t7) * jnp.sin(_t9)
-            + jnp.where(
-                jnp.greater_equal(n, 2),
-                -_t11 * jnp.cos(_t19) - _t16 * (-_t10 * _t18 + _t15 * _t17) * jnp.sin(_t19),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 3),
-                -_t11 * jnp.cos(_t22) - _t16 * (-_t10 * _t21 + _t15 * _t20) * jnp.sin(_t22),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 4),
-                -_t11 * jnp.cos(_t25) - _t16 * (-_t10 * _t24 + _t15 * _t23) * jnp.sin(_t25),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 5),
-                -_t11 * jnp.cos(_t28) - _t16 * (-_t10 * _t27 + _t15 * _t26) * jnp.sin(_t28),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 6),
-                -_t11 * jnp.cos(_t31) - _t16 * (-_t10 * _t30 + _t15 * _t29) * jnp.sin(_t31),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 7),
-                -_t11 * jnp.cos(_t34) - _t16 * (-_t10 * _t33 + _t15 * _t32) * jnp.sin(_t34),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 8),
-                -_t11 * jnp.cos(_t37) - _t16 * (-_t10 * _t36 + _t15 * _t35) * jnp.sin(_t37),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 9),
-                -_t11 * jnp.cos(_t40) - _t16 * (-_t10 * _t39 + _t15 * _t38) * jnp.sin(_t40),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 10),
-                -_t11 * jnp.cos(_t43) - _t16 * (-_t10 * _t42 + _t15 * _t41) * jnp.sin(_t43),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 11),
-                -_t11 * jnp.cos(_t46) - _t16 * (-_t10 * _t45 + _t15 * _t44) * jnp.sin(_t46),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 12),
-                -_t11 * jnp.cos(_t49) - _t16 * (-_t10 * _t48 + _t15 * _t47) * jnp.sin(_t49),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 13),
-                -_t11 * jnp.cos(_t52) - _t16 * (-_t10 * _t51 + _t15 * _t50) * jnp.sin(_t52),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 14),
-                -_t11 * jnp.cos(_t55) - _t16 * (-_t10 * _t54 + _t15 * _t53) * jnp.sin(_t55),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 15),
-                -_t11 * jnp.cos(_t58) - _t16 * (-_t10 * _t57 + _t15 * _t56) * jnp.sin(_t58),
-                0,
-            )
-            + jnp.where(
-                jnp.greater_equal(n, 16),
-                -_t11 * jnp.cos(_t61) - _t16 * (-_t10 * _t60 + _t15 * _t59) * jnp.sin(_t61),
-                0,
-            )
+    _t0 = jnp.mod(-x, period)
+    _t1 = jnp.mod(x, period)
+    _t2 = (
+        3.141592653589793
+        * jnp.where(
+            _rt.lt0(x),
+            -jnp.where(jnp.less(period, 2 * _t0), _t0 - period, _t0),
+            jnp.where(jnp.less(period, 2 * _t1), _t1 - period, _t1),
         )
-        / 3.141592653589793,
-        dtype=_dtype,
+        / period
     )
+    _t3 = 31.00627668029982 / (period * period * period)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
+            ),
+            2
+            * (
+                -8 * _t3 * jnp.cos(2 * _t2)
+                + jnp.where(jnp.greater_equal(n, 2), -72 * _t3 * jnp.cos(6 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 3), -200 * _t3 * jnp.cos(10 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 4), -392 * _t3 * jnp.cos(14 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 5), -648 * _t3 * jnp.cos(18 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 6), -968 * _t3 * jnp.cos(22 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 7), -1352 * _t3 * jnp.cos(26 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 8), -1800 * _t3 * jnp.cos(30 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 9), -2312 * _t3 * jnp.cos(34 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 10), -2888 * _t3 * jnp.cos(38 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 11), -3528 * _t3 * jnp.cos(42 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 12), -4232 * _t3 * jnp.cos(46 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 13), -5000 * _t3 * jnp.cos(50 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 14), -5832 * _t3 * jnp.cos(54 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 15), -6728 * _t3 * jnp.cos(58 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 16), -7688 * _t3 * jnp.cos(62 * _t2), 0)
+            )
+            / 3.141592653589793,
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        n,
+        period,
+    )
+
+
+@jax.custom_jvp
+def _d4(x, n, period):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = jnp.mod(-x, period)
+    _t1 = jnp.mod(x, period)
+    _t2 = (
+        3.141592653589793
+        * jnp.where(
+            _rt.lt0(x),
+            -jnp.where(jnp.less(period, 2 * _t0), _t0 - period, _t0),
+            jnp.where(jnp.less(period, 2 * _t1), _t1 - period, _t1),
+        )
+        / period
+    )
+    _t3 = 97.40909103400244 / (period * period * period * period)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
+            ),
+            2
+            * (
+                16 * _t3 * jnp.sin(2 * _t2)
+                + jnp.where(jnp.greater_equal(n, 2), 432 * _t3 * jnp.sin(6 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 3), 2000 * _t3 * jnp.sin(10 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 4), 5488 * _t3 * jnp.sin(14 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 5), 11664 * _t3 * jnp.sin(18 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 6), 21296 * _t3 * jnp.sin(22 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 7), 35152 * _t3 * jnp.sin(26 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 8), 54000 * _t3 * jnp.sin(30 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 9), 78608 * _t3 * jnp.sin(34 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 10), 109744 * _t3 * jnp.sin(38 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 11), 148176 * _t3 * jnp.sin(42 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 12), 194672 * _t3 * jnp.sin(46 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 13), 250000 * _t3 * jnp.sin(50 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 14), 314928 * _t3 * jnp.sin(54 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 15), 390224 * _t3 * jnp.sin(58 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 16), 476656 * _t3 * jnp.sin(62 * _t2), 0)
+            )
+            / 3.141592653589793,
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        n,
+        period,
+    )
+
+
+def _d5(x, n, period):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = jnp.mod(-x, period)
+    _t1 = jnp.mod(x, period)
+    _t2 = (
+        3.141592653589793
+        * jnp.where(
+            _rt.lt0(x),
+            -jnp.where(jnp.less(period, 2 * _t0), _t0 - period, _t0),
+            jnp.where(jnp.less(period, 2 * _t1), _t1 - period, _t1),
+        )
+        / period
+    )
+    _t3 = 306.01968478528147 / period**5
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
+            ),
+            2
+            * (
+                32 * _t3 * jnp.cos(2 * _t2)
+                + jnp.where(jnp.greater_equal(n, 2), 2592 * _t3 * jnp.cos(6 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 3), 20000 * _t3 * jnp.cos(10 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 4), 76832 * _t3 * jnp.cos(14 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 5), 209952 * _t3 * jnp.cos(18 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 6), 468512 * _t3 * jnp.cos(22 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 7), 913952 * _t3 * jnp.cos(26 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 8), 1620000 * _t3 * jnp.cos(30 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 9), 2672672 * _t3 * jnp.cos(34 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 10), 4170272 * _t3 * jnp.cos(38 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 11), 6223392 * _t3 * jnp.cos(42 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 12), 8954912 * _t3 * jnp.cos(46 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 13), 12500000 * _t3 * jnp.cos(50 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 14), 17006112 * _t3 * jnp.cos(54 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 15), 22632992 * _t3 * jnp.cos(58 * _t2), 0)
+                + jnp.where(jnp.greater_equal(n, 16), 29552672 * _t3 * jnp.cos(62 * _t2), 0)
+            )
+            / 3.141592653589793,
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        n,
+        period,
+    )
+
+
+def _d0_d_period(x, n, period):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 3.141592653589793 * x / period
+    _t1 = 2 * 3.141592653589793 * x / (period * period)
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
+            ),
+            2
+            * (
+                -_t1 * jnp.cos(2 * _t0)
+                + jnp.where(jnp.greater_equal(n, 2), -_t1 * jnp.cos(6 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 3), -_t1 * jnp.cos(10 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 4), -_t1 * jnp.cos(14 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 5), -_t1 * jnp.cos(18 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 6), -_t1 * jnp.cos(22 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 7), -_t1 * jnp.cos(26 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 8), -_t1 * jnp.cos(30 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 9), -_t1 * jnp.cos(34 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 10), -_t1 * jnp.cos(38 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 11), -_t1 * jnp.cos(42 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 12), -_t1 * jnp.cos(46 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 13), -_t1 * jnp.cos(50 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 14), -_t1 * jnp.cos(54 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 15), -_t1 * jnp.cos(58 * _t0), 0)
+                + jnp.where(jnp.greater_equal(n, 16), -_t1 * jnp.cos(62 * _t0), 0)
+            )
+            / 3.141592653589793,
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        n,
+        period,
+    )
+
+
+def _d1_d_period(x, n, period):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 6.283185307179586
+    _t1 = x / period
+    _t2 = _t0 * _t1
+    _t3 = _t0 / (period * period)
+    _t4 = 9.869604401089358
+    _t5 = 1 / (period * period * period)
+    _t6 = 3.141592653589793 * _t1
+    _t7 = 6 * _t6
+    _t8 = 10 * _t6
+    _t9 = 14 * _t6
+    _t10 = 18 * _t6
+    _t11 = 22 * _t6
+    _t12 = 26 * _t6
+    _t13 = 30 * _t6
+    _t14 = 34 * _t6
+    _t15 = 38 * _t6
+    _t16 = 42 * _t6
+    _t17 = 46 * _t6
+    _t18 = 50 * _t6
+    _t19 = 54 * _t6
+    _t20 = 58 * _t6
+    _t21 = 62 * _t6
+    return _rt.result(
+        jnp.where(
+            jnp.logical_and(
+                jnp.logical_and(jnp.equal(jnp.mod(n, 1), 0), jnp.less_equal(n, 16)),
+                jnp.greater_equal(n, 1),
+            ),
+            2
+            * (
+                -_t3 * jnp.cos(_t2)
+                + 4 * _t4 * _t5 * x * jnp.sin(_t2)
+                + jnp.where(
+                    jnp.greater_equal(n, 5),
+                    -_t3 * jnp.cos(_t10) + 36 * _t4 * _t5 * x * jnp.sin(_t10),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 6),
+                    -_t3 * jnp.cos(_t11) + 44 * _t4 * _t5 * x * jnp.sin(_t11),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 7),
+                    -_t3 * jnp.cos(_t12) + 52 * _t4 * _t5 * x * jnp.sin(_t12),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 8),
+                    -_t3 * jnp.cos(_t13) + 60 * _t4 * _t5 * x * jnp.sin(_t13),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 9),
+                    -_t3 * jnp.cos(_t14) + 68 * _t4 * _t5 * x * jnp.sin(_t14),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 10),
+                    -_t3 * jnp.cos(_t15) + 76 * _t4 * _t5 * x * jnp.sin(_t15),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 11),
+                    -_t3 * jnp.cos(_t16) + 84 * _t4 * _t5 * x * jnp.sin(_t16),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 12),
+                    -_t3 * jnp.cos(_t17) + 92 * _t4 * _t5 * x * jnp.sin(_t17),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 13),
+                    -_t3 * jnp.cos(_t18) + 100 * _t4 * _t5 * x * jnp.sin(_t18),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 14),
+                    -_t3 * jnp.cos(_t19) + 108 * _t4 * _t5 * x * jnp.sin(_t19),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 15),
+                    -_t3 * jnp.cos(_t20) + 116 * _t4 * _t5 * x * jnp.sin(_t20),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 16),
+                    -_t3 * jnp.cos(_t21) + 124 * _t4 * _t5 * x * jnp.sin(_t21),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 2),
+                    -_t3 * jnp.cos(_t7) + 12 * _t4 * _t5 * x * jnp.sin(_t7),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 3),
+                    -_t3 * jnp.cos(_t8) + 20 * _t4 * _t5 * x * jnp.sin(_t8),
+                    0,
+                )
+                + jnp.where(
+                    jnp.greater_equal(n, 4),
+                    -_t3 * jnp.cos(_t9) + 28 * _t4 * _t5 * x * jnp.sin(_t9),
+                    0,
+                )
+            )
+            / 3.141592653589793,
+            jnp.nan,
+        ),
+        _dtype,
+        x,
+        n,
+        period,
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, n, period) = _primals
+    _out = origin(x, n, period)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, n, period), None, lambda: _d0_d_period(x, n, period))
+    )
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
+def _grad_jvp_rule(_primals, _tangents):
+    (x, n, period) = _primals
+    _out = grad(x, n, period)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(x, n, period), None, lambda: _d1_d_period(x, n, period))
+    )
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, n, period) = _primals
+    _out = _d2(x, n, period)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (lambda: _d3(x, n, period), None, lambda: _rt.partial(_d2.fun, _primals, 2)),
+    )
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, n, period) = _primals
+    _out = _d3(x, n, period)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (lambda: _d4(x, n, period), None, lambda: _rt.partial(_d3.fun, _primals, 2)),
+    )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, n, period) = _primals
+    _out = _d4(x, n, period)
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (lambda: _d5(x, n, period), None, lambda: _rt.partial(_d4.fun, _primals, 2)),
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -505,9 +698,11 @@ def spike(x, n=2, period=8.0):
         A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -519,18 +714,22 @@ def spike(x, n=2, period=8.0):
       True
     """
     _rt.check_param("squarewave_fourier_series", "n", n, integer=True, min=1, max=16)
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, n, period)
 
 
 def _spike_fwd(x, n, period):
     _rt.check_param("squarewave_fourier_series", "n", n, integer=True, min=1, max=16)
-    return _rt.heaviside(x), (x, n, period)
+    return _rt.heaviside(x, n, period), (x, n, period)
 
 
 def _spike_bwd(_residuals, _g):
     (x, n, period) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, n, period)).astype(jnp.result_type(x)), None, None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, n, period), x),
+        None,
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -553,21 +752,72 @@ def spike_jvp(x, n=2, period=8.0):
         A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
     _rt.check_param("squarewave_fourier_series", "n", n, integer=True, min=1, max=16)
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, n, period)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, n, period) = _primals
-    return _rt.heaviside(x), (grad(x, n, period) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, n, period)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, n, period), None, None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, n=2, period=8.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (n, period). Integer parameters (n) get no gradient.
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      n: Number of terms, the odd harmonics 1, 3, ..., 2n-1; the gradient at 0 is 4n/period.
+        Default ``2`` (an integer, 1 <= n <= 16). A float or an array broadcastable against
+        ``x`` (per-neuron values); may be traced. A value outside this domain raises ValueError
+        when it is a Python number or a NumPy array, and gives NaN when it is a JAX array
+        (traced values cannot be inspected).
+      period: Period T of the square wave; the gradient repeats every T. Default ``8.0`` (> 0).
+        A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    _rt.check_param("squarewave_fourier_series", "n", n, integer=True, min=1, max=16)
+    return _rt.heaviside(x, n, period)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, n, period) = _primals
+    _out = _rt.heaviside(x, n, period)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(x, n, period), None, lambda: _d0_d_period(x, n, period))
+    )
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["n", "period"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class SquarewaveFourierSeries:
-    """Square-wave Fourier series spike function with fixed parameters.
+    """Square-wave Fourier series spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       n: Number of terms, the odd harmonics 1, 3, ..., 2n-1; the gradient at 0 is 4n/period.
@@ -577,8 +827,11 @@ class SquarewaveFourierSeries:
       period: Period T of the square wave; the gradient repeats every T. Default ``8.0`` (> 0).
         A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -590,12 +843,16 @@ class SquarewaveFourierSeries:
     n: float | jax.Array = 2
     period: float | jax.Array = 8.0
     spiking: bool = True
+    learnable: bool = False
 
     def __post_init__(self):
         _rt.check_param("squarewave_fourier_series", "n", self.n, integer=True, min=1, max=16)
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.n, self.period)
-        return origin(x, self.n, self.period)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.n, p.period)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.n, p.period)

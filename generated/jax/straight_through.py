@@ -11,18 +11,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     origin(x) = x
     grad(x)   = 1
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``StraightThrough``.
-Formulas, checked sources and plots: docs/straight_through.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``StraightThrough``. Formulas, checked sources and plots: docs/straight_through.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["StraightThrough", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["StraightThrough", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -37,21 +38,16 @@ def origin(x):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
     stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(x, dtype=_dtype)
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x,) = _primals
-    _tangent = grad(x) * _tangents[0]
-    return origin(x), _tangent.astype(_rt.float_dtype(x))
+    return _rt.result(x, _dtype, x)
 
 
 @jax.custom_jvp
@@ -66,22 +62,84 @@ def grad(x):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
     stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.full_like(x, 1, dtype=_dtype)
+    return _rt.result(jnp.full_like(x, 1), _dtype, x)
 
 
-@grad.defjvp
+@jax.custom_jvp
+def _d2(x):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x)
+
+
+@jax.custom_jvp
+def _d3(x):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x)
+
+
+@jax.custom_jvp
+def _d4(x):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x)
+
+
+def _d5(x):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    return _rt.result(jnp.full_like(x, 0), _dtype, x)
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x,) = _primals
+    _out = origin(x)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x),))
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
 def _grad_jvp_rule(_primals, _tangents):
     (x,) = _primals
-    _tangent = jnp.zeros_like(_tangents[0])
-    return grad(x), _tangent.astype(_rt.float_dtype(x))
+    _out = grad(x)
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d2(x),))
+
+
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x,) = _primals
+    _out = _d2(x)
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d3(x),))
+
+
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x,) = _primals
+    _out = _d3(x)
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d4(x),))
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x,) = _primals
+    _out = _d4(x)
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d5(x),))
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -96,9 +154,11 @@ def spike(x):
         float16, bfloat16, float32, float64.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -118,8 +178,8 @@ def _spike_fwd(x):
 
 def _spike_bwd(_residuals, _g):
     (x,) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x)).astype(jnp.result_type(x)),)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (_rt.cotangent(_g * grad(x), x),)
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -135,25 +195,67 @@ def spike_jvp(x):
         float16, bfloat16, float32, float64.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
     return _rt.heaviside(x)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x,) = _primals
-    return _rt.heaviside(x), (grad(x) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x),))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    There are no parameters: the same as ``spike_jvp``.
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x,) = _primals
+    _out = _rt.heaviside(x)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x),))
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=[],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class StraightThrough:
-    """Straight-through spike function with fixed parameters.
+    """Straight-through spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -163,9 +265,13 @@ class StraightThrough:
     """
 
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x)
-        return origin(x)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x)

@@ -10,18 +10,19 @@ backward pass, where ``grad`` is the derivative of the smooth ``origin``:
     origin(x) = x/(beta*Abs(x) + 1) + 1/beta
     grad(x)   = -beta*x*sign(x)/(beta*Abs(x) + 1)**2 + 1/(beta*Abs(x) + 1)
 
-Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class ``SuperSpike``.
-Formulas, checked sources and plots: docs/superspike.md.
+Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class
+``SuperSpike``. Formulas, checked sources and plots: docs/superspike.md.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
 from surrogen.runtime import jax as _rt
 
-__all__ = ["SuperSpike", "grad", "origin", "spike", "spike_jvp"]
+__all__ = ["SuperSpike", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 
 @jax.custom_jvp
@@ -38,28 +39,33 @@ def origin(x, beta=20.0):
 
     Returns:
       origin(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).
+    Differentiable to order 5 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
     networks. Neural Computation 30(6):1514-1541, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(((1 - 1 / (beta * jnp.abs(x) + 1)) * jnp.sign(x) + 1) / beta, dtype=_dtype)
-
-
-@origin.defjvp
-def _origin_jvp_rule(_primals, _tangents):
-    (x, beta) = _primals
-    _tangent = grad(x, beta) * _tangents[0] + _rt.along(_d_origin_d_beta(x, beta), _tangents[1])
-    return origin(x, beta), _tangent.astype(_rt.float_dtype(x))
-
-
-def _d_origin_d_beta(x, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.abs(x)
-    return jnp.asarray(
-        -_t0 * x / ((_t0 * beta + 1) * (_t0 * beta + 1)) - 1 / (beta * beta), dtype=_dtype
+    _t0 = 1 / beta
+    _t1 = 1 / x
+    _t2 = 2 * beta
+    _t3 = jnp.abs(x)
+    _t4 = _t0 / (_t3 * beta + 1)
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t0 * (_t1 + _t2) / (_t1 + beta),
+            jnp.where(
+                jnp.less(x, -1),
+                -_t0 * _t1 / (-_t1 + beta),
+                jnp.where(_rt.ge0(x), _t4 * (_t2 * _t3 + 1), _t4),
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
     )
 
 
@@ -81,43 +87,208 @@ def grad(x, beta=20.0):
 
     Returns:
       grad(x), with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype
-      (float16 and bfloat16 are computed in float32).
+      (float16 and bfloat16 are computed in float32). NaN where ``x`` is NaN.
 
-    Differentiable to any order without evaluating an unselected ``jnp.where`` branch
-    (a custom_jvp carrying the symbolic derivatives).
+    Differentiable to order 4 in ``x`` and once in the parameters (a
+    custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not
+    selected is ever differentiated).
     Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
     networks. Neural Computation 30(6):1514-1541, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray((1 / ((beta * jnp.abs(x) + 1) * (beta * jnp.abs(x) + 1))), dtype=_dtype)
+    return _rt.result((1 / ((beta * jnp.abs(x) + 1) * (beta * jnp.abs(x) + 1))), _dtype, x, beta)
 
 
-@grad.defjvp
+@jax.custom_jvp
+def _d2(x, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / x
+    _t1 = 2 * beta
+    _t2 = _t1 / (x * x * x)
+    _t3 = beta * jnp.abs(x) + 1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            -_t2 / ((_t0 + beta) * (_t0 + beta) * (_t0 + beta)),
+            jnp.where(
+                jnp.less(x, -1),
+                -_t2 / ((-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta)),
+                -_t1 * jnp.sign(x) / (_t3 * _t3) + 2 * (beta * beta) * x / (_t3 * _t3 * _t3),
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
+    )
+
+
+@jax.custom_jvp
+def _d3(x, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / x
+    _t1 = beta * beta
+    _t2 = 6 * _t1 / (x * x * x * x)
+    _t3 = beta * jnp.abs(x) + 1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t2 / ((_t0 + beta) * (_t0 + beta) * (_t0 + beta) * (_t0 + beta)),
+            jnp.where(
+                jnp.less(x, -1),
+                _t2 / ((-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta)),
+                6 * _t1 / (_t3 * _t3 * _t3)
+                - 6 * (beta * beta * beta) * x * jnp.sign(x) / (_t3 * _t3 * _t3 * _t3),
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
+    )
+
+
+@jax.custom_jvp
+def _d4(x, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / x
+    _t1 = 24 * (beta * beta * beta)
+    _t2 = _t1 / x**5
+    _t3 = beta * jnp.abs(x) + 1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            -_t2 / (_t0 + beta) ** 5,
+            jnp.where(
+                jnp.less(x, -1),
+                -_t2 / (-_t0 + beta) ** 5,
+                -_t1 * jnp.sign(x) / (_t3 * _t3 * _t3 * _t3)
+                + 24 * (beta * beta * beta * beta) * x / _t3**5,
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
+    )
+
+
+def _d5(x, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / x
+    _t1 = beta * beta * beta * beta
+    _t2 = 120 * _t1 / x**6
+    _t3 = beta * jnp.abs(x) + 1
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t2 / (_t0 + beta) ** 6,
+            jnp.where(
+                jnp.less(x, -1),
+                _t2 / (-_t0 + beta) ** 6,
+                120 * _t1 / _t3**5 - 120 * beta**5 * x * jnp.sign(x) / _t3**6,
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
+    )
+
+
+def _d0_d_beta(x, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = beta * beta
+    _t1 = 1 / _t0
+    _t2 = 1 / x
+    _t3 = (_t2 + beta) * (_t2 + beta)
+    _t4 = (-_t2 + beta) * (-_t2 + beta)
+    _t5 = jnp.abs(x)
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            _t1 * (-_t0 - _t3) / _t3,
+            jnp.where(
+                jnp.less(x, -1),
+                _t1 * (_t0 - _t4) / _t4,
+                -_t1 - _t5 * x / ((_t5 * beta + 1) * (_t5 * beta + 1)),
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
+    )
+
+
+def _d1_d_beta(x, beta):
+    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
+    _t0 = 1 / x
+    _t1 = 2 / (x * x)
+    _t2 = jnp.abs(x)
+    _t3 = _t2 * beta + 1
+    _t4 = 1 / (_t3 * _t3)
+    _t5 = jnp.sign(x)
+    return _rt.result(
+        jnp.where(
+            jnp.greater(x, 1),
+            -_t1 / ((_t0 + beta) * (_t0 + beta) * (_t0 + beta)),
+            jnp.where(
+                jnp.less(x, -1),
+                -_t1 / ((-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta)),
+                -_t2 * _t4 + 2 * _t2 * _t5 * beta * x / (_t3 * _t3 * _t3) - _t4 * _t5 * x,
+            ),
+        ),
+        _dtype,
+        x,
+        beta,
+    )
+
+
+def _origin_jvp_rule(_primals, _tangents):
+    (x, beta) = _primals
+    _out = origin(x, beta)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), lambda: _d0_d_beta(x, beta)))
+
+
+origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
+
+
 def _grad_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
-    _tangent = _d_grad_d_x(x, beta) * _tangents[0] + _rt.along(
-        _d_grad_d_beta(x, beta), _tangents[1]
-    )
-    return grad(x, beta), _tangent.astype(_rt.float_dtype(x))
+    _out = grad(x, beta)
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d2(x, beta), lambda: _d1_d_beta(x, beta)))
 
 
-def _d_grad_d_x(x, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return jnp.asarray(
-        -2
-        * beta
-        * jnp.sign(x)
-        / ((beta * jnp.abs(x) + 1) * (beta * jnp.abs(x) + 1) * (beta * jnp.abs(x) + 1)),
-        dtype=_dtype,
+grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
+
+
+def _d2_jvp_rule(_primals, _tangents):
+    (x, beta) = _primals
+    _out = _d2(x, beta)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d3(x, beta), lambda: _rt.partial(_d2.fun, _primals, 1))
     )
 
 
-def _d_grad_d_beta(x, beta):
-    _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.abs(x)
-    return jnp.asarray(
-        -2 * _t0 / ((_t0 * beta + 1) * (_t0 * beta + 1) * (_t0 * beta + 1)), dtype=_dtype
+_d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
+
+
+def _d3_jvp_rule(_primals, _tangents):
+    (x, beta) = _primals
+    _out = _d3(x, beta)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d4(x, beta), lambda: _rt.partial(_d3.fun, _primals, 1))
     )
+
+
+_d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
+
+
+def _d4_jvp_rule(_primals, _tangents):
+    (x, beta) = _primals
+    _out = _d4(x, beta)
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d5(x, beta), lambda: _rt.partial(_d4.fun, _primals, 1))
+    )
+
+
+_d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
 
 
 @jax.custom_vjp
@@ -134,9 +305,11 @@ def spike(x, beta=20.0):
         A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode
-      (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the
-      parameters get no gradient. Use ``spike_jvp`` for forward mode.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating
+      dtype. A negative subnormal ``x`` does not spike, eagerly and under ``jit`` alike. Reverse
+      mode (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``, summed to
+      ``x``'s shape; the parameters get no gradient (``spike_learnable`` gives them one). Use
+      ``spike_jvp`` for forward mode.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -147,17 +320,20 @@ def spike(x, beta=20.0):
       >>> bool(g == superspike.grad(0.0))
       True
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, beta)
 
 
 def _spike_fwd(x, beta):
-    return _rt.heaviside(x), (x, beta)
+    return _rt.heaviside(x, beta), (x, beta)
 
 
 def _spike_bwd(_residuals, _g):
     (x, beta) = _residuals
-    # Only x gets a cotangent (in x's dtype); None marks every parameter as non-differentiable.
-    return ((_g * grad(x, beta)).astype(jnp.result_type(x)), None)
+    # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
+    return (
+        _rt.cotangent(_g * grad(x, beta), x),
+        None,
+    )
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -175,27 +351,73 @@ def spike_jvp(x, beta=20.0):
         A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
 
     Returns:
-      0.0 or 1.0 with ``x``'s shape and floating dtype.
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
     """
-    return _rt.heaviside(x)
+    return _rt.heaviside(x, beta)
 
 
-@spike_jvp.defjvp
 def _spike_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
-    return _rt.heaviside(x), (grad(x, beta) * _tangents[0]).astype(_rt.float_dtype(x))
+    _out = _rt.heaviside(x, beta)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), None))
 
 
+spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def spike_learnable(x, beta=20.0):
+    """``spike`` whose parameters get a gradient too (opt-in).
+
+        d spike / dx     := grad(x)
+        d spike / dtheta := d origin / dtheta
+
+    Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter, ``g *
+    d origin / d parameter`` summed to the parameter's shape: the surrogate principle applied to
+    the parameters (beta).
+
+    Args:
+      x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
+        float16, bfloat16, float32, float64.
+      beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
+        A float or an array broadcastable against ``x`` (per-neuron values); may be traced.
+
+    Returns:
+      0.0 or 1.0, with the broadcast shape of ``x`` and the parameters, in ``x``'s floating dtype.
+    """
+    return _rt.heaviside(x, beta)
+
+
+def _spike_learnable_rule(_primals, _tangents):
+    (x, beta) = _primals
+    _out = _rt.heaviside(x, beta)
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), lambda: _d0_d_beta(x, beta)))
+
+
+spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["beta"],
+    meta_fields=["spiking", "learnable"],
+)
 @dataclasses.dataclass(frozen=True)
 class SuperSpike:
-    """SuperSpike spike function with fixed parameters.
+    """SuperSpike spike function with its parameters (a JAX pytree).
+
+    The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over
+    them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.
 
     Attributes:
       beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
         A float or an array (per-neuron values).
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with
-        its true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with its
+        true gradient (SpikingJelly's ``spiking=False``).
+      learnable: if False (default), the parameters get no gradient. If True, they get
+        d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,
+        which is the same thing).
 
     Example:
       >>> import jax.numpy as jnp
@@ -206,9 +428,13 @@ class SuperSpike:
 
     beta: float | jax.Array = 20.0
     spiking: bool = True
+    learnable: bool = False
 
     def __call__(self, x):
-        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters."""
-        if self.spiking:
-            return spike(x, self.beta)
-        return origin(x, self.beta)
+        """``spike(x, ...)`` if ``spiking`` else ``origin(x, ...)``, with these parameters
+        (``spike_learnable`` if ``learnable``)."""
+        p = self if self.learnable else jax.lax.stop_gradient(self)
+        if not self.spiking:
+            return origin(x, p.beta)
+        fn = spike_learnable if self.learnable else spike
+        return fn(x, p.beta)

@@ -11,9 +11,11 @@ straight-through estimator).
 
 ``spike(x)``, ``origin(x, alpha, beta)``, ``grad(x, alpha, beta)`` and
 ``spike_bwd(x, g, alpha, beta)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/leaky_relu.md.
 """
 
@@ -23,84 +25,125 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"alpha": 0.1, "beta": 1.0}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
+@numba.njit(cache=True, error_model="numpy")
+def _origin(_x, alpha, beta):
+    x = _not_nan(_x)
+    return _select(_x == _x, _select((x < _like(x, 0.0)), alpha * x, beta * x), _x)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x, alpha, beta):
-    return _select((x < _like(x, 0.0)), alpha * x, beta * x)
+def _grad(_x, alpha, beta):
+    x = _not_nan(_x)
+    return _select(_x == _x, _select((x < _like(x, 0.0)), alpha, beta), _x)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _grad(x, alpha, beta):
-    return _select((x < _like(x, 0.0)), alpha, beta)
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
+
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def origin(x, alpha, beta):
+        """Leaky ReLU origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = Piecewise((alpha*x, x < 0), (beta*x, True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          alpha: Gradient below the threshold (x < 0). Default ``0.1`` (real). A float or an array
+            broadcastable against ``x`` (per-neuron values).
+          beta: Gradient at and above the threshold (x >= 0). Default ``1.0`` (real). A float or an
+            array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
+        stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
+        """
+        return _origin(x, _like(x, alpha), _like(x, beta))
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def grad(x, alpha, beta):
+        """Leaky ReLU surrogate gradient: d origin / dx.
+
+            grad(x) = Piecewise((alpha, x < 0), (beta, True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          alpha: Gradient below the threshold (x < 0). Default ``0.1`` (real). A float or an array
+            broadcastable against ``x`` (per-neuron values).
+          beta: Gradient at and above the threshold (x >= 0). Default ``1.0`` (real). A float or an
+            array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
+        stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
+        """
+        return _grad(x, _like(x, alpha), _like(x, beta))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32),
+            _f32(_f32, _f32, _f64, _f64),
+            _f32(_f32, _f64, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, alpha, beta):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, alpha), _like(x, beta))
 
 
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def origin(x, alpha, beta):
-    """Leaky ReLU origin: the smooth function whose derivative is ``grad``.
-
-        origin(x) = Piecewise((alpha*x, x < 0), (beta*x, True))
+def fused_lif(config=None, alpha=0.1, beta=1.0):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      alpha: Gradient below the threshold (x < 0). Default ``0.1`` (real). A float or an array
-        broadcastable against ``x`` (per-neuron values).
-      beta: Gradient at and above the threshold (x >= 0). Default ``1.0`` (real). A float or an
-        array broadcastable against ``x`` (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
-    stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x, alpha, beta)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def grad(x, alpha, beta):
-    """Leaky ReLU surrogate gradient: d origin / dx.
-
-        grad(x) = Piecewise((alpha, x < 0), (beta, True))
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      alpha: Gradient below the threshold (x < 0). Default ``0.1`` (real). A float or an array
-        broadcastable against ``x`` (per-neuron values).
-      beta: Gradient at and above the threshold (x >= 0). Default ``1.0`` (real). A float or an
-        array broadcastable against ``x`` (per-neuron values).
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
-    stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
-    """
-    return _grad(x, alpha, beta)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64)], cache=True)
-def spike_bwd(x, g, alpha, beta):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, alpha, beta)
+    return _FusedLIF(_grad, (alpha, beta), config or _LIFConfig())

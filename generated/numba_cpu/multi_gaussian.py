@@ -16,9 +16,11 @@ MultiGaussianGrad); the origin is its integral, written with erf.
 
 ``spike(x)``, ``origin(x, h, s, sigma, scale)``, ``grad(x, h, s, sigma, scale)`` and
 ``spike_bwd(x, g, h, s, sigma, scale)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/multi_gaussian.md.
 """
 
@@ -28,121 +30,176 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"h": 0.15, "s": 6.0, "sigma": 0.5, "scale": 0.5}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
-
-
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x, h, s, sigma, scale):
+def _origin(_x, h, s, sigma, scale):
+    x = _not_nan(_x)
     _t0 = (_like(x, 0.5)) * _like(x, 1.4142135623730951) / sigma
     _t1 = _t0 / s
     _t2 = (_like(x, 0.5)) * h
-    return scale * (
-        -_t2 * (math.erf(_t1 * (-sigma + x)) + _like(x, 1.0))
-        - _t2 * (math.erf(_t1 * (sigma + x)) + _like(x, 1.0))
-        + (_like(x, 0.5)) * (h + _like(x, 1.0)) * (math.erf(_t0 * x) + _like(x, 1.0))
+    return _select(
+        _x == _x,
+        scale
+        * (
+            -_t2 * (math.erf(_t1 * (-sigma + x)) + _like(x, 1.0))
+            - _t2 * (math.erf(_t1 * (sigma + x)) + _like(x, 1.0))
+            + (_like(x, 0.5)) * (h + _like(x, 1.0)) * (math.erf(_t0 * x) + _like(x, 1.0))
+        ),
+        _x,
     )
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad(x, h, s, sigma, scale):
+def _grad(_x, h, s, sigma, scale):
+    x = _not_nan(_x)
     _t0 = _like(x, 1.4142135623730951)
     _t1 = _like(x, 0.5641895835477563)
     _t2 = _like(x, 1.0) / sigma
     _t3 = (_like(x, 0.5)) / (sigma * sigma)
     _t4 = _t3 / (s * s)
     _t5 = (_like(x, 0.5)) * _t0 * _t1 * _t2 * h / s
-    return scale * (
-        (_like(x, 0.5)) * _t0 * _t1 * _t2 * (h + _like(x, 1.0)) * math.exp(-_t3 * (x * x))
-        - _t5 * math.exp(-_t4 * ((sigma + x) * (sigma + x)))
-        - _t5 * math.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+    return _select(
+        _x == _x,
+        scale
+        * (
+            (_like(x, 0.5)) * _t0 * _t1 * _t2 * (h + _like(x, 1.0)) * math.exp(-_t3 * (x * x))
+            - _t5 * math.exp(-_t4 * ((sigma + x) * (sigma + x)))
+            - _t5 * math.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+        ),
+        _x,
     )
 
 
-@numba.vectorize(
-    [_f32(_f32, _f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64, _f64)], cache=True
-)
-def origin(x, h, s, sigma, scale):
-    """Multi-Gaussian origin: the smooth function whose derivative is ``grad``.
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
 
-        origin(x) = scale*(-h*(erf(sqrt(2)*(-sigma + x)/(2*s*sigma)) + 1)/2 -
-            h*(erf(sqrt(2)*(sigma + x)/(2*s*sigma)) + 1)/2 + (h +
-            1)*(erf(sqrt(2)*x/(2*sigma)) + 1)/2)
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def origin(x, h, s, sigma, scale):
+        """Multi-Gaussian origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = scale*(-h*(erf(sqrt(2)*(-sigma + x)/(2*s*sigma)) + 1)/2 -
+                h*(erf(sqrt(2)*(sigma + x)/(2*s*sigma)) + 1)/2 + (h +
+                1)*(erf(sqrt(2)*x/(2*sigma)) + 1)/2)
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          h: Weight of the two negative side Gaussians. Default ``0.15`` (>= 0). A float or an array
+            broadcastable against ``x`` (per-neuron values).
+          s: Width factor of the side Gaussians (their standard deviation is s*sigma). Default
+            ``6.0`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
+          sigma: Standard deviation of the central Gaussian and position of the side peaks. Default
+            ``0.5`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
+          scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float or an array
+            broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
+        adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
+        """
+        return _origin(x, _like(x, h), _like(x, s), _like(x, sigma), _like(x, scale))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def grad(x, h, s, sigma, scale):
+        """Multi-Gaussian surrogate gradient: d origin / dx.
+
+            grad(x) = scale*(-sqrt(2)*h*exp(-(sigma +
+                x)**2/(2*s**2*sigma**2))/(2*sqrt(pi)*s*sigma) -
+                sqrt(2)*h*exp(-(-sigma +
+                x)**2/(2*s**2*sigma**2))/(2*sqrt(pi)*s*sigma) + sqrt(2)*(h +
+                1)*exp(-x**2/(2*sigma**2))/(2*sqrt(pi)*sigma))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          h: Weight of the two negative side Gaussians. Default ``0.15`` (>= 0). A float or an array
+            broadcastable against ``x`` (per-neuron values).
+          s: Width factor of the side Gaussians (their standard deviation is s*sigma). Default
+            ``6.0`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
+          sigma: Standard deviation of the central Gaussian and position of the side peaks. Default
+            ``0.5`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
+          scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float or an array
+            broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
+        adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
+        """
+        return _grad(x, _like(x, h), _like(x, s), _like(x, sigma), _like(x, scale))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32, _f32, _f32),
+            _f32(_f32, _f32, _f64, _f64, _f64, _f64),
+            _f32(_f32, _f64, _f32, _f32, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, h, s, sigma, scale):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, h), _like(x, s), _like(x, sigma), _like(x, scale))
+
+
+def fused_lif(config=None, h=0.15, s=6.0, sigma=0.5, scale=0.5):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      h: Weight of the two negative side Gaussians. Default ``0.15`` (>= 0). A float or an array
-        broadcastable against ``x`` (per-neuron values).
-      s: Width factor of the side Gaussians (their standard deviation is s*sigma). Default
-        ``6.0`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
-      sigma: Standard deviation of the central Gaussian and position of the side peaks. Default
-        ``0.5`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
-      scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float or an array
-        broadcastable against ``x`` (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
-    adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x, h, s, sigma, scale)
-
-
-@numba.vectorize(
-    [_f32(_f32, _f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64, _f64)], cache=True
-)
-def grad(x, h, s, sigma, scale):
-    """Multi-Gaussian surrogate gradient: d origin / dx.
-
-        grad(x) = scale*(-sqrt(2)*h*exp(-(sigma +
-            x)**2/(2*s**2*sigma**2))/(2*sqrt(pi)*s*sigma) -
-            sqrt(2)*h*exp(-(-sigma +
-            x)**2/(2*s**2*sigma**2))/(2*sqrt(pi)*s*sigma) + sqrt(2)*(h +
-            1)*exp(-x**2/(2*sigma**2))/(2*sqrt(pi)*sigma))
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      h: Weight of the two negative side Gaussians. Default ``0.15`` (>= 0). A float or an array
-        broadcastable against ``x`` (per-neuron values).
-      s: Width factor of the side Gaussians (their standard deviation is s*sigma). Default
-        ``6.0`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
-      sigma: Standard deviation of the central Gaussian and position of the side peaks. Default
-        ``0.5`` (> 0). A float or an array broadcastable against ``x`` (per-neuron values).
-      scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float or an array
-        broadcastable against ``x`` (per-neuron values).
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
-    adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
-    """
-    return _grad(x, h, s, sigma, scale)
-
-
-@numba.vectorize(
-    [_f32(_f32, _f32, _f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64, _f64, _f64)], cache=True
-)
-def spike_bwd(x, g, h, s, sigma, scale):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, h, s, sigma, scale)
+    return _FusedLIF(_grad, (h, s, sigma, scale), config or _LIFConfig())

@@ -14,9 +14,11 @@ no smooth (``spiking=False``) forward; the forward pass is always the step.
 
 ``spike(x)``, ``grad(x, width, period, sharpness)`` and
 ``spike_bwd(x, g, width, period, sharpness)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/periodic_exponential.md.
 """
 
@@ -26,69 +28,110 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "spike", "spike_bwd"]
 
 DEFAULTS = {"width": 0.5, "period": 1.0, "sharpness": 1.0}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
-
-
 @numba.njit(cache=True, error_model="numpy")
-def _grad(x, width, period, sharpness):
+def _grad(_x, width, period, sharpness):
+    x = _not_nan(_x)
     _t0 = _like(x, 1.0) / width
     _t1 = (x) % (period)
-    return (
-        (math.exp(-_t0 * abs(x)))
-        if (x < _like(x, 0.0))
-        else (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+    return _select(
+        _x == _x,
+        (
+            (math.exp(-_t0 * abs(x)))
+            if (x < _like(x, 0.0))
+            else (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+        ),
+        _x,
     )
 
 
-@numba.vectorize([_f32(_f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64)], cache=True)
-def grad(x, width, period, sharpness):
-    """Periodic exponential (multi-spike) surrogate gradient.
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
 
-        grad(x) = Piecewise((exp(-Abs(x)/width), x < 0), (exp(-sharpness*Min(period -
-            Mod(x, period), Mod(x, period))/width), True))
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32, _f32), _f32(_f32, _f64, _f64, _f64), _f64(_f64, _f64, _f64, _f64)],
+        cache=True,
+    )
+    def grad(x, width, period, sharpness):
+        """Periodic exponential (multi-spike) surrogate gradient.
+
+            grad(x) = Piecewise((exp(-Abs(x)/width), x < 0), (exp(-sharpness*Min(period -
+                Mod(x, period), Mod(x, period))/width), True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          width: Decay length of the exponential below the threshold. Default ``0.5`` (> 0). A float
+            or an array broadcastable against ``x`` (per-neuron values).
+          period: Distance between the spike levels (the threshold of a multi-spike neuron); the
+            gradient repeats with this period above 0. Default ``1.0`` (> 0). A float or an array
+            broadcastable against ``x`` (per-neuron values).
+          sharpness: How much faster the repeated bumps above the threshold decay than the
+            exponential below it (their decay length is width/sharpness). Default ``1.0`` (> 0). A
+            float or an array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Sheik S, Lenz G, Bauer F, Kuepelioglu N. SINABS: A simple Pytorch based SNN library
+        specialised for Speck. 2023.
+        """
+        return _grad(x, _like(x, width), _like(x, period), _like(x, sharpness))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32, _f32),
+            _f32(_f32, _f32, _f64, _f64, _f64),
+            _f32(_f32, _f64, _f32, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, width, period, sharpness):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, width), _like(x, period), _like(x, sharpness))
+
+
+def fused_lif(config=None, width=0.5, period=1.0, sharpness=1.0):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      width: Decay length of the exponential below the threshold. Default ``0.5`` (> 0). A float
-        or an array broadcastable against ``x`` (per-neuron values).
-      period: Distance between the spike levels (the threshold of a multi-spike neuron); the
-        gradient repeats with this period above 0. Default ``1.0`` (> 0). A float or an array
-        broadcastable against ``x`` (per-neuron values).
-      sharpness: How much faster the repeated bumps above the threshold decay than the
-        exponential below it (their decay length is width/sharpness). Default ``1.0`` (> 0). A
-        float or an array broadcastable against ``x`` (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Sheik S, Lenz G, Bauer F, Kuepelioglu N. SINABS: A simple Pytorch based SNN library
-    specialised for Speck. 2023.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _grad(x, width, period, sharpness)
-
-
-@numba.vectorize(
-    [_f32(_f32, _f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64, _f64)], cache=True
-)
-def spike_bwd(x, g, width, period, sharpness):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, width, period, sharpness)
+    return _FusedLIF(_grad, (width, period, sharpness), config or _LIFConfig())

@@ -11,9 +11,11 @@ on a floor of c (braintools PiecewiseLeakyRelu, spikingjelly PiecewiseLeakyReLU)
 
 ``spike(x)``, ``origin(x, w, c)``, ``grad(x, w, c)`` and
 ``spike_bwd(x, g, w, c)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/piecewise_leaky_relu.md.
 """
 
@@ -23,91 +25,138 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"w": 1.0, "c": 0.01}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
-
-
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x, w, c):
-    _t0 = c * w
-    _t1 = c * x
+def _origin(_x, w, c):
+    x = _not_nan(_x)
+    _t0 = abs(x)
+    _t1 = (_like(x, 0.5)) / w
+    _t2 = x >= _like(x, 0.0)
+    _t3 = -_t0 + w
     return _select(
-        (w < -x),
-        _t0 + _t1,
-        _select((w >= x), _like(x, 0.5) + (_like(x, 0.5)) * x / w, -_t0 + _t1 + _like(x, 1.0)),
+        _x == _x,
+        _select(
+            _t2 and (_t0 <= w),
+            _t1 * (_t0 + w),
+            _select(_t2, _t0 * c - c * w + _like(x, 1.0), _select((_t0 > w), _t3 * c, _t1 * _t3)),
+        ),
+        _x,
     )
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad(x, w, c):
-    return _select((w < -x), c, _select((w >= x), (_like(x, 0.5)) / w, c))
+def _grad(_x, w, c):
+    x = _not_nan(_x)
+    return _select(_x == _x, _select((w < -x), c, _select((w >= x), (_like(x, 0.5)) / w, c)), _x)
 
 
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def origin(x, w, c):
-    """Piecewise leaky ReLU origin: the smooth function whose derivative is ``grad``.
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
 
-        origin(x) = Piecewise((c*w + c*x, w < -x), (1/2 + x/(2*w), w >= x), (-c*w + c*x + 1,
-            True))
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def origin(x, w, c):
+        """Piecewise leaky ReLU origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = Piecewise((c*w + c*x, w < -x), (1/2 + x/(2*w), w >= x), (-c*w + c*x + 1,
+                True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          w: Half-width of the ramp; the gradient is 1/(2w) on |x| <= w. Default ``1.0`` (> 0). A
+            float or an array broadcastable against ``x`` (per-neuron values).
+          c: Leaky slope outside the ramp (the gradient for |x| > w). Default ``0.01`` (>= 0). A
+            float or an array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
+        infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
+        """
+        return _origin(x, _like(x, w), _like(x, c))
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def grad(x, w, c):
+        """Piecewise leaky ReLU surrogate gradient: d origin / dx.
+
+            grad(x) = Piecewise((c, w < -x), (1/(2*w), w >= x), (c, True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          w: Half-width of the ramp; the gradient is 1/(2w) on |x| <= w. Default ``1.0`` (> 0). A
+            float or an array broadcastable against ``x`` (per-neuron values).
+          c: Leaky slope outside the ramp (the gradient for |x| > w). Default ``0.01`` (>= 0). A
+            float or an array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
+        infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
+        """
+        return _grad(x, _like(x, w), _like(x, c))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32),
+            _f32(_f32, _f32, _f64, _f64),
+            _f32(_f32, _f64, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, w, c):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, w), _like(x, c))
+
+
+def fused_lif(config=None, w=1.0, c=0.01):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      w: Half-width of the ramp; the gradient is 1/(2w) on |x| <= w. Default ``1.0`` (> 0). A
-        float or an array broadcastable against ``x`` (per-neuron values).
-      c: Leaky slope outside the ramp (the gradient for |x| > w). Default ``0.01`` (>= 0). A
-        float or an array broadcastable against ``x`` (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
-    infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x, w, c)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def grad(x, w, c):
-    """Piecewise leaky ReLU surrogate gradient: d origin / dx.
-
-        grad(x) = Piecewise((c, w < -x), (1/(2*w), w >= x), (c, True))
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      w: Half-width of the ramp; the gradient is 1/(2w) on |x| <= w. Default ``1.0`` (> 0). A
-        float or an array broadcastable against ``x`` (per-neuron values).
-      c: Leaky slope outside the ramp (the gradient for |x| > w). Default ``0.01`` (>= 0). A
-        float or an array broadcastable against ``x`` (per-neuron values).
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
-    infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
-    """
-    return _grad(x, w, c)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64)], cache=True)
-def spike_bwd(x, g, w, c):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, w, c)
+    return _FusedLIF(_grad, (w, c), config or _LIFConfig())

@@ -12,9 +12,11 @@ Piecewise quadratic origin with a triangular gradient of peak sqrt(alpha)/2 on |
 
 ``spike(x)``, ``origin(x, alpha)``, ``grad(x, alpha)`` and
 ``spike_bwd(x, g, alpha)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/polynomial.md.
 """
 
@@ -24,109 +26,156 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"alpha": 4.0}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
-
-
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x, alpha):
-    _t0 = math.sqrt(alpha)
-    _t1 = _like(x, 2.0) / _t0
-    return (
-        (_like(x, 0.0))
-        if (_t1 < -x)
-        else (
-            (_like(x, 0.5)) * _t0 * x
-            - _like(x, 0.125)
-            * alpha
-            * (x * x)
-            * (
-                _like(x, 1.0)
-                if x > _like(x, 0.0)
-                else (-_like(x, 1.0) if x < _like(x, 0.0) else x * _like(x, 0.0))
-            )
-            + _like(x, 0.5)
-        )
-        if (_t1 >= x)
-        else (_like(x, 1.0))
-    )
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _grad(x, alpha):
+def _origin(_x, alpha):
+    x = _not_nan(_x)
     _t0 = math.sqrt(alpha)
     _t1 = _like(x, 2.0) / _t0
     return _select(
-        (_t1 < -x),
-        _like(x, 0.0),
-        _select((_t1 >= x), (_like(x, 0.5)) * _t0 - _like(x, 0.25) * alpha * abs(x), _like(x, 0.0)),
+        _x == _x,
+        (
+            (_like(x, 0.0))
+            if (_t1 < -x)
+            else (
+                (_like(x, 0.5)) * _t0 * x
+                - _like(x, 0.125)
+                * alpha
+                * (x * x)
+                * (
+                    _like(x, 1.0)
+                    if x > _like(x, 0.0)
+                    else (-_like(x, 1.0) if x < _like(x, 0.0) else x * _like(x, 0.0))
+                )
+                + _like(x, 0.5)
+            )
+            if (_t1 >= x)
+            else (_like(x, 1.0))
+        ),
+        _x,
     )
 
 
-@numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
-def origin(x, alpha):
-    """Polynomial origin: the smooth function whose derivative is ``grad``.
+@numba.njit(cache=True, error_model="numpy")
+def _grad(_x, alpha):
+    x = _not_nan(_x)
+    _t0 = math.sqrt(alpha)
+    _t1 = _like(x, 2.0) / _t0
+    return _select(
+        _x == _x,
+        _select(
+            (_t1 < -x),
+            _like(x, 0.0),
+            _select(
+                (_t1 >= x), (_like(x, 0.5)) * _t0 - _like(x, 0.25) * alpha * abs(x), _like(x, 0.0)
+            ),
+        ),
+        _x,
+    )
 
-        origin(x) = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)*x/2 -
-            alpha*x**2*sign(x)/8 + 1/2, x <= 2/sqrt(alpha)), (1, True))
+
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
+
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
+    def origin(x, alpha):
+        """Polynomial origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)*x/2 -
+                alpha*x**2*sign(x)/8 + 1/2, x <= 2/sqrt(alpha)), (1, True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          alpha: Shape parameter; peak sqrt(alpha)/2 and support |x| <= 2/sqrt(alpha). The default
+            gives peak 1. Default ``4.0`` (> 0). A float or an array broadcastable against ``x``
+            (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
+        performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
+        """
+        return _origin(x, _like(x, alpha))
+
+    @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
+    def grad(x, alpha):
+        """Polynomial surrogate gradient: d origin / dx.
+
+            grad(x) = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)/2 - alpha*x*sign(x)/4, x
+                <= 2/sqrt(alpha)), (0, True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          alpha: Shape parameter; peak sqrt(alpha)/2 and support |x| <= 2/sqrt(alpha). The default
+            gives peak 1. Default ``4.0`` (> 0). A float or an array broadcastable against ``x``
+            (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
+        performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
+        """
+        return _grad(x, _like(x, alpha))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32),
+            _f32(_f32, _f32, _f64),
+            _f32(_f32, _f64, _f32),
+            _f32(_f32, _f64, _f64),
+            _f64(_f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, alpha):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, alpha))
+
+
+def fused_lif(config=None, alpha=4.0):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      alpha: Shape parameter; peak sqrt(alpha)/2 and support |x| <= 2/sqrt(alpha). The default
-        gives peak 1. Default ``4.0`` (> 0). A float or an array broadcastable against ``x``
-        (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
-    performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x, alpha)
-
-
-@numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
-def grad(x, alpha):
-    """Polynomial surrogate gradient: d origin / dx.
-
-        grad(x) = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)/2 - alpha*x*sign(x)/4, x
-            <= 2/sqrt(alpha)), (0, True))
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      alpha: Shape parameter; peak sqrt(alpha)/2 and support |x| <= 2/sqrt(alpha). The default
-        gives peak 1. Default ``4.0`` (> 0). A float or an array broadcastable against ``x``
-        (per-neuron values).
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
-    performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
-    """
-    return _grad(x, alpha)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def spike_bwd(x, g, alpha):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, alpha)
+    return _FusedLIF(_grad, (alpha,), config or _LIFConfig())

@@ -12,9 +12,11 @@ dl (neurai SingleExponential).
 
 ``spike(x)``, ``origin(x, tau, scale)``, ``grad(x, tau, scale)`` and
 ``spike_bwd(x, g, tau, scale)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/single_exponential.md.
 """
 
@@ -24,94 +26,141 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"tau": 1.0, "scale": 1.0}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
-
-
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x, tau, scale):
+def _origin(_x, tau, scale):
+    x = _not_nan(_x)
     _t0 = x / tau
     return _select(
-        (x < _like(x, 0.0)),
-        (_like(x, 0.5)) * scale * math.exp(_t0),
-        scale * (_like(x, 1.0) - _like(x, 0.5) * math.exp(-_t0)),
+        _x == _x,
+        _select(
+            (x < _like(x, 0.0)),
+            (_like(x, 0.5)) * scale * math.exp(_t0),
+            scale * (_like(x, 1.0) - _like(x, 0.5) * math.exp(-_t0)),
+        ),
+        _x,
     )
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad(x, tau, scale):
+def _grad(_x, tau, scale):
+    x = _not_nan(_x)
     _t0 = _like(x, 1.0) / tau
     _t1 = _t0 * x
     _t2 = (_like(x, 0.5)) * _t0 * scale
-    return _select((x < _like(x, 0.0)), _t2 * math.exp(_t1), _t2 * math.exp(-_t1))
+    return _select(
+        _x == _x, _select((x < _like(x, 0.0)), _t2 * math.exp(_t1), _t2 * math.exp(-_t1)), _x
+    )
 
 
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def origin(x, tau, scale):
-    """Single exponential (Laplace) origin: the smooth function whose derivative is ``grad``.
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
 
-        origin(x) = Piecewise((scale*exp(x/tau)/2, x < 0), (scale*(1 - exp(-x/tau)/2),
-            True))
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def origin(x, tau, scale):
+        """Single exponential (Laplace) origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = Piecewise((scale*exp(x/tau)/2, x < 0), (scale*(1 - exp(-x/tau)/2),
+                True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          tau: Width (decay length) of the gradient, lava-dl's tau_rho. Default ``1.0`` (> 0). A
+            float or an array broadcastable against ``x`` (per-neuron values).
+          scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float or an
+            array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
+        2018, 1419-1428.
+        """
+        return _origin(x, _like(x, tau), _like(x, scale))
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def grad(x, tau, scale):
+        """Single exponential (Laplace) surrogate gradient: d origin / dx.
+
+            grad(x) = Piecewise((scale*exp(x/tau)/(2*tau), x < 0), (scale*exp(-x/tau)/(2*tau),
+                True))
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          tau: Width (decay length) of the gradient, lava-dl's tau_rho. Default ``1.0`` (> 0). A
+            float or an array broadcastable against ``x`` (per-neuron values).
+          scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float or an
+            array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
+        2018, 1419-1428.
+        """
+        return _grad(x, _like(x, tau), _like(x, scale))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32),
+            _f32(_f32, _f32, _f64, _f64),
+            _f32(_f32, _f64, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, tau, scale):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, tau), _like(x, scale))
+
+
+def fused_lif(config=None, tau=1.0, scale=1.0):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      tau: Width (decay length) of the gradient, lava-dl's tau_rho. Default ``1.0`` (> 0). A
-        float or an array broadcastable against ``x`` (per-neuron values).
-      scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float or an
-        array broadcastable against ``x`` (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
-    2018, 1419-1428.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x, tau, scale)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def grad(x, tau, scale):
-    """Single exponential (Laplace) surrogate gradient: d origin / dx.
-
-        grad(x) = Piecewise((scale*exp(x/tau)/(2*tau), x < 0), (scale*exp(-x/tau)/(2*tau),
-            True))
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      tau: Width (decay length) of the gradient, lava-dl's tau_rho. Default ``1.0`` (> 0). A
-        float or an array broadcastable against ``x`` (per-neuron values).
-      scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float or an
-        array broadcastable against ``x`` (per-neuron values).
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
-    2018, 1419-1428.
-    """
-    return _grad(x, tau, scale)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64)], cache=True)
-def spike_bwd(x, g, tau, scale):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, tau, scale)
+    return _FusedLIF(_grad, (tau, scale), config or _LIFConfig())

@@ -11,9 +11,11 @@ of n cosines (braintools and spikingjelly SquarewaveFourierSeries).
 
 ``spike(x)``, ``origin(x, n, period)``, ``grad(x, n, period)`` and
 ``spike_bwd(x, g, n, period)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/squarewave_fourier_series.md.
 """
 
@@ -23,22 +25,22 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"n": 2, "period": 8.0}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
-
-
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x, n, period):
+def _origin(_x, n, period):
+    x = _not_nan(_x)
     _t0 = (-x) % (period)
     _t1 = (x) % (period)
     _t2 = (
@@ -50,99 +52,104 @@ def _origin(x, n, period):
         )
         / period
     )
-    return (
+    return _select(
+        _x == _x,
         (
-            _like(x, 2.0)
-            * (
-                (
-                    ((_like(x, 0.3333333333333333)) * math.sin(_like(x, 6.0) * _t2))
-                    if (n >= _like(x, 2.0))
-                    else (_like(x, 0.0))
+            (
+                _like(x, 2.0)
+                * (
+                    (
+                        ((_like(x, 0.3333333333333333)) * math.sin(_like(x, 6.0) * _t2))
+                        if (n >= _like(x, 2.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.2)) * math.sin(_like(x, 10.0) * _t2))
+                        if (n >= _like(x, 3.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.14285714285714285)) * math.sin(_like(x, 14.0) * _t2))
+                        if (n >= _like(x, 4.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.1111111111111111)) * math.sin(_like(x, 18.0) * _t2))
+                        if (n >= _like(x, 5.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.09090909090909091)) * math.sin(_like(x, 22.0) * _t2))
+                        if (n >= _like(x, 6.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.07692307692307693)) * math.sin(_like(x, 26.0) * _t2))
+                        if (n >= _like(x, 7.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.06666666666666667)) * math.sin(_like(x, 30.0) * _t2))
+                        if (n >= _like(x, 8.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.058823529411764705)) * math.sin(_like(x, 34.0) * _t2))
+                        if (n >= _like(x, 9.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.05263157894736842)) * math.sin(_like(x, 38.0) * _t2))
+                        if (n >= _like(x, 10.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.047619047619047616)) * math.sin(_like(x, 42.0) * _t2))
+                        if (n >= _like(x, 11.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.043478260869565216)) * math.sin(_like(x, 46.0) * _t2))
+                        if (n >= _like(x, 12.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.04)) * math.sin(_like(x, 50.0) * _t2))
+                        if (n >= _like(x, 13.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.037037037037037035)) * math.sin(_like(x, 54.0) * _t2))
+                        if (n >= _like(x, 14.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.034482758620689655)) * math.sin(_like(x, 58.0) * _t2))
+                        if (n >= _like(x, 15.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        ((_like(x, 0.03225806451612903)) * math.sin(_like(x, 62.0) * _t2))
+                        if (n >= _like(x, 16.0))
+                        else (_like(x, 0.0))
+                    )
+                    + math.sin(_like(x, 2.0) * _t2)
                 )
-                + (
-                    ((_like(x, 0.2)) * math.sin(_like(x, 10.0) * _t2))
-                    if (n >= _like(x, 3.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.14285714285714285)) * math.sin(_like(x, 14.0) * _t2))
-                    if (n >= _like(x, 4.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.1111111111111111)) * math.sin(_like(x, 18.0) * _t2))
-                    if (n >= _like(x, 5.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.09090909090909091)) * math.sin(_like(x, 22.0) * _t2))
-                    if (n >= _like(x, 6.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.07692307692307693)) * math.sin(_like(x, 26.0) * _t2))
-                    if (n >= _like(x, 7.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.06666666666666667)) * math.sin(_like(x, 30.0) * _t2))
-                    if (n >= _like(x, 8.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.058823529411764705)) * math.sin(_like(x, 34.0) * _t2))
-                    if (n >= _like(x, 9.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.05263157894736842)) * math.sin(_like(x, 38.0) * _t2))
-                    if (n >= _like(x, 10.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.047619047619047616)) * math.sin(_like(x, 42.0) * _t2))
-                    if (n >= _like(x, 11.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.043478260869565216)) * math.sin(_like(x, 46.0) * _t2))
-                    if (n >= _like(x, 12.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.04)) * math.sin(_like(x, 50.0) * _t2))
-                    if (n >= _like(x, 13.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.037037037037037035)) * math.sin(_like(x, 54.0) * _t2))
-                    if (n >= _like(x, 14.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.034482758620689655)) * math.sin(_like(x, 58.0) * _t2))
-                    if (n >= _like(x, 15.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    ((_like(x, 0.03225806451612903)) * math.sin(_like(x, 62.0) * _t2))
-                    if (n >= _like(x, 16.0))
-                    else (_like(x, 0.0))
-                )
-                + math.sin(_like(x, 2.0) * _t2)
+                / _like(x, 3.141592653589793)
+                + _like(x, 0.5)
             )
-            / _like(x, 3.141592653589793)
-            + _like(x, 0.5)
-        )
-        if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
-        and (n >= _like(x, 1.0))
-        and (n <= _like(x, 16.0))
-        else (_like(x, math.nan))
+            if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
+            and (n >= _like(x, 1.0))
+            and (n <= _like(x, 16.0))
+            else (_like(x, math.nan))
+        ),
+        _x,
     )
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad(x, n, period):
+def _grad(_x, n, period):
+    x = _not_nan(_x)
     _t0 = (-x) % (period)
     _t1 = (x) % (period)
     _t2 = (
@@ -153,153 +160,197 @@ def _grad(x, n, period):
     _t3 = _like(x, 1.0) / period
     _t4 = _like(x, 2.0) * _like(x, 3.141592653589793) * _t3
     _t5 = _like(x, 3.141592653589793) * _t2 * _t3
-    return (
+    return _select(
+        _x == _x,
         (
-            _like(x, 2.0)
-            * (
-                _t4 * math.cos(_t2 * _t4)
-                + (
-                    (_t4 * math.cos(_like(x, 6.0) * _t5))
-                    if (n >= _like(x, 2.0))
-                    else (_like(x, 0.0))
+            (
+                _like(x, 2.0)
+                * (
+                    _t4 * math.cos(_t2 * _t4)
+                    + (
+                        (_t4 * math.cos(_like(x, 6.0) * _t5))
+                        if (n >= _like(x, 2.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 10.0) * _t5))
+                        if (n >= _like(x, 3.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 14.0) * _t5))
+                        if (n >= _like(x, 4.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 18.0) * _t5))
+                        if (n >= _like(x, 5.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 22.0) * _t5))
+                        if (n >= _like(x, 6.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 26.0) * _t5))
+                        if (n >= _like(x, 7.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 30.0) * _t5))
+                        if (n >= _like(x, 8.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 34.0) * _t5))
+                        if (n >= _like(x, 9.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 38.0) * _t5))
+                        if (n >= _like(x, 10.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 42.0) * _t5))
+                        if (n >= _like(x, 11.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 46.0) * _t5))
+                        if (n >= _like(x, 12.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 50.0) * _t5))
+                        if (n >= _like(x, 13.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 54.0) * _t5))
+                        if (n >= _like(x, 14.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 58.0) * _t5))
+                        if (n >= _like(x, 15.0))
+                        else (_like(x, 0.0))
+                    )
+                    + (
+                        (_t4 * math.cos(_like(x, 62.0) * _t5))
+                        if (n >= _like(x, 16.0))
+                        else (_like(x, 0.0))
+                    )
                 )
-                + (
-                    (_t4 * math.cos(_like(x, 10.0) * _t5))
-                    if (n >= _like(x, 3.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 14.0) * _t5))
-                    if (n >= _like(x, 4.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 18.0) * _t5))
-                    if (n >= _like(x, 5.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 22.0) * _t5))
-                    if (n >= _like(x, 6.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 26.0) * _t5))
-                    if (n >= _like(x, 7.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 30.0) * _t5))
-                    if (n >= _like(x, 8.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 34.0) * _t5))
-                    if (n >= _like(x, 9.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 38.0) * _t5))
-                    if (n >= _like(x, 10.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 42.0) * _t5))
-                    if (n >= _like(x, 11.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 46.0) * _t5))
-                    if (n >= _like(x, 12.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 50.0) * _t5))
-                    if (n >= _like(x, 13.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 54.0) * _t5))
-                    if (n >= _like(x, 14.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 58.0) * _t5))
-                    if (n >= _like(x, 15.0))
-                    else (_like(x, 0.0))
-                )
-                + (
-                    (_t4 * math.cos(_like(x, 62.0) * _t5))
-                    if (n >= _like(x, 16.0))
-                    else (_like(x, 0.0))
-                )
+                / _like(x, 3.141592653589793)
             )
-            / _like(x, 3.141592653589793)
-        )
-        if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
-        and (n >= _like(x, 1.0))
-        and (n <= _like(x, 16.0))
-        else (_like(x, math.nan))
+            if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
+            and (n >= _like(x, 1.0))
+            and (n <= _like(x, 16.0))
+            else (_like(x, math.nan))
+        ),
+        _x,
     )
 
 
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def origin(x, n, period):
-    """Square-wave Fourier series origin: the smooth function whose derivative is ``grad``.
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
 
-        origin(x) = 2*Sum(sin(pi*x*(4*k - 2)/period)/(2*k - 1), (k, 1, n))/pi + 1/2
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def origin(x, n, period):
+        """Square-wave Fourier series origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = 2*Sum(sin(pi*x*(4*k - 2)/period)/(2*k - 1), (k, 1, n))/pi + 1/2
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          n: Number of terms, the odd harmonics 1, 3, ..., 2n-1; the gradient at 0 is 4n/period.
+            Default ``2`` (an integer, 1 <= n <= 16). A float or an array broadcastable against
+            ``x`` (per-neuron values). A value outside this domain gives NaN.
+          period: Period T of the square wave; the gradient repeats every T. Default ``8.0`` (> 0).
+            A float or an array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
+        infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
+        """
+        return _origin(x, _like(x, n), _like(x, period))
+
+    @numba.vectorize(
+        [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
+    )
+    def grad(x, n, period):
+        """Square-wave Fourier series surrogate gradient: d origin / dx.
+
+            grad(x) = 2*Sum(pi*(4*k - 2)*cos(pi*x*(4*k - 2)/period)/(period*(2*k - 1)), (k, 1,
+                n))/pi
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          n: Number of terms, the odd harmonics 1, 3, ..., 2n-1; the gradient at 0 is 4n/period.
+            Default ``2`` (an integer, 1 <= n <= 16). A float or an array broadcastable against
+            ``x`` (per-neuron values). A value outside this domain gives NaN.
+          period: Period T of the square wave; the gradient repeats every T. Default ``8.0`` (> 0).
+            A float or an array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
+        infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
+        """
+        return _grad(x, _like(x, n), _like(x, period))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32, _f32),
+            _f32(_f32, _f32, _f64, _f64),
+            _f32(_f32, _f64, _f32, _f32),
+            _f32(_f32, _f64, _f64, _f64),
+            _f64(_f64, _f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, n, period):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, n), _like(x, period))
+
+
+def fused_lif(config=None, n=2, period=8.0):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      n: Number of terms, the odd harmonics 1, 3, ..., 2n-1; the gradient at 0 is 4n/period.
-        Default ``2`` (an integer, 1 <= n <= 16). A float or an array broadcastable against
-        ``x`` (per-neuron values). A value outside this domain gives NaN.
-      period: Period T of the square wave; the gradient repeats every T. Default ``8.0`` (> 0).
-        A float or an array broadcastable against ``x`` (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
-    infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x, n, period)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def grad(x, n, period):
-    """Square-wave Fourier series surrogate gradient: d origin / dx.
-
-        grad(x) = 2*Sum(pi*(4*k - 2)*cos(pi*x*(4*k - 2)/period)/(period*(2*k - 1)), (k, 1,
-            n))/pi
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      n: Number of terms, the odd harmonics 1, 3, ..., 2n-1; the gradient at 0 is 4n/period.
-        Default ``2`` (an integer, 1 <= n <= 16). A float or an array broadcastable against
-        ``x`` (per-neuron values). A value outside this domain gives NaN.
-      period: Period T of the square wave; the gradient repeats every T. Default ``8.0`` (> 0).
-        A float or an array broadcastable against ``x`` (per-neuron values).
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
-    infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
-    """
-    return _grad(x, n, period)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32, _f32), _f64(_f64, _f64, _f64, _f64)], cache=True)
-def spike_bwd(x, g, n, period):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, n, period)
+    return _FusedLIF(_grad, (n, period), config or _LIFConfig())

@@ -10,9 +10,11 @@ not a step approximation.
 
 ``spike(x)``, ``origin(x)``, ``grad(x)`` and
 ``spike_bwd(x, g)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/straight_through.md.
 """
 
@@ -22,76 +24,104 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
+@numba.njit(cache=True, error_model="numpy")
+def _origin(_x):
+    x = _not_nan(_x)
+    return _select(_x == _x, x, _x)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x):
-    return x
+def _grad(_x):
+    x = _not_nan(_x)
+    return _select(_x == _x, _like(x, 1.0), _x)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _grad(x):
-    return _like(x, 1.0)
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
+
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def origin(x):
+        """Straight-through origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = x
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
+        stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
+        """
+        return _origin(x)
+
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def grad(x):
+        """Straight-through surrogate gradient: d origin / dx.
+
+            grad(x) = 1
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
+        stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
+        """
+        return _grad(x)
+
+    @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
+    def spike_bwd(x, g):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x)
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def origin(x):
-    """Straight-through origin: the smooth function whose derivative is ``grad``.
-
-        origin(x) = x
+def fused_lif(config=None):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
-    stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x)
-
-
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def grad(x):
-    """Straight-through surrogate gradient: d origin / dx.
-
-        grad(x) = 1
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Bengio Y, Leonard N, Courville A. Estimating or propagating gradients through
-    stochastic neurons for conditional computation. arXiv:1308.3432, 2013.
-    """
-    return _grad(x)
-
-
-@numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
-def spike_bwd(x, g):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x)
+    return _FusedLIF(_grad, (), config or _LIFConfig())

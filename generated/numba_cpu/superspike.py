@@ -9,9 +9,11 @@ SuperSpike's fast-sigmoid gradient 1/(1 + beta*|x|)**2 with peak 1 (Zenke & Gang
 
 ``spike(x)``, ``origin(x, beta)``, ``grad(x, beta)`` and
 ``spike_bwd(x, g, beta)`` = g * grad: parameters are positional in spec order
-(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument.
-float32 in gives float32 out; call them from ``@numba.njit`` code as well. float16 has no
-Numba loop: it is computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16).
+(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like any ufunc argument
+(any strides; ``out=`` any array of the broadcast shape). The result has x's dtype whatever the
+types of ``g`` and the parameters, also inside ``@numba.njit`` code. float16 has no Numba loop: it is
+computed in the float32 loop (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,
+without a floating-point warning.
 Formulas, checked sources and plots: docs/superspike.md.
 """
 
@@ -21,88 +23,138 @@ import numba
 from numba import float32 as _f32
 from numba import float64 as _f64
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cpu import like as _like
-from surrogen.runtime.numba_cpu import select as _select  # noqa: F401 (Piecewise formulas)
+from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import select as _select
+from surrogen.runtime.numba_cpu import step as _step
 
-__all__ = ["DEFAULTS", "grad", "origin", "spike", "spike_bwd"]
+__all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"beta": 20.0}
 
 
-@numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
-def spike(x):
-    """Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype."""
-    return _like(x, 1.0) if x >= _like(x, 0.0) else _like(x, 0.0)
+@numba.njit(cache=True, error_model="numpy")
+def _origin(_x, beta):
+    x = _not_nan(_x)
+    _t0 = _like(x, 1.0) / beta
+    _t1 = _like(x, 1.0) / x
+    _t2 = _like(x, 2.0) * beta
+    _t3 = abs(x)
+    _t4 = _t0 / (_t3 * beta + _like(x, 1.0))
+    return _select(
+        _x == _x,
+        (
+            (_t0 * (_t1 + _t2) / (_t1 + beta))
+            if (x > _like(x, 1.0))
+            else (-_t0 * _t1 / (-_t1 + beta))
+            if (x < _like(x, -1.0))
+            else (_t4 * (_t2 * _t3 + _like(x, 1.0)))
+            if (x >= _like(x, 0.0))
+            else (_t4)
+        ),
+        _x,
+    )
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _origin(x, beta):
-    return (
-        (_like(x, 1.0) - _like(x, 1.0) / (beta * abs(x) + _like(x, 1.0)))
-        * (
-            _like(x, 1.0)
-            if x > _like(x, 0.0)
-            else (-_like(x, 1.0) if x < _like(x, 0.0) else x * _like(x, 0.0))
-        )
-        + _like(x, 1.0)
-    ) / beta
+def _grad(_x, beta):
+    x = _not_nan(_x)
+    return _select(
+        _x == _x,
+        (_like(x, 1.0) / ((beta * abs(x) + _like(x, 1.0)) * (beta * abs(x) + _like(x, 1.0)))),
+        _x,
+    )
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _grad(x, beta):
-    return _like(x, 1.0) / ((beta * abs(x) + _like(x, 1.0)) * (beta * abs(x) + _like(x, 1.0)))
+# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
+with _output_strides_kept():
+
+    @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
+    def spike(x):
+        """Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for
+        negative subnormals).
+        """
+        return _step(x)
+
+    @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
+    def origin(x, beta):
+        """SuperSpike origin: the smooth function whose derivative is ``grad``.
+
+            origin(x) = x/(beta*Abs(x) + 1) + 1/beta
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
+            A float or an array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
+        networks. Neural Computation 30(6):1514-1541, 2018.
+        """
+        return _origin(x, _like(x, beta))
+
+    @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
+    def grad(x, beta):
+        """SuperSpike surrogate gradient: d origin / dx.
+
+            grad(x) = -beta*x*sign(x)/(beta*Abs(x) + 1)**2 + 1/(beta*Abs(x) + 1)
+
+        Args:
+          x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
+            of any shape, or a scalar.
+          beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
+            A float or an array broadcastable against ``x`` (per-neuron values).
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+
+        Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
+        networks. Neural Computation 30(6):1514-1541, 2018.
+        """
+        return _grad(x, _like(x, beta))
+
+    @numba.vectorize(
+        [
+            _f32(_f32, _f32, _f32),
+            _f32(_f32, _f32, _f64),
+            _f32(_f32, _f64, _f32),
+            _f32(_f32, _f64, _f64),
+            _f64(_f64, _f64, _f64),
+        ],
+        cache=True,
+    )
+    def spike_bwd(x, g, beta):
+        """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
+
+        Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
+          after ``x``, broadcastable against it.
+
+        Returns:
+          An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
+          of the other arguments; NaN where ``x`` is NaN.
+        """
+        return _like(x, g) * _grad(x, _like(x, beta))
 
 
-@numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
-def origin(x, beta):
-    """SuperSpike origin: the smooth function whose derivative is ``grad``.
-
-        origin(x) = x/(beta*Abs(x) + 1) + 1/beta
+def fused_lif(config=None, beta=20.0):
+    """A multi-step LIF layer with this surrogate: forward and BPTT backward one kernel each.
 
     Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
-        A float or an array broadcastable against ``x`` (per-neuron values).
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
 
     Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
-    networks. Neural Computation 30(6):1514-1541, 2018.
+      A ``surrogen.runtime.lif_cpu.FusedLIF``: ``forward(x)`` on input currents of shape
+      ``(T, ...)`` (float32 or float64) gives ``(spikes, v)``; ``backward(grad_spikes, grad_v=None)``
+      gives the gradient of the input currents.
     """
-    return _origin(x, beta)
-
-
-@numba.vectorize([_f32(_f32, _f32), _f64(_f64, _f64)], cache=True)
-def grad(x, beta):
-    """SuperSpike surrogate gradient: d origin / dx.
-
-        grad(x) = -beta*x*sign(x)/(beta*Abs(x) + 1)**2 + 1/(beta*Abs(x) + 1)
-
-    Args:
-      x: membrane potential minus threshold, ``x = v - v_threshold``: a float32 or float64 array
-        of any shape, or a scalar.
-      beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
-        A float or an array broadcastable against ``x`` (per-neuron values).
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-
-    Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
-    networks. Neural Computation 30(6):1514-1541, 2018.
-    """
-    return _grad(x, beta)
-
-
-@numba.vectorize([_f32(_f32, _f32, _f32), _f64(_f64, _f64, _f64)], cache=True)
-def spike_bwd(x, g, beta):
-    """Backward pass of ``spike``: the incoming gradient ``g`` times ``grad(x, ...)``.
-
-    Args: as ``grad``, and ``g`` (the gradient of the loss with respect to the spikes)
-      after ``x``, broadcastable against it.
-
-    Returns:
-      An array of the broadcast shape of the arguments, in ``x``'s dtype.
-    """
-    return g * _grad(x, beta)
+    return _FusedLIF(_grad, (beta,), config or _LIFConfig())

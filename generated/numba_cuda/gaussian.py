@@ -12,10 +12,12 @@ Device functions for your own kernels: ``origin_f32``, ``origin_f64``, ``grad_f3
 ``grad_f64`` (arguments ``x, alpha`` as scalars of that type). Host functions ``spike(x)``,
 ``origin(x, ...)``, ``grad(x, ...)``, ``spike_bwd(x, g, ...)`` take NumPy arrays (result:
 NumPy) or device arrays (anything with ``__cuda_array_interface__``: Numba, CuPy, PyTorch;
-result: a Numba device array) of float16, float32 or float64; float16 is computed in float32
-and rounded back. Parameters are scalars (defaults in ``DEFAULTS``). ``out=`` (a device
-array like x) is filled in place instead of allocating a new result. Forward: ``spike(x) = 1
-if x >= 0 else 0`` (1 at x = -0.0, 0 for NaN).
+result: a Numba device array) of float16, float32 or float64, with any strides; float16 is
+computed in float32 and rounded back. Parameters are scalars or arrays (host or device) that
+broadcast against x (defaults in ``DEFAULTS``). ``out=`` (a device or NumPy array of the
+broadcast shape and x's dtype, any strides) is filled in place instead of allocating a new
+result. Forward: ``spike(x) = 1 if x >= 0 else 0`` (1 at x = -0.0, 0 for NaN and negative
+subnormals); NaN in x gives NaN from ``origin``, ``grad`` and ``spike_bwd``.
 
 Formulas, checked sources and plots: docs/gaussian.md.
 """
@@ -25,11 +27,14 @@ from numba import float32 as _f32
 from numba import float64 as _f64
 from numba.types import float16 as _f16
 
+from surrogen.runtime.lif import LIFConfig as _LIFConfig
+from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
 __all__ = [
     "DEFAULTS",
+    "fused_lif",
     "grad",
     "grad_f32",
     "grad_f64",
@@ -44,26 +49,52 @@ DEFAULTS = {"alpha": 1.0}
 
 
 @cuda.jit(device=True)
+def _step_f32(x):
+    """1 if x >= 0 else 0: 1 for -0.0, 0 for NaN and for negative subnormals."""
+    if x == _f32(0.0) or (x == x and math.copysign(_f32(1.0), x) > _f32(0.0)):
+        return _f32(1.0)
+    return _f32(0.0)
+
+
+@cuda.jit(device=True)
 def origin_f32(x, alpha):
-    """The smooth origin, f32 arithmetic throughout."""
-    return _f32(1.0) - _f32(0.5) * math.erfc(alpha * x)
+    """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
+    if x != x:
+        return x
+    _t0 = (_f32(0.5)) * math.erfc(alpha * abs(x))
+    return (_f32(1.0) - _t0) if (x >= _f32(0.0)) else (_t0)
 
 
 @cuda.jit(device=True)
 def grad_f32(x, alpha):
-    """The surrogate gradient d origin / dx, f32 arithmetic throughout."""
+    """The surrogate gradient d origin / dx, f32 arithmetic throughout; NaN for NaN x."""
+    if x != x:
+        return x
     return alpha * math.exp(-(alpha * alpha) * (x * x)) / _f32(1.772453850905516)
 
 
 @cuda.jit(device=True)
+def _step_f64(x):
+    """1 if x >= 0 else 0: 1 for -0.0, 0 for NaN and for negative subnormals."""
+    if x == _f64(0.0) or (x == x and math.copysign(_f64(1.0), x) > _f64(0.0)):
+        return _f64(1.0)
+    return _f64(0.0)
+
+
+@cuda.jit(device=True)
 def origin_f64(x, alpha):
-    """The smooth origin, f64 arithmetic throughout."""
-    return _f64(1.0) - _f64(0.5) * math.erfc(alpha * x)
+    """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
+    if x != x:
+        return x
+    _t0 = (_f64(0.5)) * math.erfc(alpha * abs(x))
+    return (_f64(1.0) - _t0) if (x >= _f64(0.0)) else (_t0)
 
 
 @cuda.jit(device=True)
 def grad_f64(x, alpha):
-    """The surrogate gradient d origin / dx, f64 arithmetic throughout."""
+    """The surrogate gradient d origin / dx, f64 arithmetic throughout; NaN for NaN x."""
+    if x != x:
+        return x
     return alpha * math.exp(-(alpha * alpha) * (x * x)) / _f64(1.772453850905516)
 
 
@@ -71,7 +102,7 @@ def grad_f64(x, alpha):
 def _spike_f16(x, _out):
     _i = cuda.grid(1)
     if _i < x.size:  # the last block overhangs the array
-        _out[_i] = _f16(1.0) if x[_i] >= _f16(0.0) else _f16(0.0)
+        _out[_i] = _f16(_step_f32(_f32(x[_i])))
 
 
 @cuda.jit
@@ -82,10 +113,24 @@ def _origin_f16(x, alpha, _out):
 
 
 @cuda.jit
+def _origin_array_f16(x, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f16(origin_f32(_f32(x[_i]), alpha[_i]))
+
+
+@cuda.jit
 def _grad_f16(x, alpha, _out):
     _i = cuda.grid(1)
     if _i < x.size:
         _out[_i] = _f16(grad_f32(_f32(x[_i]), alpha))
+
+
+@cuda.jit
+def _grad_array_f16(x, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f16(grad_f32(_f32(x[_i]), alpha[_i]))
 
 
 @cuda.jit
@@ -96,10 +141,17 @@ def _spike_bwd_f16(x, g, alpha, _out):
 
 
 @cuda.jit
+def _spike_bwd_array_f16(x, g, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f16(_f32(g[_i]) * grad_f32(_f32(x[_i]), alpha[_i]))
+
+
+@cuda.jit
 def _spike_f32(x, _out):
     _i = cuda.grid(1)
     if _i < x.size:  # the last block overhangs the array
-        _out[_i] = _f32(1.0) if x[_i] >= _f32(0.0) else _f32(0.0)
+        _out[_i] = _f32(_step_f32(_f32(x[_i])))
 
 
 @cuda.jit
@@ -110,10 +162,24 @@ def _origin_f32(x, alpha, _out):
 
 
 @cuda.jit
+def _origin_array_f32(x, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f32(origin_f32(_f32(x[_i]), alpha[_i]))
+
+
+@cuda.jit
 def _grad_f32(x, alpha, _out):
     _i = cuda.grid(1)
     if _i < x.size:
         _out[_i] = _f32(grad_f32(_f32(x[_i]), alpha))
+
+
+@cuda.jit
+def _grad_array_f32(x, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f32(grad_f32(_f32(x[_i]), alpha[_i]))
 
 
 @cuda.jit
@@ -124,10 +190,17 @@ def _spike_bwd_f32(x, g, alpha, _out):
 
 
 @cuda.jit
+def _spike_bwd_array_f32(x, g, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f32(_f32(g[_i]) * grad_f32(_f32(x[_i]), alpha[_i]))
+
+
+@cuda.jit
 def _spike_f64(x, _out):
     _i = cuda.grid(1)
     if _i < x.size:  # the last block overhangs the array
-        _out[_i] = _f64(1.0) if x[_i] >= _f64(0.0) else _f64(0.0)
+        _out[_i] = _f64(_step_f64(_f64(x[_i])))
 
 
 @cuda.jit
@@ -138,10 +211,24 @@ def _origin_f64(x, alpha, _out):
 
 
 @cuda.jit
+def _origin_array_f64(x, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f64(origin_f64(_f64(x[_i]), alpha[_i]))
+
+
+@cuda.jit
 def _grad_f64(x, alpha, _out):
     _i = cuda.grid(1)
     if _i < x.size:
         _out[_i] = _f64(grad_f64(_f64(x[_i]), alpha))
+
+
+@cuda.jit
+def _grad_array_f64(x, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f64(grad_f64(_f64(x[_i]), alpha[_i]))
 
 
 @cuda.jit
@@ -151,29 +238,130 @@ def _spike_bwd_f64(x, g, alpha, _out):
         _out[_i] = _f64(_f64(g[_i]) * grad_f64(_f64(x[_i]), alpha))
 
 
+@cuda.jit
+def _spike_bwd_array_f64(x, g, alpha, _out):
+    _i = cuda.grid(1)
+    if _i < x.size:
+        _out[_i] = _f64(_f64(g[_i]) * grad_f64(_f64(x[_i]), alpha[_i]))
+
+
 _KERNELS = {
     "spike": {"float16": _spike_f16, "float32": _spike_f32, "float64": _spike_f64},
     "origin": {"float16": _origin_f16, "float32": _origin_f32, "float64": _origin_f64},
+    "origin_array": {
+        "float16": _origin_array_f16,
+        "float32": _origin_array_f32,
+        "float64": _origin_array_f64,
+    },
     "grad": {"float16": _grad_f16, "float32": _grad_f32, "float64": _grad_f64},
+    "grad_array": {
+        "float16": _grad_array_f16,
+        "float32": _grad_array_f32,
+        "float64": _grad_array_f64,
+    },
     "spike_bwd": {"float16": _spike_bwd_f16, "float32": _spike_bwd_f32, "float64": _spike_bwd_f64},
+    "spike_bwd_array": {
+        "float16": _spike_bwd_array_f16,
+        "float32": _spike_bwd_array_f32,
+        "float64": _spike_bwd_array_f64,
+    },
 }
 
 
 def spike(x, *, out=None, threads_per_block=128):
-    """Heaviside step: 1 if x >= 0 else 0, in x's dtype and shape."""
-    return _launch(_KERNELS["spike"], x, (), (), threads_per_block, out)
+    """Heaviside step, elementwise: 1 if x >= 0 else 0 (1 at x = -0.0; 0 for NaN and for negative subnormals).
+
+    Args: x: a NumPy or device array (any strides) of float16, float32 or float64. alpha:
+    default ``1.0``, a scalar or an array. out: a device or NumPy array (any strides) to fill,
+    or None. threads_per_block: the CUDA block size.
+
+    Returns:
+      The broadcast shape of x, g and the parameters, in x's dtype; a NumPy array for a NumPy x,
+      a device array for a device x; ``out`` itself if given.
+
+    Raises:
+      TypeError: x's dtype is not float16, float32 or float64, or out is not an array.
+      ValueError: the shapes do not broadcast, or out has the wrong shape or dtype.
+    """
+    return _launch(_KERNELS["spike"], None, x, (), (), threads_per_block, out)
 
 
 def origin(x, alpha=1.0, *, out=None, threads_per_block=128):
-    """The smooth origin, elementwise; x's dtype and shape."""
-    return _launch(_KERNELS["origin"], x, (), (alpha,), threads_per_block, out)
+    """The smooth origin, elementwise.
+
+    Args: x: a NumPy or device array (any strides) of float16, float32 or float64. alpha:
+    default ``1.0``, a scalar or an array. out: a device or NumPy array (any strides) to fill,
+    or None. threads_per_block: the CUDA block size.
+
+    Returns:
+      The broadcast shape of x, g and the parameters, in x's dtype; a NumPy array for a NumPy x,
+      a device array for a device x; ``out`` itself if given.
+
+    Raises:
+      TypeError: x's dtype is not float16, float32 or float64, or out is not an array.
+      ValueError: the shapes do not broadcast, or out has the wrong shape or dtype.
+    """
+    return _launch(
+        _KERNELS["origin"], _KERNELS["origin_array"], x, (), (alpha,), threads_per_block, out
+    )
 
 
 def grad(x, alpha=1.0, *, out=None, threads_per_block=128):
-    """The surrogate gradient d origin / dx, elementwise; x's dtype and shape."""
-    return _launch(_KERNELS["grad"], x, (), (alpha,), threads_per_block, out)
+    """The surrogate gradient d origin / dx, elementwise.
+
+    Args: x: a NumPy or device array (any strides) of float16, float32 or float64. alpha:
+    default ``1.0``, a scalar or an array. out: a device or NumPy array (any strides) to fill,
+    or None. threads_per_block: the CUDA block size.
+
+    Returns:
+      The broadcast shape of x, g and the parameters, in x's dtype; a NumPy array for a NumPy x,
+      a device array for a device x; ``out`` itself if given.
+
+    Raises:
+      TypeError: x's dtype is not float16, float32 or float64, or out is not an array.
+      ValueError: the shapes do not broadcast, or out has the wrong shape or dtype.
+    """
+    return _launch(
+        _KERNELS["grad"], _KERNELS["grad_array"], x, (), (alpha,), threads_per_block, out
+    )
 
 
 def spike_bwd(x, g, alpha=1.0, *, out=None, threads_per_block=128):
-    """Backward of spike: g * grad(x, ...), elementwise; g has x's shape."""
-    return _launch(_KERNELS["spike_bwd"], x, (g,), (alpha,), threads_per_block, out)
+    """Backward of spike: g * grad(x, ...), elementwise; g broadcasts like x.
+
+    Args: x: a NumPy or device array (any strides) of float16, float32 or float64. alpha:
+    default ``1.0``, a scalar or an array. out: a device or NumPy array (any strides) to fill,
+    or None. threads_per_block: the CUDA block size.
+
+    Returns:
+      The broadcast shape of x, g and the parameters, in x's dtype; a NumPy array for a NumPy x,
+      a device array for a device x; ``out`` itself if given.
+
+    Raises:
+      TypeError: x's dtype is not float16, float32 or float64, or out is not an array.
+      ValueError: the shapes do not broadcast, or out has the wrong shape or dtype.
+    """
+    return _launch(
+        _KERNELS["spike_bwd"],
+        _KERNELS["spike_bwd_array"],
+        x,
+        (g,),
+        (alpha,),
+        threads_per_block,
+        out,
+    )
+
+
+def fused_lif(config=None, alpha=1.0):
+    """A multi-step LIF layer with this surrogate on the GPU: one thread per neuron runs all time
+    steps of the forward, and of the BPTT backward.
+
+    Args:
+      config: a ``surrogen.runtime.lif.LIFConfig`` (decay, v_threshold, v_reset, detach_reset);
+        default ``LIFConfig()``.
+      The surrogate's parameters follow, as in ``grad`` (scalars).
+
+    Returns:
+      A ``surrogen.runtime.lif_cuda.FusedLIF`` (float32 or float64; NumPy or device arrays).
+    """
+    return _FusedLIF({"float32": grad_f32, "float64": grad_f64}, (alpha,), config or _LIFConfig())

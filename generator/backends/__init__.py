@@ -12,6 +12,7 @@ from .jax_presets import JaxPresetsBackend
 from .numba_cpu import NumbaCpuBackend
 from .numba_cuda import NumbaCudaBackend
 from .package import PackageBackend
+from .torch import TorchBackend
 
 BACKENDS: tuple[Backend, ...] = (
     PackageBackend(),
@@ -19,6 +20,7 @@ BACKENDS: tuple[Backend, ...] = (
     JaxPresetsBackend(),
     NumbaCpuBackend(),
     NumbaCudaBackend(),
+    TorchBackend(),
     DocsBackend(),
 )
 

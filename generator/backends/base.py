@@ -32,11 +32,23 @@ class Output:
     data: bytes | None = None  # a binary output (a plot): no template, no header
 
 
+@dataclass(frozen=True)
+class ApiDoc:
+    """How the docs present a backend's generated module of one surrogate."""
+
+    title: str  # the backend as users name it: "JAX"
+    module: str  # the importable module: "surrogen.jax.sigmoid"
+    extra: str  # the pip extra that installs what it needs: pip install "surrogen[<extra>]"
+    example: str = ""  # a short, runnable Python snippet (the docs tests execute it); "" if none
+    note: str = ""  # one sentence a user needs before running it (Markdown)
+
+
 class Backend(ABC):
     """A code or docs target. Subclasses set the class attributes and implement ``outputs``."""
 
     name: ClassVar[str]  # the output subpackage or folder, e.g. "jax"; its template folder
     package: ClassVar[str | None] = None  # the subpackage it writes, where not ``name``
+    title: ClassVar[str] = ""  # how the docs name it ("JAX"); default: ``name``
     comment: ClassVar[str] = "# {}"  # how a header line is written in this backend's files
     template_root: ClassVar[Path] = TEMPLATES
     # Third-party top-level modules the generated code imports (none for text outputs).
@@ -56,6 +68,19 @@ class Backend(ABC):
     @abstractmethod
     def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
         """Every file of this backend for these models (all specs, sorted by name)."""
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc | None:
+        """The docs' API section for this backend's module of one surrogate, or None where the
+        backend writes no importable module per spec.
+
+        The default covers any code backend (one whose generated code imports ``requires``): its
+        module is ``surrogen.<name>.<spec>``, installed by the extra ``<name>``, documented from
+        its docstrings. Override it to add a runnable example, or where the extra differs.
+        """
+        if not self.requires:
+            return None
+        module = f"surrogen.{self.name}.{checked.model.spec.name}"
+        return ApiDoc(title=self.title or self.name, module=module, extra=self.name)
 
 
 # --- helpers for backend views (Python, so that templates hold no string logic) ----------------

@@ -13,14 +13,25 @@ from typing import Any
 import sympy
 from sympy.printing.numpy import JaxPrinter as _SympyJaxPrinter
 
-from ..checks import CheckedModel
+from ..checks import MAX_ORDER, CheckedModel
 from ..printers import CodePrinterMixin, Printed, guarded, print_cse
-from ..symbolic import pointwise_diff
-from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, param_checks, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, param_checks, wrap
 from .docstrings import GRADIENT_ONLY, X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
+_ZERO_TESTS = {"<": "lt0", "<=": "le0", ">": "gt0", ">=": "ge0"}
+# The functions of the derivative chain: d^n origin / dx^n is ORDER_NAMES[n].
+ORDER_NAMES = ("origin", "grad", *(f"_d{n}" for n in range(2, MAX_ORDER + 1)))
 DOC_WIDTH = 92  # docstrings are indented by 4 in a 100-column file
+GRADIENT_ONLY_NO_GRADIENT = GRADIENT_ONLY + " The parameters get no gradient."
+_FLAGS_DOC = (  # the class's static fields, where the family has an origin
+    "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
+    "    surrogate gradient backward. If False, ``origin``: the smooth forward with its\n"
+    "    true gradient (SpikingJelly's ``spiking=False``).\n"
+    "  learnable: if False (default), the parameters get no gradient. If True, they get\n"
+    "    d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,\n"
+    "    which is the same thing).\n\n"
+)
 
 
 class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
@@ -82,18 +93,28 @@ class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
     def _print_NaN(self, expr: sympy.Expr) -> str:
         return "jnp.nan"
 
-    def _print_And(self, expr: sympy.And) -> str:
-        """Elementwise, broadcasting like the operands (SymPy stacks them into one array)."""
-        return self._nested("jnp.logical_and", expr.args)
-
-    def _print_Or(self, expr: sympy.Or) -> str:
-        return self._nested("jnp.logical_or", expr.args)
-
     def _print_Not(self, expr: sympy.Not) -> str:
         return f"jnp.logical_not({self._print(expr.args[0])})"
 
     def _print_sign(self, expr: sympy.sign) -> str:
         return f"jnp.sign({self._print(expr.args[0])})"
+
+    def _print_And(self, expr: sympy.And) -> str:
+        """Nested ``jnp.logical_and``: SymPy's stacks the operands into one array, which fails
+        when they broadcast to different shapes (per-neuron parameters)."""
+        return self._nested("jnp.logical_and", tuple(sorted(expr.args, key=str)))
+
+    def _print_Or(self, expr: sympy.Or) -> str:
+        return self._nested("jnp.logical_or", tuple(sorted(expr.args, key=str)))
+
+    def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
+        """``x < 0`` and its kin on the bits (``_rt.lt0``): XLA flushes subnormals to zero in
+        float comparisons, which would put -1e-45 on the x >= 0 side of a formula. Only for x: a
+        parameter may be a Python int (an integer parameter), which has no float bits."""
+        helper = _ZERO_TESTS.get(expr.rel_op)
+        if helper is not None and expr.rhs == 0 and expr.lhs.is_Symbol and expr.lhs.name == "x":
+            return f"_rt.{helper}({self._print(expr.lhs)})"
+        return str(super()._print_Relational(expr))
 
     def _print_Abs(self, expr: sympy.Abs) -> str:
         return f"jnp.abs({self._print(expr.args[0])})"
@@ -101,17 +122,18 @@ class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
 
 @dataclass(frozen=True)
 class Helper:
-    name: str  # _d_grad_d_x, ...
+    name: str  # _d0_d_alpha, ...
     code: Printed
 
 
 @dataclass(frozen=True)
-class JvpRule:
-    """The custom_jvp rule of ``fn``: one tangent term per argument with an effect."""
+class Order:
+    """d^n origin / dx^n as a function, with its custom_jvp rule (None for the last order)."""
 
-    fn: str
-    tangent: str  # "grad(x, alpha) * _tangents[0] + _rt.along(_d_origin_d_alpha(x, alpha), ...)"
-    helpers: tuple[Helper, ...]
+    name: str  # origin, grad, _d2, ...
+    code: Printed
+    partials: str | None  # "(lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))"
+    helpers: tuple[Helper, ...]  # the parameter derivatives the rule calls
 
 
 @dataclass(frozen=True)
@@ -124,40 +146,55 @@ class JaxView:
     signature: str  # "x, alpha=4.0"
     call: str  # "x, alpha"
     names_tuple: str  # "(x, alpha)"
-    self_call: str  # "x, self.alpha"
-    cotangents: str
+    params: str  # ", alpha" (appended to the arguments of the runtime helpers)
+    spike_partials: str  # "(lambda: grad(x, alpha), None)"
+    learnable_partials: str  # "(lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))"
     fields: tuple[tuple[str, str], ...]  # (name, default) of the dataclass
-    origin: Printed | None  # None: a gradient-only family (no origin, no spiking=False)
-    grad: Printed
-    rules: dict[str, JvpRule]  # "origin", "grad" -> the custom_jvp rule of that function
+    has_origin: bool  # False: a gradient-only family (no origin, no spiking=False, no learnable)
+    data_fields: str  # '["alpha"]'
+    orders: tuple[Order, ...]
     docs: dict[str, str]  # function -> docstring body
     all_names: tuple[str, ...]
     checks: tuple[str, ...]  # host-side checks of bounded parameters, one statement each
     self_checks: tuple[str, ...]  # the same on the class's fields
 
 
-def _rule(
-    fn: str,
-    names: list[str],
-    exprs: list[sympy.Expr | None],
-    call: str,
-    printer: Any,
-    x: sympy.Symbol,
-) -> JvpRule:
-    """``exprs[i]`` is d fn / d names[i]: None where a public function already computes it
-    (d origin/dx is ``grad``), 0 where the argument has no effect."""
-    terms, helpers = [], []
-    for i, (arg, expr) in enumerate(zip(names, exprs, strict=True)):
-        if expr is None:
-            terms.append(f"grad({call}) * _tangents[{i}]")
-        elif expr != 0:
-            helper = f"_d_{fn}_d_{arg}"
-            helpers.append(Helper(helper, print_cse(expr, printer, x)))
-            # A parameter passed as a Python int has a float0 tangent: no term (_rt.along).
-            product = f"{helper}({call}) * _tangents[{i}]"
-            terms.append(product if i == 0 else f"_rt.along({helper}({call}), _tangents[{i}])")
-    tangent = " + ".join(terms) or "jnp.zeros_like(_tangents[0])"
-    return JvpRule(fn, tangent, tuple(helpers))
+def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
+    model, spec = checked.model, checked.model.spec
+    call = ", ".join(["x", *(p.name for p in spec.params)])
+    orders = []
+    # XLA flushes subnormal intermediates: the origin and the gradient in their flush-safe forms.
+    flush_safe = (checked.flush_safe_origin, checked.flush_safe_grad)
+    for n, (name, expr) in enumerate(zip(ORDER_NAMES, checked.derivatives, strict=True)):
+        if expr is None:  # a gradient-only family has no origin
+            continue
+        if n < len(flush_safe) and (safe := flush_safe[n]) is not None:
+            expr = safe
+        # NaN where a parameter is outside its domain (integer, bounds): the guard.
+        code = print_cse(guarded(expr, checked.guard), printer, model.x)
+        if n == len(ORDER_NAMES) - 1:
+            orders.append(Order(name, code, None, ()))
+            continue
+        helpers, partials = [], [f"lambda: {ORDER_NAMES[n + 1]}({call})"]
+        if n >= len(checked.partials):  # beyond the symbolic ones: autodiff of this order's form
+            partials += [
+                "None"
+                if p.domain == "integer"
+                else f"lambda: _rt.partial({name}.fun, _primals, {i})"
+                for i, p in enumerate(spec.params, start=1)
+            ]
+            orders.append(Order(name, code, as_tuple(partials), ()))
+            continue
+        for p, partial in zip(spec.params, checked.partials[n], strict=True):
+            if partial is None or partial == 0:
+                partials.append("None")
+                continue
+            printed = print_cse(guarded(partial, checked.guard), printer, model.x)
+            helper = Helper(f"_d{n}_d_{p.name}", printed)
+            helpers.append(helper)
+            partials.append(f"lambda: {helper.name}({call})")
+        orders.append(Order(name, code, as_tuple(partials), tuple(helpers)))
+    return tuple(orders)
 
 
 def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
@@ -185,21 +222,35 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
     emitted = f"\n\nEvaluated in the equal, numerically stable form\n\n    {f.emitted}" * bool(
         f.emitted
     )
+    params = ", ".join(p.name for p in spec.params)
+    learnable = (
+        "Reverse and forward mode give ``g * grad(x, ...)`` for ``x`` and, for each parameter,"
+        " ``g * d origin / d parameter`` summed to the parameter's shape: the surrogate principle"
+        f" applied to the parameters ({params})."
+        if spec.params
+        else "There are no parameters: the same as ``spike_jvp``."
+    )
+    integer = [p.name for p in spec.params if p.domain == "integer"]
+    if integer:
+        learnable += f" Integer parameters ({', '.join(integer)}) get no gradient."
     return {
         "origin": (
             f"{spec.title} origin: the smooth function whose derivative is ``grad``."
             f"\n\n    origin(x) = {f.origin}\n\nArgs:\n{arg_text}\n\n"
-            f"Returns:\n{returns('origin(x)')}\n\n"
-            "Differentiable (a custom_jvp with symbolic derivatives in x and the parameters).\n"
+            f"Returns:\n{returns('origin(x)')} NaN where ``x`` is NaN.\n\n"
+            f"Differentiable to order {MAX_ORDER} in ``x`` and once in the parameters (a\n"
+            "custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not\n"
+            "selected is ever differentiated).\n"
             f"{source}"
         ),
         "grad": (
             f"{spec.title} surrogate gradient{': d origin / dx' if f.origin else ''}."
             f"\n\n    grad(x) = {f.grad}"
             f"{emitted}\n\nArgs:\n{arg_text}\n\n"
-            f"Returns:\n{returns('grad(x)')}\n\n"
-            "Differentiable to any order without evaluating an unselected ``jnp.where`` branch\n"
-            "(a custom_jvp carrying the symbolic derivatives).\n"
+            f"Returns:\n{returns('grad(x)')} NaN where ``x`` is NaN.\n\n"
+            f"Differentiable to order {MAX_ORDER - 1} in ``x`` and once in the parameters (a\n"
+            "custom_jvp carrying the symbolic derivatives: no ``jnp.where`` branch that is not\n"
+            "selected is ever differentiated).\n"
             f"{source}"
         ),
         "spike": (
@@ -207,19 +258,39 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
             "\n\n    spike(x) = 1 if x >= 0 else 0   (1 at x = -0.0, 0 for NaN)\n"
             "    d spike / dx := grad(x)           (backward pass only)\n\n"
             f"Args:\n{arg_text}\n\n"
-            "Returns:\n  0.0 or 1.0 with ``x``'s shape and floating dtype. Reverse mode\n"
-            "  (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``; the\n"
-            "  parameters get no gradient. Use ``spike_jvp`` for forward mode.\n\n"
-            f"{example}"
+            "Returns:\n"
+            + wrap(
+                f"0.0 or 1.0, with {shape}, in ``x``'s floating dtype. A negative subnormal"
+                " ``x`` does not spike, eagerly and under ``jit`` alike. Reverse mode"
+                " (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``,"
+                " summed to ``x``'s shape; the parameters get no gradient"
+                + (" (``spike_learnable`` gives them one)" if f.origin else "")
+                + ". Use ``spike_jvp`` for forward mode.",
+                indent="  ",
+                width=DOC_WIDTH,
+            )
+            + f"\n\n{example}"
         ),
         "spike_jvp": (
             "``spike`` as a custom_jvp: the same values and derivatives, for forward mode too\n"
             "(``jax.jvp``, ``jacfwd``, ``hessian``).\n\n"
-            f"Args:\n{arg_text}\n\nReturns:\n  0.0 or 1.0 with ``x``'s shape and floating dtype."
+            f"Args:\n{arg_text}\n\nReturns:\n"
+            + wrap(f"0.0 or 1.0, with {shape}, in ``x``'s floating dtype.", indent="  ")
+        ),
+        "spike_learnable": (
+            "``spike`` whose parameters get a gradient too (opt-in).\n\n"
+            "    d spike / dx     := grad(x)\n"
+            "    d spike / dtheta := d origin / dtheta\n\n"
+            f"{wrap(learnable, width=DOC_WIDTH)}\n\n"
+            f"Args:\n{arg_text}\n\nReturns:\n"
+            + wrap(f"0.0 or 1.0, with {shape}, in ``x``'s floating dtype.", indent="  ")
         ),
         "class": (
-            f"{spec.title} spike function with fixed parameters.\n\n"
-            "Attributes:\n"
+            f"{spec.title} spike function with its parameters (a JAX pytree).\n\n"
+            "The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over\n"
+            "them, and an optimizer can update them."
+            + (" ``spiking`` and ``learnable`` are static.\n\n" if f.origin else "\n\n")
+            + "Attributes:\n"
             + "\n".join(
                 wrap(
                     f"  {p.name}: {param_doc(p, 'A float or an array (per-neuron values).')}",
@@ -231,11 +302,9 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
             )
             + ("\n" if spec.params else "")
             + (
-                "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
-                "    surrogate gradient backward. If False, ``origin``: the smooth forward with\n"
-                "    its true gradient (SpikingJelly's ``spiking=False``).\n\n"
+                _FLAGS_DOC
                 if f.origin
-                else f"\n{wrap(GRADIENT_ONLY, width=DOC_WIDTH)}\n\n"
+                else f"\n{wrap(GRADIENT_ONLY_NO_GRADIENT, width=DOC_WIDTH)}\n\n"
             )
             + "Example:\n  >>> import jax.numpy as jnp\n"
             f"  >>> from surrogen.jax import {class_name}\n"
@@ -245,43 +314,27 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
 
 
 def view(checked: CheckedModel) -> JaxView:
-    model, spec = checked.model, checked.model.spec
+    spec = checked.model.spec
     printer = JaxPrinter()
     names = ["x", *(p.name for p in spec.params)]
     call = ", ".join(names)
     signature = ", ".join(["x", *(f"{p.name}={p.default!r}" for p in spec.params)])
-    integer = [p.domain == "integer" for p in spec.params]
-    grad_partials: list[sympy.Expr | None] = [pointwise_diff(checked.emitted_grad, model.x)] + [
-        sympy.S.Zero if is_int else pointwise_diff(checked.emitted_grad, s)
-        for is_int, s in zip(integer, model.params, strict=True)
-    ]
-    rules = {"grad": _rule("grad", names, grad_partials, call, printer, model.x)}
-    origin = None
-    if checked.emitted_origin is not None and model.origin is not None:
-        # The parameter derivatives of the spec's origin itself: a rewrite chosen for its values
-        # (0 where alpha == 0 for alpha*x) need not have the right derivative in alpha.
-        exact_origin = model.expanded(model.origin)
-        origin_partials: list[sympy.Expr | None] = [None] + [
-            sympy.S.Zero if is_int else pointwise_diff(exact_origin, s)
-            for is_int, s in zip(integer, model.params, strict=True)
-        ]
-        rules["origin"] = _rule("origin", names, origin_partials, call, printer, model.x)
-        origin = print_cse(guarded(checked.emitted_origin, checked.guard), printer, model.x)
+    orders = _orders(checked, printer)
     f = formulas(checked)
-    if origin is not None:
+    if checked.emitted_origin is not None:
         formula = (
             "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
             "backward pass, where ``grad`` is the derivative of the smooth ``origin``:\n\n"
             f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
-            f"Functions ``spike``, ``spike_jvp``, ``origin``, ``grad``; class"
-            f" ``{spec.class_name}``.\n"
+            "Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class\n"
+            f"``{spec.class_name}``. "
         )
     else:
         formula = (
             "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
             f"backward pass:\n\n    grad(x) = {f.grad}\n\n"
             f"{wrap(GRADIENT_ONLY, width=DOC_WIDTH)}\n\n"
-            f"Functions ``spike``, ``spike_jvp``, ``grad``; class ``{spec.class_name}``.\n"
+            f"Functions ``spike``, ``spike_jvp``, ``grad``; class ``{spec.class_name}``. "
         )
     module_doc = (
         f"{spec.title} surrogate spike function for JAX.\n\n"
@@ -295,17 +348,19 @@ def view(checked: CheckedModel) -> JaxView:
         signature=signature,
         call=call,
         names_tuple=as_tuple(names),
-        self_call=", ".join(["x", *(f"self.{p.name}" for p in spec.params)]),
-        cotangents=as_tuple(
-            [f"(_g * grad({call})).astype(jnp.result_type(x))", *["None"] * len(spec.params)]
-        ),
+        params="".join(f", {p.name}" for p in spec.params),
+        spike_partials=as_tuple([f"lambda: grad({call})", *["None"] * len(spec.params)]),
+        learnable_partials=(orders[0].partials or "") if orders[0].name == "origin" else "",
         fields=tuple((p.name, repr(p.default)) for p in spec.params),
-        origin=origin,
-        grad=print_cse(guarded(checked.emitted_grad, checked.guard), printer, model.x),
-        rules=rules,
+        has_origin=checked.emitted_origin is not None,
+        data_fields="[" + ", ".join(f'"{p.name}"' for p in spec.params) + "]",
+        orders=orders,
         docs=_docs(checked, spec.class_name),
         all_names=tuple(
-            sorted([spec.class_name, "grad", "spike", "spike_jvp", *["origin"] * bool(origin)])
+            sorted(
+                [spec.class_name, "grad", "spike", "spike_jvp"]
+                + ["origin", "spike_learnable"] * (checked.emitted_origin is not None)
+            )
         ),
         checks=param_checks(spec, "_rt.check_param"),
         self_checks=param_checks(spec, "_rt.check_param", "self."),
@@ -314,10 +369,12 @@ def view(checked: CheckedModel) -> JaxView:
 
 class JaxBackend(Backend):
     name = "jax"
+    title = "JAX"
     requires = ("jax",)
     reserved = frozenset(
         # module-level names of every generated module, and the class fields' annotations
-        {"dataclasses", "origin", "grad", "spike", "spike_jvp", "spiking", "float", "bool"}
+        {"dataclasses", "functools", "origin", "grad", "spike", "spike_jvp", "spike_learnable"}
+        | {"spiking", "learnable", "float", "bool"}
     )
 
     def printer_reserved(self) -> frozenset[str]:
@@ -341,3 +398,19 @@ class JaxBackend(Backend):
         )
         outs.append(Output("jax/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        kw = ", ".join(f"{p.name}={p.default!r}" for p in spec.params)
+        args = f", {kw}" if kw else ""
+        example = (
+            "import jax\nimport jax.numpy as jnp\n\n"
+            f"from surrogen.jax import {spec.class_name}, {spec.name}\n\n"
+            "x = jnp.linspace(-2.0, 2.0, 5)  # x = v - v_threshold\n"
+            f"spikes = {spec.name}.spike(x{args})  # the Heaviside step forward\n"
+            f"g = jax.grad(lambda u: {spec.name}.spike(u{args}).sum())(x)"
+            f"  # = {spec.name}.grad(x{args})\n"
+            f"spike_fn = {spec.class_name}({kw})  # spiking=False: the smooth origin forward\n"
+            "print(spikes, g, spike_fn(x))\n"
+        )
+        return ApiDoc(self.title, f"surrogen.jax.{spec.name}", "jax", example)

@@ -12,7 +12,7 @@ import sympy
 
 from ..checks import CheckedModel
 from ..printers import Printed, guarded, print_cse
-from .base import ALL_SPECS, Backend, Output, package_index, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import GRADIENT_ONLY, INVALID_NAN, X_DOC, formulas, param_doc
 from .numba import NumbaPrinter
 
@@ -24,9 +24,13 @@ class NumbaCpuView:
     name: str
     module_doc: str
     call: str  # "x, alpha"
+    kernel_args: str  # "_x, alpha"
+    typed_call: str  # "x, _like(x, alpha)": the parameters in x's type
     bwd_call: str  # "x, g, alpha"
     signatures: dict[int, str]  # number of leading array arguments -> ufunc signature list
     defaults: str  # '{"alpha": 4.0}'
+    lif_signature: str  # "config=None, alpha=4.0"
+    params_tuple: str  # "(alpha,)" / "()"
     origin: Printed | None  # None: a gradient-only family
     grad: Printed
     docs: dict[str, str]
@@ -34,8 +38,23 @@ class NumbaCpuView:
 
 
 def _signatures(leading: int, params: int) -> str:
-    n = leading + params
-    return "[" + ", ".join(f"{t}({', '.join([t] * n)})" for t in SCALARS) + "]"
+    """Loops of a ufunc with ``leading`` array arguments (x, then g) and ``params`` parameters.
+
+    The output type is x's, whatever the other arguments' types: each x type gets loops for
+    float32 and float64 g and parameters (parameters share one type: mixed ones cast safely to
+    float64), ordered so that NumPy's first match is the cheapest. Inside ``@numba.njit`` a float
+    literal is float64, and a float32 x still picks a float32 loop.
+    """
+    loops = []
+    for x in SCALARS:
+        others = SCALARS if x == "_f32" else ("_f64",)
+        rest = (
+            [(g, p) for g in others for p in others] if leading == 2 else [("", p) for p in others]
+        )
+        for g, p in rest:
+            args = [x] + ([g] if g else []) + [p] * params
+            loops.append(f"{x}({', '.join(args)})")
+    return "[" + ", ".join(dict.fromkeys(loops)) + "]"
 
 
 def view(checked: CheckedModel) -> NumbaCpuView:
@@ -53,7 +72,10 @@ def view(checked: CheckedModel) -> NumbaCpuView:
     arg_text = "\n".join(wrap(a, indent="    ", first="  ", width=92) for a in args)
     source = wrap(f"Source: {f.source}", width=92)
     positional = ", ".join(["x", *params])
-    returns = "Returns:\n  An array of the broadcast shape of the arguments, in ``x``'s dtype."
+    returns = (
+        "Returns:\n  An array of the broadcast shape of the arguments, in ``x``'s dtype whatever"
+        " the types\n  of the other arguments; NaN where ``x`` is NaN."
+    )
     formula = (
         f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
         if f.origin
@@ -69,13 +91,18 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         f"{functions}"
         f"``spike_bwd({', '.join(['x', 'g', *params])})`` = g * grad: parameters are positional"
         " in spec order\n(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like"
-        " any ufunc argument.\nfloat32 in gives float32 out; call them from ``@numba.njit`` code"
-        " as well. float16 has no\nNumba loop: it is computed in the float32 loop (pass"
-        " ``out=np.empty_like(x)`` to keep float16).\n"
+        " any ufunc argument\n(any strides; ``out=`` any array of the broadcast shape). The"
+        " result has x's dtype whatever the\ntypes of ``g`` and the parameters, also inside"
+        " ``@numba.njit`` code. float16 has no Numba loop: it is\ncomputed in the float32 loop"
+        " (pass ``out=np.empty_like(x)`` to keep float16). NaN in x gives NaN,\nwithout a"
+        " floating-point warning.\n"
         f"Formulas, checked sources and plots: docs/{spec.name}.md."
     )
     docs = {
-        "spike": "Heaviside step: 1 if x >= 0 else 0 (1 at x = -0.0, 0 for NaN), in x's dtype.",
+        "spike": (
+            "Heaviside step: 1 if x >= 0 else 0, in x's dtype (1 at x = -0.0; 0 for NaN and for\n"
+            "negative subnormals)."
+        ),
         "origin": (
             f"{spec.title} origin: the smooth function whose derivative is ``grad``.\n\n"
             f"    origin(x) = {f.origin}\n\nArgs:\n{arg_text}\n\n{returns}\n\n{source}"
@@ -97,9 +124,13 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         name=spec.name,
         module_doc=module_doc,
         call=positional,
+        kernel_args=", ".join(["_x", *params]),
+        typed_call=", ".join(["x", *(f"_like(x, {p})" for p in params)]),
         bwd_call=", ".join(["x", "g", *params]),
         signatures={n: _signatures(n, len(params)) for n in (1, 2)},
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
+        params_tuple=as_tuple(params) if params else "()",
         origin=(
             printed(checked.emitted_origin, checked.origin_branch_free)
             if checked.emitted_origin is not None
@@ -107,14 +138,17 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         ),
         grad=printed(checked.emitted_grad, checked.grad_branch_free),
         docs=docs,
-        all_names=("DEFAULTS", "grad", *origin_name, "spike", "spike_bwd"),
+        all_names=("DEFAULTS", "fused_lif", "grad", *origin_name, "spike", "spike_bwd"),
     )
 
 
 class NumbaCpuBackend(Backend):
     name = "numba_cpu"
+    title = "Numba (CPU)"
     requires = ("numba",)
-    reserved = frozenset({"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS"})
+    reserved = frozenset(
+        {"numba", "g", "origin", "grad", "spike", "spike_bwd", "DEFAULTS", "config", "fused_lif"}
+    )
 
     def printer_reserved(self) -> frozenset[str]:
         return NumbaPrinter.reserved_names
@@ -137,3 +171,20 @@ class NumbaCpuBackend(Backend):
         )
         outs.append(Output("numba_cpu/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        positional = "".join(f", {p.default!r}" for p in spec.params)
+        example = (
+            "import numpy as np\n\n"
+            f"from surrogen.numba_cpu import {spec.name}\n\n"
+            "x = np.linspace(-2.0, 2.0, 5, dtype=np.float32)  # x = v - v_threshold\n"
+            f"g = {spec.name}.spike_bwd(x, np.ones_like(x){positional})"
+            "  # g * grad(x): float32 in, float32 out\n"
+            f"print({spec.name}.spike(x), g, {spec.name}.DEFAULTS)\n"
+        )
+        note = (
+            "Parameters are positional, in the order of the parameter table (ufuncs take no"
+            " keywords)."
+        )
+        return ApiDoc(self.title, f"surrogen.numba_cpu.{spec.name}", "numba", example, note)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..checks import CheckedModel
 from ..printers import Printed, guarded, print_cse
-from .base import ALL_SPECS, Backend, Output, as_tuple, package_index, param_checks, wrap
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, param_checks, wrap
 from .docstrings import GRADIENT_ONLY, formulas
 from .numba import NumbaPrinter
 
@@ -29,11 +29,17 @@ class NumbaCudaView:
     params: tuple[str, ...]
     params_tuple: str  # "(alpha,)" / "()"
     defaults: str
+    lif_signature: str  # "config=None, alpha=4.0"
     device: dict[str, dict[str, Printed]]  # scalar -> {"origin": ..., "grad": ...}
     storage: tuple[tuple[str, str], ...]
     has_origin: bool  # False: a gradient-only family (no origin functions)
+    functions: tuple[str, ...]  # the elementwise functions: ("origin", "grad") or ("grad",)
+    kernel_functions: tuple[str, ...]  # every host function's kernels: spike, ..., spike_bwd
     checks: tuple[str, ...]  # host-side checks of bounded parameters
     all_names: tuple[str, ...]
+    device_docs: dict[str, str]  # first line of the device functions' docstrings
+    array_kernels: dict[str, str]  # host function -> its array-parameter kernels, or "None"
+    docs: dict[str, str]  # host function -> docstring
 
 
 def view(checked: CheckedModel) -> NumbaCudaView:
@@ -53,9 +59,11 @@ def view(checked: CheckedModel) -> NumbaCudaView:
     args = ", ".join(["x", *params])
     origin_device = "``origin_f32``, ``origin_f64``, " * bool(f.origin)
     origin_host = "``origin(x, ...)``, " * bool(f.origin)
+    origin_nan = "``origin``, " * bool(f.origin)
     invalid = (
-        " A parameter outside its domain raises ValueError in the host functions and gives NaN in"
-        " the device functions."
+        " A parameter outside its domain raises ValueError in the host functions where it is a"
+        " Python number or a NumPy array, and gives NaN in the device functions and for device"
+        " arrays."
         if any(p.bounded for p in spec.params)
         else ""
     )
@@ -65,10 +73,12 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         f" ``spike(x)``, {origin_host}``grad(x, ...)``, ``spike_bwd(x, g, ...)`` take"
         " NumPy arrays (result: NumPy) or device arrays (anything with"
         " ``__cuda_array_interface__``: Numba, CuPy, PyTorch; result: a Numba device array) of"
-        " float16, float32 or float64; float16 is computed in float32 and rounded back."
-        " Parameters are scalars (defaults in ``DEFAULTS``). ``out=`` (a device array like x) is"
-        " filled in place instead of allocating a new result. Forward: ``spike(x) = 1 if x >= 0"
-        f" else 0`` (1 at x = -0.0, 0 for NaN).{invalid}"
+        " float16, float32 or float64, with any strides; float16 is computed in float32 and"
+        " rounded back. Parameters are scalars or arrays (host or device) that broadcast against"
+        " x (defaults in ``DEFAULTS``). ``out=`` (a device or NumPy array of the broadcast shape"
+        " and x's dtype, any strides) is filled in place instead of allocating a new result."
+        " Forward: ``spike(x) = 1 if x >= 0 else 0`` (1 at x = -0.0, 0 for NaN and negative"
+        f" subnormals); NaN in x gives NaN from {origin_nan}``grad`` and ``spike_bwd``.{invalid}"
     )
     formula = (
         f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
@@ -82,6 +92,33 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         f"{wrap(usage, width=92)}\n\n"
         f"Formulas, checked sources and plots: docs/{spec.name}.md."
     )
+    shape = (
+        "The broadcast shape of x, g and the parameters, in x's dtype; a NumPy array for a NumPy"
+        " x, a device array for a device x; ``out`` itself if given."
+    )
+    params_ = spec.params
+    arg_doc = (
+        "x: a NumPy or device array (any strides) of float16, float32 or float64."
+        + "".join(f" {p.name}: default ``{p.default!r}``, a scalar or an array." for p in params_)
+        + " out: a device or NumPy array (any strides) to fill, or None."
+        " threads_per_block: the CUDA block size."
+    )
+    errors = (
+        "Raises:\n  TypeError: x's dtype is not float16, float32 or float64, or out is not an"
+        " array.\n  ValueError: the shapes do not broadcast, or out has the wrong shape or"
+        " dtype."
+    )
+
+    def host_doc(summary: str) -> str:
+        return (
+            f"{summary}\n\n{wrap('Args: ' + arg_doc, width=92)}\n\n"
+            f"Returns:\n{wrap(shape, indent='  ', width=92)}\n\n{errors}"
+        )
+
+    array_kernels = {
+        fn: f'_KERNELS["{fn}_array"]' if params else "None"
+        for fn in ("origin", "grad", "spike_bwd")[0 if f.origin else 1 :]
+    }
     return NumbaCudaView(
         name=spec.name,
         module_doc=module_doc,
@@ -91,25 +128,47 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         params=params,
         params_tuple=as_tuple(list(params)) if params else "()",
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
+        lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
         device=device,
         storage=STORAGE,
         has_origin=bool(f.origin),
+        functions=tuple(exprs)[::-1],
+        kernel_functions=("spike", *tuple(exprs)[::-1], "spike_bwd"),
         checks=param_checks(spec, "_check_param"),
         all_names=tuple(
             sorted(
-                ["DEFAULTS", "grad", "grad_f32", "grad_f64", "spike", "spike_bwd"]
+                ["DEFAULTS", "fused_lif", "grad", "grad_f32", "grad_f64", "spike", "spike_bwd"]
                 + ["origin", "origin_f32", "origin_f64"] * bool(f.origin)
             )
         ),
+        device_docs={
+            "origin": "The smooth origin",
+            "grad": "The surrogate gradient" + " d origin / dx" * bool(f.origin),
+        },
+        array_kernels=array_kernels,
+        docs={
+            "spike": host_doc(
+                "Heaviside step, elementwise: 1 if x >= 0 else 0 (1 at x = -0.0; 0 for NaN and"
+                " for negative subnormals)."
+            ),
+            "origin": host_doc("The smooth origin, elementwise."),
+            "grad": host_doc(
+                "The surrogate gradient" + " d origin / dx" * bool(f.origin) + ", elementwise."
+            ),
+            "spike_bwd": host_doc(
+                "Backward of spike: g * grad(x, ...), elementwise; g broadcasts like x."
+            ),
+        },
     )
 
 
 class NumbaCudaBackend(Backend):
     name = "numba_cuda"
+    title = "Numba CUDA"
     requires = ("numba",)
     reserved = frozenset(
         {"cuda", "g", "out", "threads_per_block", "origin", "grad", "spike", "spike_bwd"}
-        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS"}
+        | {"origin_f32", "origin_f64", "grad_f32", "grad_f64", "DEFAULTS", "config", "fused_lif"}
     )
 
     def printer_reserved(self) -> frozenset[str]:
@@ -133,3 +192,19 @@ class NumbaCudaBackend(Backend):
         )
         outs.append(Output("numba_cuda/__init__.py", ALL_SPECS, "_shared/__init__.py.jinja", index))
         return outs
+
+    def api_doc(self, checked: CheckedModel) -> ApiDoc:
+        spec = checked.model.spec
+        kw = "".join(f", {p.name}={p.default!r}" for p in spec.params)
+        example = (
+            "import numpy as np\n\n"
+            f"from surrogen.numba_cuda import {spec.name}\n\n"
+            "x = np.linspace(-2.0, 2.0, 5, dtype=np.float32)  # x = v - v_threshold\n"
+            f"g = {spec.name}.spike_bwd(x, np.ones_like(x){kw})  # NumPy in, NumPy out\n"
+            "print(g)\n"
+        )
+        note = (
+            "Without a GPU, run with `NUMBA_ENABLE_CUDASIM=1` (Numba's simulator). Device arrays"
+            " in give device arrays out; `out=` fills a preallocated one."
+        )
+        return ApiDoc(self.title, f"surrogen.numba_cuda.{spec.name}", "cuda", example, note)

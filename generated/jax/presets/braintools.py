@@ -15,6 +15,8 @@ equal to the family's at 40 digits.
 
 import jax.numpy as jnp  # noqa: F401 (used by the printed parameter maps when they call jnp.*)
 
+from surrogen.runtime import jax as _rt
+
 from .. import arctan as _f_arctan
 from .. import gaussian as _f_gaussian
 from .. import leaky_relu as _f_leaky_relu
@@ -29,7 +31,6 @@ from .. import sigmoid as _f_sigmoid
 from .. import single_exponential as _f_single_exponential
 from .. import squarewave_fourier_series as _f_squarewave_fourier_series
 from .. import superspike as _f_superspike
-from surrogen.runtime import jax as _rt
 
 __all__ = [
     "Arctan",
@@ -83,7 +84,7 @@ def _origin_arctan(x, alpha):
 
 
 def arctan(x, alpha=1.0):
-    """``braintools.surrogate.arctan``, reproduced with surrogen's ``arctan`` family.
+    """``braintools.surrogate.arctan``, as surrogen's ``arctan`` family.
 
         grad(x) = alpha*0.5/(1 + (pi/2*alpha*x)**2)
                 = arctan.grad(x, alpha=alpha)
@@ -108,7 +109,7 @@ def arctan(x, alpha=1.0):
 
 
 class Arctan(_rt.Surrogate):
-    """``braintools.surrogate.Arctan``, reproduced with surrogen's ``arctan`` family.
+    """``braintools.surrogate.Arctan``, as surrogen's ``arctan`` family.
 
         grad(x) = alpha*0.5/(1 + (pi/2*alpha*x)**2)
                 = arctan.grad(x, alpha=alpha)
@@ -160,7 +161,7 @@ def _origin_erf(x, alpha):
 
 
 def erf(x, alpha=1.0):
-    """``braintools.surrogate.erf``, reproduced with surrogen's ``gaussian`` family.
+    """``braintools.surrogate.erf``, as surrogen's ``gaussian`` family.
 
         grad(x) = (alpha/sqrt(pi))*exp(-alpha**2*x*x)
                 = gaussian.grad(x, alpha=alpha)
@@ -185,7 +186,7 @@ def erf(x, alpha=1.0):
 
 
 class ERF(_rt.Surrogate):
-    """``braintools.surrogate.ERF``, reproduced with surrogen's ``gaussian`` family.
+    """``braintools.surrogate.ERF``, as surrogen's ``gaussian`` family.
 
         grad(x) = (alpha/sqrt(pi))*exp(-alpha**2*x*x)
                 = gaussian.grad(x, alpha=alpha)
@@ -237,7 +238,7 @@ def _origin_gaussian_grad(x, sigma, alpha):
 
 
 def gaussian_grad(x, sigma=0.5, alpha=0.5):
-    """``braintools.surrogate.gaussian_grad``, reproduced with surrogen's ``gaussian`` family.
+    """``braintools.surrogate.gaussian_grad``, as surrogen's ``gaussian`` family.
 
         grad(x) = alpha*exp(-(x**2)/(2*sigma**2))/(sqrt(2*pi)*sigma)
                 = alpha * gaussian.grad(x, alpha=sqrt(2)/(2*sigma))
@@ -266,7 +267,7 @@ def gaussian_grad(x, sigma=0.5, alpha=0.5):
 
 
 class GaussianGrad(_rt.Surrogate):
-    """``braintools.surrogate.GaussianGrad``, reproduced with surrogen's ``gaussian`` family.
+    """``braintools.surrogate.GaussianGrad``, as surrogen's ``gaussian`` family.
 
         grad(x) = alpha*exp(-(x**2)/(2*sigma**2))/(sqrt(2*pi)*sigma)
                 = alpha * gaussian.grad(x, alpha=sqrt(2)/(2*sigma))
@@ -322,7 +323,7 @@ def _origin_leaky_relu(x, alpha, beta):
 
 
 def leaky_relu(x, alpha=0.1, beta=1.0):
-    """``braintools.surrogate.leaky_relu``, reproduced with surrogen's ``leaky_relu`` family.
+    """``braintools.surrogate.leaky_relu``, as surrogen's ``leaky_relu`` family.
 
         grad(x) = Piecewise((alpha, x < 0), (beta, True))
                 = leaky_relu.grad(x, alpha=alpha, beta=beta)
@@ -346,7 +347,7 @@ def leaky_relu(x, alpha=0.1, beta=1.0):
 
 
 class LeakyRelu(_rt.Surrogate):
-    """``braintools.surrogate.LeakyRelu``, reproduced with surrogen's ``leaky_relu`` family.
+    """``braintools.surrogate.LeakyRelu``, as surrogen's ``leaky_relu`` family.
 
         grad(x) = Piecewise((alpha, x < 0), (beta, True))
                 = leaky_relu.grad(x, alpha=alpha, beta=beta)
@@ -398,7 +399,7 @@ def _origin_log_tailed_relu(x, alpha):
 
 
 def log_tailed_relu(x, alpha=0.0):
-    """``braintools.surrogate.log_tailed_relu``, reproduced with surrogen's ``log_tailed_relu`` family.
+    """``braintools.surrogate.log_tailed_relu``, as surrogen's ``log_tailed_relu`` family.
 
         grad(x) = Piecewise((1/x, x > 1), (1, x > 0), (alpha, True))
                 = log_tailed_relu.grad(x, alpha=alpha)
@@ -423,7 +424,7 @@ def log_tailed_relu(x, alpha=0.0):
 
 
 class LogTailedRelu(_rt.Surrogate):
-    """``braintools.surrogate.LogTailedRelu``, reproduced with surrogen's ``log_tailed_relu`` family.
+    """``braintools.surrogate.LogTailedRelu``, as surrogen's ``log_tailed_relu`` family.
 
         grad(x) = Piecewise((1/x, x > 1), (1, x > 0), (alpha, True))
                 = log_tailed_relu.grad(x, alpha=alpha)
@@ -475,7 +476,7 @@ def _origin_multi_gaussian_grad(x, h, s, sigma, scale):
 
 
 def multi_gaussian_grad(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
-    """``braintools.surrogate.multi_gaussian_grad``, reproduced with surrogen's ``multi_gaussian`` family.
+    """``braintools.surrogate.multi_gaussian_grad``, as surrogen's ``multi_gaussian`` family.
 
         grad(x) = scale*((1 + h)*exp(-x**2/(2*sigma**2))/(sqrt(2*pi)*sigma) - h*exp(-(x -
                   sigma)**2/(2*(s*sigma)**2))/(sqrt(2*pi)*s*sigma) - h*exp(-(x +
@@ -509,7 +510,7 @@ def multi_gaussian_grad(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
 
 
 class MultiGaussianGrad(_rt.Surrogate):
-    """``braintools.surrogate.MultiGaussianGrad``, reproduced with surrogen's ``multi_gaussian`` family.
+    """``braintools.surrogate.MultiGaussianGrad``, as surrogen's ``multi_gaussian`` family.
 
         grad(x) = scale*((1 + h)*exp(-x**2/(2*sigma**2))/(sqrt(2*pi)*sigma) - h*exp(-(x -
                   sigma)**2/(2*(s*sigma)**2))/(sqrt(2*pi)*s*sigma) - h*exp(-(x +
@@ -574,7 +575,7 @@ def _origin_nonzero_sign_log(x, alpha):
 
 
 def nonzero_sign_log(x, alpha=1.0):
-    """``braintools.surrogate.nonzero_sign_log``, reproduced with surrogen's ``nonzero_sign_log`` family.
+    """``braintools.surrogate.nonzero_sign_log``, as surrogen's ``nonzero_sign_log`` family.
 
         grad(x) = 1/(1/alpha + Abs(x))
                 = nonzero_sign_log.grad(x, alpha=alpha)
@@ -596,7 +597,7 @@ def nonzero_sign_log(x, alpha=1.0):
 
 
 class NonzeroSignLog(_rt.Surrogate):
-    """``braintools.surrogate.NonzeroSignLog``, reproduced with surrogen's ``nonzero_sign_log`` family.
+    """``braintools.surrogate.NonzeroSignLog``, as surrogen's ``nonzero_sign_log`` family.
 
         grad(x) = 1/(1/alpha + Abs(x))
                 = nonzero_sign_log.grad(x, alpha=alpha)
@@ -645,7 +646,8 @@ def _origin_piecewise_leaky_relu(x, c, w):
 
 
 def piecewise_leaky_relu(x, c=0.01, w=1.0):
-    """``braintools.surrogate.piecewise_leaky_relu``, reproduced with surrogen's ``piecewise_leaky_relu`` family.
+    """``braintools.surrogate.piecewise_leaky_relu``, as surrogen's ``piecewise_leaky_relu``
+    family.
 
         grad(x) = Piecewise((c, Abs(x) > w), (1/(2*w), True))
                 = piecewise_leaky_relu.grad(x, w=w, c=c)
@@ -672,7 +674,7 @@ def piecewise_leaky_relu(x, c=0.01, w=1.0):
 
 
 class PiecewiseLeakyRelu(_rt.Surrogate):
-    """``braintools.surrogate.PiecewiseLeakyRelu``, reproduced with surrogen's ``piecewise_leaky_relu`` family.
+    """``braintools.surrogate.PiecewiseLeakyRelu``, as surrogen's ``piecewise_leaky_relu`` family.
 
         grad(x) = Piecewise((c, Abs(x) > w), (1/(2*w), True))
                 = piecewise_leaky_relu.grad(x, w=w, c=c)
@@ -727,7 +729,7 @@ def _origin_piecewise_quadratic(x, alpha):
 
 
 def piecewise_quadratic(x, alpha=1.0):
-    """``braintools.surrogate.piecewise_quadratic``, reproduced with surrogen's ``piecewise_quadratic`` family.
+    """``braintools.surrogate.piecewise_quadratic``, as surrogen's ``piecewise_quadratic`` family.
 
         grad(x) = Piecewise((0, Abs(x) > 1/alpha), (alpha - alpha**2*Abs(x), True))
                 = piecewise_quadratic.grad(x, alpha=alpha)
@@ -751,7 +753,7 @@ def piecewise_quadratic(x, alpha=1.0):
 
 
 class PiecewiseQuadratic(_rt.Surrogate):
-    """``braintools.surrogate.PiecewiseQuadratic``, reproduced with surrogen's ``piecewise_quadratic`` family.
+    """``braintools.surrogate.PiecewiseQuadratic``, as surrogen's ``piecewise_quadratic`` family.
 
         grad(x) = Piecewise((0, Abs(x) > 1/alpha), (alpha - alpha**2*Abs(x), True))
                 = piecewise_quadratic.grad(x, alpha=alpha)
@@ -802,7 +804,7 @@ def _origin_relu_grad(x, alpha, width):
 
 
 def relu_grad(x, alpha=0.3, width=1.0):
-    """``braintools.surrogate.relu_grad``, reproduced with surrogen's ``piecewise_quadratic`` family.
+    """``braintools.surrogate.relu_grad``, as surrogen's ``piecewise_quadratic`` family.
 
         grad(x) = Max(alpha*width - Abs(x)*alpha, 0)
                 = alpha*width**2 * piecewise_quadratic.grad(x, alpha=1/width)
@@ -830,7 +832,7 @@ def relu_grad(x, alpha=0.3, width=1.0):
 
 
 class ReluGrad(_rt.Surrogate):
-    """``braintools.surrogate.ReluGrad``, reproduced with surrogen's ``piecewise_quadratic`` family.
+    """``braintools.surrogate.ReluGrad``, as surrogen's ``piecewise_quadratic`` family.
 
         grad(x) = Max(alpha*width - Abs(x)*alpha, 0)
                 = alpha*width**2 * piecewise_quadratic.grad(x, alpha=1/width)
@@ -887,7 +889,7 @@ def _origin_q_pseudo_spike(x, alpha):
 
 
 def q_pseudo_spike(x, alpha=2.0):
-    """``braintools.surrogate.q_pseudo_spike``, reproduced with surrogen's ``q_pseudo_spike`` family.
+    """``braintools.surrogate.q_pseudo_spike``, as surrogen's ``q_pseudo_spike`` family.
 
         grad(x) = (1 + 2/(alpha + 1)*Abs(x))**(-alpha)
                 = q_pseudo_spike.grad(x*(alpha - 1)/(alpha + 1), alpha=alpha)
@@ -913,7 +915,7 @@ def q_pseudo_spike(x, alpha=2.0):
 
 
 class QPseudoSpike(_rt.Surrogate):
-    """``braintools.surrogate.QPseudoSpike``, reproduced with surrogen's ``q_pseudo_spike`` family.
+    """``braintools.surrogate.QPseudoSpike``, as surrogen's ``q_pseudo_spike`` family.
 
         grad(x) = (1 + 2/(alpha + 1)*Abs(x))**(-alpha)
                 = q_pseudo_spike.grad(x*(alpha - 1)/(alpha + 1), alpha=alpha)
@@ -966,7 +968,7 @@ def _origin_s2nn(x, alpha, beta, epsilon):
 
 
 def s2nn(x, alpha=4.0, beta=1.0, epsilon=1e-08):
-    """``braintools.surrogate.s2nn``, reproduced with surrogen's ``s2nn`` family.
+    """``braintools.surrogate.s2nn``, as surrogen's ``s2nn`` family.
 
         grad(x) = Piecewise((alpha*(1/(1 + exp(-alpha*x)))*(1 - 1/(1 + exp(-alpha*x))), x < 0),
                   (beta/(x + 1), True))
@@ -995,7 +997,7 @@ def s2nn(x, alpha=4.0, beta=1.0, epsilon=1e-08):
 
 
 class S2NN(_rt.Surrogate):
-    """``braintools.surrogate.S2NN``, reproduced with surrogen's ``s2nn`` family.
+    """``braintools.surrogate.S2NN``, as surrogen's ``s2nn`` family.
 
         grad(x) = Piecewise((alpha*(1/(1 + exp(-alpha*x)))*(1 - 1/(1 + exp(-alpha*x))), x < 0),
                   (beta/(x + 1), True))
@@ -1052,7 +1054,7 @@ def _origin_sigmoid(x, alpha):
 
 
 def sigmoid(x, alpha=4.0):
-    """``braintools.surrogate.sigmoid``, reproduced with surrogen's ``sigmoid`` family.
+    """``braintools.surrogate.sigmoid``, as surrogen's ``sigmoid`` family.
 
         grad(x) = (1 - 1/(1 + exp(-alpha*x)))*(1/(1 + exp(-alpha*x)))*alpha
                 = sigmoid.grad(x, alpha=alpha)
@@ -1073,7 +1075,7 @@ def sigmoid(x, alpha=4.0):
 
 
 class Sigmoid(_rt.Surrogate):
-    """``braintools.surrogate.Sigmoid``, reproduced with surrogen's ``sigmoid`` family.
+    """``braintools.surrogate.Sigmoid``, as surrogen's ``sigmoid`` family.
 
         grad(x) = (1 - 1/(1 + exp(-alpha*x)))*(1/(1 + exp(-alpha*x)))*alpha
                 = sigmoid.grad(x, alpha=alpha)
@@ -1121,7 +1123,7 @@ def _origin_piecewise_exp(x, alpha):
 
 
 def piecewise_exp(x, alpha=1.0):
-    """``braintools.surrogate.piecewise_exp``, reproduced with surrogen's ``single_exponential`` family.
+    """``braintools.surrogate.piecewise_exp``, as surrogen's ``single_exponential`` family.
 
         grad(x) = (alpha/2)*exp(-alpha*Abs(x))
                 = single_exponential.grad(x, tau=1/alpha, scale=1)
@@ -1142,7 +1144,7 @@ def piecewise_exp(x, alpha=1.0):
 
 
 class PiecewiseExp(_rt.Surrogate):
-    """``braintools.surrogate.PiecewiseExp``, reproduced with surrogen's ``single_exponential`` family.
+    """``braintools.surrogate.PiecewiseExp``, as surrogen's ``single_exponential`` family.
 
         grad(x) = (alpha/2)*exp(-alpha*Abs(x))
                 = single_exponential.grad(x, tau=1/alpha, scale=1)
@@ -1190,7 +1192,7 @@ def _origin_slayer_grad(x, alpha):
 
 
 def slayer_grad(x, alpha=1.0):
-    """``braintools.surrogate.slayer_grad``, reproduced with surrogen's ``single_exponential`` family.
+    """``braintools.surrogate.slayer_grad``, as surrogen's ``single_exponential`` family.
 
         grad(x) = exp(-alpha*Abs(x))
                 = single_exponential.grad(x, tau=1/alpha, scale=2/alpha)
@@ -1214,7 +1216,7 @@ def slayer_grad(x, alpha=1.0):
 
 
 class SlayerGrad(_rt.Surrogate):
-    """``braintools.surrogate.SlayerGrad``, reproduced with surrogen's ``single_exponential`` family.
+    """``braintools.surrogate.SlayerGrad``, as surrogen's ``single_exponential`` family.
 
         grad(x) = exp(-alpha*Abs(x))
                 = single_exponential.grad(x, tau=1/alpha, scale=2/alpha)
@@ -1264,7 +1266,8 @@ def _origin_squarewave_fourier_series(x, n, t_period):
 
 
 def squarewave_fourier_series(x, n=2, t_period=8.0):
-    """``braintools.surrogate.squarewave_fourier_series``, reproduced with surrogen's ``squarewave_fourier_series`` family.
+    """``braintools.surrogate.squarewave_fourier_series``, as surrogen's
+    ``squarewave_fourier_series`` family.
 
         grad(x) = 4/t_period*Sum(cos((2*i - 1)*(2*pi/t_period)*x), (i, 1, n))
                 = squarewave_fourier_series.grad(x, n=n, period=t_period)
@@ -1291,7 +1294,8 @@ def squarewave_fourier_series(x, n=2, t_period=8.0):
 
 
 class SquarewaveFourierSeries(_rt.Surrogate):
-    """``braintools.surrogate.SquarewaveFourierSeries``, reproduced with surrogen's ``squarewave_fourier_series`` family.
+    """``braintools.surrogate.SquarewaveFourierSeries``, as surrogen's
+    ``squarewave_fourier_series`` family.
 
         grad(x) = 4/t_period*Sum(cos((2*i - 1)*(2*pi/t_period)*x), (i, 1, n))
                 = squarewave_fourier_series.grad(x, n=n, period=t_period)
@@ -1346,7 +1350,7 @@ def _origin_soft_sign(x, alpha):
 
 
 def soft_sign(x, alpha=1.0):
-    """``braintools.surrogate.soft_sign``, reproduced with surrogen's ``superspike`` family.
+    """``braintools.surrogate.soft_sign``, as surrogen's ``superspike`` family.
 
         grad(x) = alpha*0.5/(1 + Abs(alpha*x))**2
                 = alpha/2 * superspike.grad(x, beta=alpha)
@@ -1370,7 +1374,7 @@ def soft_sign(x, alpha=1.0):
 
 
 class SoftSign(_rt.Surrogate):
-    """``braintools.surrogate.SoftSign``, reproduced with surrogen's ``superspike`` family.
+    """``braintools.surrogate.SoftSign``, as surrogen's ``superspike`` family.
 
         grad(x) = alpha*0.5/(1 + Abs(alpha*x))**2
                 = alpha/2 * superspike.grad(x, beta=alpha)
@@ -1421,7 +1425,7 @@ def _origin_inv_square_grad(x, alpha):
 
 
 def inv_square_grad(x, alpha=100.0):
-    """``braintools.surrogate.inv_square_grad``, reproduced with surrogen's ``superspike`` family.
+    """``braintools.surrogate.inv_square_grad``, as surrogen's ``superspike`` family.
 
         grad(x) = 1/(alpha*Abs(x) + 1.0)**2
                 = superspike.grad(x, beta=alpha)
@@ -1445,7 +1449,7 @@ def inv_square_grad(x, alpha=100.0):
 
 
 class InvSquareGrad(_rt.Surrogate):
-    """``braintools.surrogate.InvSquareGrad``, reproduced with surrogen's ``superspike`` family.
+    """``braintools.surrogate.InvSquareGrad``, as surrogen's ``superspike`` family.
 
         grad(x) = 1/(alpha*Abs(x) + 1.0)**2
                 = superspike.grad(x, beta=alpha)

@@ -15,8 +15,9 @@ equal to the family's at 40 digits.
 
 import jax.numpy as jnp  # noqa: F401 (used by the printed parameter maps when they call jnp.*)
 
-from .. import superspike as _f_superspike
 from surrogen.runtime import jax as _rt
+
+from .. import superspike as _f_superspike
 
 __all__ = ["heaviside", "superspike"]
 
@@ -28,7 +29,7 @@ def _grad_superspike(x, alpha):
 
 
 def superspike(x, alpha=80.0):
-    """``jaxsnn.discrete.functional.threshold.superspike``, reproduced with surrogen's ``superspike`` family.
+    """``jaxsnn.discrete.functional.threshold.superspike``, as surrogen's ``superspike`` family.
 
         grad(x) = 1/(alpha*Abs(x) + 1.0)**2
                 = superspike.grad(x, beta=alpha)

@@ -12,14 +12,17 @@ family functions (numerically stable forms, derivatives of any order, jit/vmap/g
 forward mode). Each docstring quotes the library's code formula, which the generator checked
 equal to the family's at 40 digits.
 
-Not provided: ``sigmoid_surrogate``, snnax's own raises TypeError on its first derivative (it calls jax.nn.sigmoid(x, beta)); use surrogen.jax.presets.braintools.sigmoid or surrogen.jax.sigmoid.
+Not provided: ``sigmoid_surrogate``, snnax's own raises TypeError on its first derivative
+(it calls jax.nn.sigmoid(x, beta)); use surrogen.jax.presets.braintools.sigmoid or
+surrogen.jax.sigmoid.
 """
 
 import jax.numpy as jnp  # noqa: F401 (used by the printed parameter maps when they call jnp.*)
 
+from surrogen.runtime import jax as _rt
+
 from .. import nonzero_sign_log as _f_nonzero_sign_log
 from .. import rectangular as _f_rectangular
-from surrogen.runtime import jax as _rt
 
 __all__ = ["piecewise_surrogate", "superspike_surrogate"]
 
@@ -29,7 +32,8 @@ def _grad_superspike_surrogate(x, beta):
 
 
 def superspike_surrogate(beta=10.0):
-    """``snnax.functional.surrogate.superspike_surrogate``, reproduced with surrogen's ``nonzero_sign_log`` family.
+    """``snnax.functional.surrogate.superspike_surrogate``, as surrogen's ``nonzero_sign_log``
+    family.
 
         grad(x) = 1/(1 + beta*Abs(x))
                 = 1/beta * nonzero_sign_log.grad(x, alpha=beta)
@@ -61,7 +65,7 @@ def _grad_piecewise_surrogate(x, beta):
 
 
 def piecewise_surrogate(beta=0.5):
-    """``snnax.functional.surrogate.piecewise_surrogate``, reproduced with surrogen's ``rectangular`` family.
+    """``snnax.functional.surrogate.piecewise_surrogate``, as surrogen's ``rectangular`` family.
 
         grad(x) = Piecewise((1, (x > -beta) & (x < beta)), (0, True))
                 = 2*beta * rectangular.grad(x, alpha=2*beta)

@@ -12,17 +12,20 @@ family functions (numerically stable forms, derivatives of any order, jit/vmap/g
 forward mode). Each docstring quotes the library's code formula, which the generator checked
 equal to the family's at 40 digits.
 
-Not provided: ``custom``, a hook for user-written gradients, not a surrogate (its default gradient is x, although its docstring promises the straight-through estimator); pass one of these activations, or write your own jax.custom_vjp.
+Not provided: ``custom``, a hook for user-written gradients, not a surrogate (its default
+gradient is x, although its docstring promises the straight-through estimator); pass one of
+these activations, or write your own jax.custom_vjp.
 """
 
 import jax.numpy as jnp  # noqa: F401 (used by the printed parameter maps when they call jnp.*)
+
+from surrogen.runtime import jax as _rt
 
 from .. import arctan as _f_arctan
 from .. import piecewise_quadratic as _f_piecewise_quadratic
 from .. import rectangular as _f_rectangular
 from .. import sigmoid as _f_sigmoid
 from .. import superspike as _f_superspike
-from surrogen.runtime import jax as _rt
 
 __all__ = ["arctan", "boxcar", "heaviside", "superspike", "tanh", "triangular"]
 
@@ -34,7 +37,7 @@ def _grad_arctan(x, k):
 
 
 def arctan(k=2.0):
-    """``spyx.axn.arctan``, reproduced with surrogen's ``arctan`` family.
+    """``spyx.axn.arctan``, as surrogen's ``arctan`` family.
 
         grad(x) = 1/((1 + (k*pi*x)**2)*pi)
                 = 1/(pi*k) * arctan.grad(x, alpha=2*k)
@@ -65,7 +68,7 @@ def _grad_triangular(x, k):
 
 
 def triangular(k=2.0):
-    """``spyx.axn.triangular``, reproduced with surrogen's ``piecewise_quadratic`` family.
+    """``spyx.axn.triangular``, as surrogen's ``piecewise_quadratic`` family.
 
         grad(x) = Max(0, 1 - Abs(k*x))
                 = 1/k * piecewise_quadratic.grad(x, alpha=k)
@@ -94,7 +97,7 @@ def _grad_boxcar(x, width, height):
 
 
 def boxcar(width=2.0, height=0.5):
-    """``spyx.axn.boxcar``, reproduced with surrogen's ``rectangular`` family.
+    """``spyx.axn.boxcar``, as surrogen's ``rectangular`` family.
 
         grad(x) = height*Piecewise((1, -(Abs(x) - width/2) > 0), (0, True))
                 = height*width * rectangular.grad(x, alpha=width)
@@ -127,7 +130,7 @@ def _grad_tanh(x, k):
 
 
 def tanh(k=1.0):
-    """``spyx.axn.tanh``, reproduced with surrogen's ``sigmoid`` family.
+    """``spyx.axn.tanh``, as surrogen's ``sigmoid`` family.
 
         grad(x) = 4/(exp(-k*x) + exp(k*x))**2
                 = 2/k * sigmoid.grad(x, alpha=2*k)
@@ -157,7 +160,7 @@ def _grad_superspike(x, k):
 
 
 def superspike(k=25.0):
-    """``spyx.axn.superspike``, reproduced with surrogen's ``superspike`` family.
+    """``spyx.axn.superspike``, as surrogen's ``superspike`` family.
 
         grad(x) = 1/(1 + k*Abs(x))**2
                 = superspike.grad(x, beta=k)

@@ -1,0 +1,216 @@
+"""Helpers for the generated PyTorch modules: the exact Heaviside forward, dtype handling, and the
+bookkeeping of their ``torch.autograd.Function`` classes (what is saved, which input gets a
+gradient, broadcasting and its reduction).
+
+Each generated function exists as two ``autograd.Function`` classes with the same forward and
+backward: one also has a ``jvp`` rule (forward mode: ``torch.func.jvp``, ``jacfwd``, ``hessian``),
+the other has none, because Dynamo refuses to trace a Function that defines ``jvp``. ``apply``
+picks the first in eager code and the second while ``torch.compile`` traces.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+__all__ = [
+    "apply",
+    "cotangents",
+    "extra_repr",
+    "finish",
+    "float_dtype",
+    "heaviside",
+    "prepare",
+    "save",
+    "saved",
+    "set_params",
+    "step",
+    "sum_to",
+    "tangent",
+]
+
+# Each float type's signed integer view (its sign bit is the integer's) and +inf read as it.
+_INF_BITS = {
+    torch.float16: (torch.int16, 0x7C00),
+    torch.bfloat16: (torch.int16, 0x7F80),
+    torch.float32: (torch.int32, 0x7F80_0000),
+    torch.float64: (torch.int64, 0x7FF0_0000_0000_0000),
+}
+
+Partial = Callable[..., torch.Tensor] | None
+
+
+def float_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype every generated function returns: x's if floating, else the default dtype."""
+    return x.dtype if x.is_floating_point() else torch.get_default_dtype()
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16/bfloat16 are computed in float32: their range overflows in intermediates."""
+    return torch.float32 if dtype.itemsize < 4 else dtype
+
+
+def prepare(x: torch.Tensor, *params: Any) -> tuple[Any, ...]:
+    """``(dtype, x, *params)`` for a generated formula: the dtype to return, x in the dtype to
+    compute in, and every parameter as a tensor of at least that precision (a number becomes a
+    0-d tensor on x's device), so that a formula of the parameters alone (``1/alpha``) is a
+    tensor operation in that precision too."""
+    dtype = float_dtype(x)
+    compute = _compute_dtype(dtype)
+    x = x.to(compute)
+    out: list[Any] = [dtype, x]
+    for p in params:
+        if isinstance(p, torch.Tensor):
+            floating = p.is_floating_point()
+            out.append(p.to(torch.promote_types(p.dtype, compute) if floating else compute))
+        else:
+            out.append(torch.tensor(p, dtype=compute, device=x.device))
+    return tuple(out)
+
+
+def _shape(x: torch.Tensor, params: Sequence[Any]) -> tuple[int, ...]:
+    """The broadcast shape of x and the tensor parameters (``torch.broadcast_shapes`` imports
+    SymPy on first use; this needs nothing)."""
+    shapes = [tuple(x.shape), *(tuple(p.shape) for p in params if isinstance(p, torch.Tensor))]
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for dims in zip(*[(1,) * (ndim - len(s)) + s for s in shapes], strict=True):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {shapes} of x and the parameters do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def finish(value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any) -> torch.Tensor:
+    """A formula's value in ``dtype`` with the broadcast shape of x and the parameters (a
+    constant, or a formula without some parameter, is broadcast)."""
+    shape = _shape(x, params)
+    if isinstance(value, torch.Tensor):
+        # A Function must not return an input as is (origin(x) = x, grad = a parameter).
+        value = value.to(dtype)
+        value = value.clone() if any(value is a for a in (x, *params)) else value
+    else:
+        value = torch.full((), value, dtype=dtype, device=x.device)
+    return value if tuple(value.shape) == shape else value.expand(shape).contiguous()
+
+
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """``1 if x >= 0 else 0`` in x's floating dtype; -0.0 gives 1 and NaN gives 0.
+
+    Decided on the bits, not with ``x >= 0``: with ``torch.set_flush_denormal(True)`` (or code
+    built to flush subnormals) ``-1e-45 >= 0`` is True and a negative input would spike. Read as
+    a signed integer, a float is >= 0 from +0.0 to +inf (above: NaN), -0.0 is the most negative
+    integer, and every other negative float, subnormals included, is below 0.
+    """
+    if not x.is_floating_point():
+        return (x >= 0).to(float_dtype(x))
+    int_type, inf = _INF_BITS[x.dtype]
+    bits = x.view(int_type)
+    return (((bits >= 0) & (bits <= inf)) | (bits == torch.iinfo(int_type).min)).to(x.dtype)
+
+
+def step(x: torch.Tensor, *params: Any) -> torch.Tensor:
+    """``heaviside(x)`` broadcast against the parameters (the shape of every other function)."""
+    return finish(heaviside(x), float_dtype(x), x, *params)
+
+
+def sum_to(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A gradient of the broadcast shape reduced to ``like``'s shape and dtype."""
+    if value.shape != like.shape:
+        value = value.sum_to_size(like.shape)
+    return value.to(like.dtype)
+
+
+# --- autograd.Function bookkeeping ---------------------------------------------------------------
+
+
+def apply(
+    fn: type[torch.autograd.Function],
+    fn_jvp: type[torch.autograd.Function],
+    names: Sequence[str],
+    *args: Any,
+) -> Any:
+    """``fn_jvp.apply(*args)`` in eager code, ``fn.apply(*args)`` under ``torch.compile``.
+
+    Raises TypeError for an ``x`` that is not a tensor or a parameter that is neither a real
+    number nor a tensor.
+    """
+    if not isinstance(args[0], torch.Tensor):
+        raise TypeError(f"{names[0]} must be a torch.Tensor, got {type(args[0]).__name__}")
+    for name, p in zip(names[1:], args[1:], strict=True):
+        if not isinstance(p, torch.Tensor | numbers.Real) or isinstance(p, bool):
+            raise TypeError(f"{name} must be a real number or a tensor, got {type(p).__name__}")
+    chosen = fn if torch.compiler.is_compiling() else fn_jvp
+    return chosen.apply(*args)
+
+
+def save(ctx: Any, inputs: Sequence[Any]) -> None:
+    """Save the tensor inputs for backward and jvp, the numbers on ``ctx``: nothing else."""
+    tensors = [a for a in inputs if isinstance(a, torch.Tensor)]
+    ctx.save_for_backward(*tensors)
+    ctx.save_for_forward(*tensors)
+    ctx.numbers = tuple(None if isinstance(a, torch.Tensor) else a for a in inputs)
+
+
+def saved(ctx: Any) -> tuple[Any, ...]:
+    """The inputs saved by ``save``, in their order."""
+    tensors = iter(ctx.saved_tensors)
+    return tuple(next(tensors) if a is None else a for a in ctx.numbers)
+
+
+def cotangents(
+    ctx: Any, g: torch.Tensor, partials: Sequence[Partial], args: Sequence[Any]
+) -> tuple[torch.Tensor | None, ...]:
+    """``g * partials[i](*args)`` summed to ``args[i]``'s shape for each input that needs a
+    gradient; None for the others and where the partial is None (no gradient by design)."""
+    return tuple(
+        None if d is None or not ctx.needs_input_grad[i] else sum_to(g * d(*args), args[i])
+        for i, d in enumerate(partials)
+    )
+
+
+def tangent(
+    tangents: Sequence[torch.Tensor | None], partials: Sequence[Partial], args: Sequence[Any]
+) -> torch.Tensor:
+    """The forward-mode tangent ``sum_i partials[i](*args) * tangents[i]`` of the output, in
+    the output's shape and dtype (zeros when no input with an effect has a tangent)."""
+    x, params = args[0], args[1:]
+    total: torch.Tensor | None = None
+    for d, t in zip(partials, tangents, strict=True):
+        if d is not None and t is not None:
+            term = d(*args) * t
+            total = term if total is None else total + term
+    return finish(0.0 if total is None else total, float_dtype(x), x, *params)
+
+
+# --- nn.Module support ---------------------------------------------------------------------------
+
+
+def set_params(module: torch.nn.Module, names: Sequence[str], values: Sequence[Any]) -> None:
+    """A tensor parameter value becomes a buffer (it follows ``.to(device)`` and ``state_dict``),
+    an ``nn.Parameter`` stays a parameter, a number a plain float attribute."""
+    for name, value in zip(names, values, strict=True):
+        if isinstance(value, torch.nn.Parameter):
+            setattr(module, name, value)
+        elif isinstance(value, torch.Tensor):
+            module.register_buffer(name, value)
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            setattr(module, name, float(value))
+        else:
+            raise TypeError(f"{name} must be a real number or a tensor, got {type(value).__name__}")
+
+
+def extra_repr(module: torch.nn.Module, names: Sequence[str]) -> str:
+    """``alpha=4.0, spiking=True``; a tensor shows its shape and dtype."""
+
+    def show(value: Any) -> str:
+        if isinstance(value, torch.Tensor):
+            return f"tensor(shape={list(value.shape)}, dtype={value.dtype})"
+        return repr(value)
+
+    items = [f"{n}={show(getattr(module, n))}" for n in (*names, "spiking")]
+    return ", ".join(items)

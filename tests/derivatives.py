@@ -1,0 +1,61 @@
+"""Independent references for derivatives of any order, in x and in the parameters.
+
+SymPy differentiates the spec's origin (never the emitted forms) and mpmath evaluates the result
+at 50 digits; nothing here goes through surrogen's printers or templates.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath
+import numpy as np
+import sympy
+
+from tests.reference import SPECS, checked, defaults
+
+DPS = 50
+
+
+@functools.cache
+def _function(name: str, order: int, wrt: int | None):
+    m = checked(name).model
+    expr = m.origin
+    for _ in range(order):
+        expr = sympy.diff(expr, m.x)
+    if wrt is not None:
+        expr = sympy.diff(expr, m.params[wrt])
+    expr = expr.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
+    return sympy.lambdify((m.x, *m.params), expr, "mpmath", dummify=True)
+
+
+def derivative(name, order, xs, params=None, wrt=None) -> np.ndarray:
+    """d^order origin / dx^order (then d/d params[wrt] if given) at every x, as float64.
+
+    ``params`` is one tuple for all x, or one tuple per x (per-neuron values)."""
+    f = _function(name, order, wrt)
+    xs = np.asarray(xs, dtype=np.float64)
+    ps = params if params is not None else defaults(name)
+    rows = ps if np.ndim(ps) == 2 else [ps] * xs.size
+    with mpmath.workdps(DPS):
+        out = [
+            float(f(mpmath.mpf(float(x)), *(mpmath.mpf(float(p)) for p in row)))
+            for x, row in zip(xs.ravel(), rows, strict=True)
+        ]
+    return np.array(out).reshape(xs.shape)
+
+
+def away_from_breakpoints(name: str, xs, margin: float = 1e-3) -> np.ndarray:
+    """``xs`` without the points within ``margin`` of a breakpoint at the defaults."""
+    xs = np.asarray(xs)
+    bps = np.array(checked(name).breakpoints)
+    if not bps.size:
+        return xs
+    return xs[np.min(np.abs(xs[:, None] - bps[None, :]), axis=1) > margin]
+
+
+def scaled_params(name: str, factor: float = 1.5) -> tuple[float, ...]:
+    """A second parameter set: real parameters scaled, integer ones plus one."""
+    return tuple(
+        p.default + 1 if p.domain == "integer" else p.default * factor for p in SPECS[name].params
+    )

@@ -1,0 +1,103 @@
+"""The float32 loops compute in float32: no intermediate is float64 (Numba's typing, inspected).
+
+Numba types a bare float literal as float64 and silently promotes the float32 arithmetic around it
+(numba/numba#4676); the result is cast back to float32, so the output dtype does not show it and
+the values are merely more accurate. Here every operation of the compiled float32 (float64)
+functions is read from Numba's typing: an operation on, or giving, the other float type fails,
+except the conversion of a literal into the loop's type (``_like(x, 0.5)``, ``_f32(0.5)``).
+
+Numba CPU: the ``_origin``/``_grad`` bodies the ufuncs call. Numba CUDA: the device functions
+``origin_f32``/``grad_f32`` (and f64), typed by Numba's CPU front end from their source, since the
+CUDA simulator runs them as Python and does not type them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import math
+
+import pytest
+
+from tests.reference import SPECS
+
+numba = pytest.importorskip("numba")
+from numba import types  # noqa: E402
+from numba.core import ir  # noqa: E402
+
+FLOATS = {"f32": types.float32, "f64": types.float64}
+
+
+def _conversion(expr: ir.Expr, typemap, scalar) -> bool:
+    """A call that turns a literal into the loop's type: ``like(x, v)`` or ``float32(v)``."""
+    if expr.op != "call":
+        return False
+    fty = typemap[expr.func.name]
+    if isinstance(fty, types.NumberClass):
+        return fty.instance_type == scalar
+    return isinstance(fty, types.Function) and "like" in str(fty)
+
+
+def foreign_operations(cres, scalar) -> list[str]:
+    """Every operation of a compiled function that involves the other float type."""
+    other = types.float64 if scalar == types.float32 else types.float32
+    typemap = cres.type_annotation.typemap
+    bad = []
+    for expr, sig in cres.type_annotation.calltypes.items():
+        if sig is None:
+            continue
+        involved = [*sig.args, sig.return_type]
+        if other not in involved:
+            continue
+        if sig.return_type == scalar and _conversion(expr, typemap, scalar):
+            continue
+        bad.append(f"{expr} : {sig}")
+    return bad
+
+
+def _compile(py_func, scalar, n_args):
+    dispatcher = numba.njit(py_func)  # fresh: a cache-loaded overload carries no typing
+    sig = (scalar,) * n_args
+    dispatcher.compile(sig)
+    return dispatcher.overloads[sig]
+
+
+@pytest.mark.parametrize("scalar", ["f32", "f64"])
+@pytest.mark.parametrize("fn", ["_origin", "_grad"])
+def test_numba_cpu_loops_stay_in_their_type(name, fn, scalar):
+    mod = importlib.import_module(f"surrogen.numba_cpu.{name}")
+    cres = _compile(getattr(mod, fn).py_func, FLOATS[scalar], 1 + len(SPECS[name].params))
+    bad = foreign_operations(cres, FLOATS[scalar])
+    assert not bad, f"numba_cpu.{name}.{fn} [{scalar}] computes in the other type:\n" + "\n".join(
+        bad
+    )
+
+
+def _device_function(name: str, fn: str):
+    """The device function's source, compiled for the CPU with real ``math`` and Numba casts."""
+    mod = importlib.import_module(f"surrogen.numba_cuda.{name}")
+    tree = ast.parse(inspect.getsource(mod))
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == fn]
+    node.decorator_list = []
+    namespace = {"math": math, "_f32": numba.float32, "_f64": numba.float64}
+    exec(compile(ast.Module([node], []), f"<{name}.{fn}>", "exec"), namespace)  # generated code
+    return namespace[fn]
+
+
+@pytest.mark.parametrize("fn", ["origin_f32", "grad_f32", "origin_f64", "grad_f64"])
+def test_numba_cuda_device_functions_stay_in_their_type(name, fn):
+    scalar = FLOATS[fn[-3:]]
+    cres = _compile(_device_function(name, fn), scalar, 1 + len(SPECS[name].params))
+    bad = foreign_operations(cres, scalar)
+    assert not bad, f"numba_cuda.{name}.{fn} computes in the other type:\n" + "\n".join(bad)
+
+
+def test_the_check_sees_a_bare_literal():
+    """The check itself: one untyped literal in a float32 body is found."""
+
+    def body(x):
+        return 0.5 * math.exp(x)
+
+    bad = foreign_operations(_compile(body, types.float32, 1), types.float32)
+    assert bad and "float64" in bad[0]

@@ -1,0 +1,102 @@
+"""Fused multi-step LIF kernels (Numba CPU and CUDA) against an unfused reference: a JAX
+``lax.scan`` LIF with the same generated surrogate, differentiated by JAX (float64)."""
+
+import importlib
+
+import numpy as np
+import pytest
+
+from surrogen.runtime.lif import LIFConfig
+from tests.reference import SPECS, defaults
+
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+
+CONFIGS = [
+    LIFConfig(decay=0.9),  # soft reset, detached
+    LIFConfig(decay=0.8, v_threshold=1.0, v_reset=0.0, detach_reset=False),
+    LIFConfig(decay=0.95, v_threshold=0.7, v_reset=None, detach_reset=False),
+    LIFConfig(decay=0.6, v_threshold=0.5, v_reset=-0.2, detach_reset=True),
+]
+
+
+def _jax_lif(x, cfg, spike):
+    """The unfused definition, written independently of the kernels."""
+
+    def step(v, xt):
+        h = cfg.decay * v + xt
+        s = spike(h - cfg.v_threshold)
+        r = jax.lax.stop_gradient(s) if cfg.detach_reset else s
+        v = h - r * cfg.v_threshold if cfg.v_reset is None else h * (1 - r) + cfg.v_reset * r
+        return v, (s, v)
+
+    _, (s, v) = jax.lax.scan(step, jnp.zeros(x.shape[1:], x.dtype), x)
+    return s, v
+
+
+def _reference(name, x, gs, gv, cfg):
+    spike = importlib.import_module(f"surrogen.jax.{name}").spike
+    params = defaults(name)
+    with jax.enable_x64(True):
+        (s, v), vjp = jax.vjp(lambda u: _jax_lif(u, cfg, lambda z: spike(z, *params)), x)
+        (gx,) = vjp((jnp.asarray(gs), jnp.asarray(gv)))
+        return np.asarray(s), np.asarray(v), np.asarray(gx)
+
+
+def _data(seed, shape=(16, 3, 5)):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.4, 0.8, shape)
+    return x, rng.normal(size=shape), rng.normal(size=shape)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["soft-detached", "hard", "soft", "hard-detached"])
+def test_cpu_fused_lif_matches_the_jax_scan(name, cfg):
+    x, gs, gv = _data(len(name))
+    s_ref, v_ref, gx_ref = _reference(name, x, gs, gv, cfg)
+    layer = importlib.import_module(f"surrogen.numba_cpu.{name}").fused_lif(cfg, *defaults(name))
+    s, v = layer.forward(x)
+    np.testing.assert_array_equal(s, s_ref)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(gs, gv), gx_ref, rtol=1e-9, atol=1e-12)
+    # float32 keeps its dtype; spikes agree except where h lies within rounding of the threshold
+    s32, v32 = layer.forward(x.astype(np.float32))
+    assert s32.dtype == v32.dtype == np.float32
+    assert layer.backward(gs.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", ["sigmoid", "superspike", "piecewise_quadratic"])
+def test_cuda_fused_lif_matches_the_jax_scan(name):
+    from numba import cuda
+
+    cfg = CONFIGS[1]
+    x, gs, gv = _data(7, (12, 2, 3))
+    s_ref, v_ref, gx_ref = _reference(name, x, gs, gv, cfg)
+    layer = importlib.import_module(f"surrogen.numba_cuda.{name}").fused_lif(cfg, *defaults(name))
+    s, v = layer.forward(x)
+    np.testing.assert_array_equal(s, s_ref)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(gs, gv), gx_ref, rtol=1e-9, atol=1e-12)
+    # device arrays in, device arrays out
+    sd, _ = layer.forward(cuda.to_device(x))
+    np.testing.assert_array_equal(sd.copy_to_host(), s_ref)
+    gxd = layer.backward(cuda.to_device(gs), cuda.to_device(gv))
+    np.testing.assert_allclose(gxd.copy_to_host(), gx_ref, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_lif_errors():
+    layer = importlib.import_module("surrogen.numba_cpu.sigmoid").fused_lif()
+    with pytest.raises(RuntimeError, match="forward"):
+        layer.backward(np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        layer.forward(np.zeros((2, 2), np.int64))
+    layer.forward(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        layer.backward(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="decay"):
+        LIFConfig(decay=1.5)
+
+
+def test_every_spec_has_a_fused_lif():
+    for name in SPECS:
+        assert callable(importlib.import_module(f"surrogen.numba_cpu.{name}").fused_lif)

@@ -1,0 +1,163 @@
+"""Parameter semantics under JAX transforms: vmap over parameters with the gradient inside or
+outside the vmap, broadcasting of per-neuron parameters on every entry point, traced and scanned
+parameters, and the classes as pytrees. Expected values come from mpmath (tests/derivatives.py).
+"""
+
+import importlib
+
+import numpy as np
+import pytest
+
+from tests.derivatives import derivative, scaled_params
+from tests.reference import SPECS, defaults
+
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+lax = jax.lax
+
+W = np.array([[0.3, -0.2], [0.05, 0.1], [-0.4, 0.25]], np.float32)
+U = np.array([1.0, 0.5], np.float32)
+FACTORS = (0.25, 1.0, 2.5, 6.25)  # the first parameter at these multiples of its default
+
+
+def mod(name):
+    return importlib.import_module(f"surrogen.jax.{name}")
+
+
+def first_param_values(name):
+    p = SPECS[name].params[0]
+    if p.domain == "integer":
+        return [p.default + i for i in range(len(FACTORS))]
+    return [p.default * f for f in FACTORS]
+
+
+def with_params(fn, rest):
+    return lambda v, k: fn(v, k, *rest)
+
+
+def _params_or_skip(name):
+    if not SPECS[name].params:
+        pytest.skip("no parameters")
+
+
+def test_the_issue_example_is_not_four_times_too_large():
+    """Three slopes share W; the gradient is taken outside the vmap over the slope."""
+    m = mod("sigmoid")
+    ks = jnp.array([1.0, 4.0, 10.0, 25.0])
+
+    def loss(w):
+        return jnp.mean(jax.vmap(lambda k: jnp.sum(m.spike(w @ U - 0.1, k)))(ks))
+
+    got = np.asarray(jax.grad(loss)(jnp.asarray(W)))
+    z = (W @ U - np.float32(0.1)).astype(np.float64)  # the float32 inputs the kernel sees
+    want = np.mean([np.outer(derivative("sigmoid", 1, z, (k,)), U) for k in ks.tolist()], axis=0)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("entry", ["spike", "spike_jvp", "spike_learnable", "origin", "grad"])
+def test_vmap_over_a_parameter_gradient_outside_and_inside(name, entry):
+    _params_or_skip(name)
+    m = mod(name)
+    order = {"origin": 1, "grad": 2}.get(entry, 1)  # d(entry)/dx is d^order origin / dx^order
+    fn = with_params(getattr(m, entry), defaults(name)[1:])
+    ks = first_param_values(name)
+    z = (W @ U - np.float32(0.1)).astype(np.float64)
+    per_k = [np.outer(derivative(name, order, z, (k, *defaults(name)[1:])), U) for k in ks]
+
+    def loss(w):
+        return jnp.mean(jax.vmap(lambda k: jnp.sum(fn(w @ U - 0.1, k)))(jnp.asarray(ks)))
+
+    outside = np.asarray(jax.grad(loss)(jnp.asarray(W)))
+    scale = max(1.0, float(np.max(np.abs(per_k))))
+    np.testing.assert_allclose(outside, np.mean(per_k, axis=0), rtol=2e-5, atol=2e-6 * scale)
+    inside = jax.vmap(jax.grad(lambda w, k: jnp.sum(fn(w @ U - 0.1, k))), in_axes=(None, 0))(
+        jnp.asarray(W), jnp.asarray(ks)
+    )
+    np.testing.assert_allclose(np.asarray(inside), per_k, rtol=2e-5, atol=2e-6 * scale)
+
+
+def test_every_entry_point_returns_the_broadcast_shape(name):
+    m, spec = mod(name), SPECS[name]
+    cls = getattr(m, spec.class_name)
+    x = jnp.linspace(-1.5, 1.5, 5)  # (5,)
+    if not spec.params:
+        for fn in (m.spike, m.spike_jvp, m.spike_learnable, m.origin, m.grad, cls()):
+            assert fn(x).shape == (5,)
+        return
+    first = jnp.array([[defaults(name)[0]], [scaled_params(name)[0]]])  # (2, 1)
+    rest = defaults(name)[1:]
+    fns = [getattr(m, f) for f in ("spike", "spike_jvp", "spike_learnable", "origin", "grad")]
+    fns.append(lambda v, p, *r: cls(p, *r)(v))
+    for fn in fns:
+        assert fn(x, first, *rest).shape == (2, 5)
+        assert fn(x[:, None], first[:, 0], *rest).shape == (5, 2)
+    # The gradient with respect to x keeps x's shape: the cotangent is summed over the
+    # broadcast dimension, row by row the reference's gradient.
+    rows = [(float(first[i, 0]), *rest) for i in range(2)]
+    want = sum(derivative(name, 1, np.asarray(x, np.float64), row) for row in rows)
+    for fn in fns[:3] + fns[5:]:
+        g = jax.grad(lambda v, fn=fn: jnp.sum(fn(v, first, *rest)))(x)
+        assert g.shape == x.shape
+        np.testing.assert_allclose(np.asarray(g), want, rtol=2e-5, atol=1e-6)
+
+
+def test_parameters_traced_under_jit_and_scanned(name):
+    _params_or_skip(name)
+    m = mod(name)
+    ks = first_param_values(name)
+    rest = defaults(name)[1:]
+    x = jnp.array([-0.7, -0.1, 0.05, 0.4, 1.3])
+
+    @jax.jit
+    def total(ks):
+        def step(acc, k):
+            g = jax.grad(lambda v: jnp.sum(m.spike(v, k, *rest)))(x)
+            return acc + g, g
+
+        return lax.scan(step, jnp.zeros_like(x), ks)
+
+    acc, each = total(jnp.asarray(ks))
+    want = [derivative(name, 1, np.asarray(x, np.float64), (k, *rest)) for k in ks]
+    np.testing.assert_allclose(np.asarray(each), want, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(acc), np.sum(want, axis=0), rtol=2e-5, atol=1e-6)
+
+
+def test_class_is_a_pytree_with_the_parameters_as_leaves(name):
+    m, spec = mod(name), SPECS[name]
+    cls = getattr(m, spec.class_name)
+    f = cls()
+    leaves, tree = jax.tree_util.tree_flatten(f)
+    assert [float(v) for v in leaves] == list(defaults(name))
+    assert jax.tree_util.tree_unflatten(tree, leaves) == f
+    assert hash(f) == hash(cls())  # still usable as a static argument with scalar parameters
+    x = jnp.linspace(-1.0, 1.0, 7)
+    if not spec.params:
+        assert jax.jit(lambda c, v: c(v))(f, x).shape == (7,)
+        return
+    # jit traces the parameters: an array parameter works, and a new value does not retrace.
+    traces = []
+
+    @jax.jit
+    def smooth(c, v):
+        traces.append(None)
+        return c(v)
+
+    a = cls(jnp.asarray(scaled_params(name)[0]), *defaults(name)[1:], spiking=False)
+    b = cls(jnp.asarray(defaults(name)[0]), *defaults(name)[1:], spiking=False)
+    np.testing.assert_allclose(
+        np.asarray(smooth(a, x)),
+        np.asarray(m.origin(x, scaled_params(name)[0], *defaults(name)[1:])),
+        rtol=1e-6,
+    )
+    smooth(b, x)
+    assert len(traces) == 1
+    # vmap over a batch of classes: one row per parameter value.
+    ks = jnp.asarray(first_param_values(name))
+    batch = cls(ks, *(jnp.full(ks.shape, r) for r in defaults(name)[1:]), spiking=False)
+    rows = jax.vmap(lambda c: c(x))(batch)
+    for k, row in zip(ks.tolist(), np.asarray(rows), strict=True):
+        np.testing.assert_allclose(row, np.asarray(m.origin(x, k, *defaults(name)[1:])), rtol=1e-5)
+    # Not learnable (the default): the parameters get no gradient, in either mode.
+    for spiking in (True, False):
+        g = jax.grad(lambda c, s=spiking: jnp.sum(cls(*c, spiking=s)(x)))(tuple(defaults(name)))
+        assert all(float(v) == 0.0 for v in g)
