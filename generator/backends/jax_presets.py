@@ -266,6 +266,9 @@ class JaxPresetsBackend(Backend):
     package = "jax.presets"
     requires = ("jax",)
 
+    def api_doc(self, checked: CheckedModel) -> None:
+        return None  # one module per library, not per spec: no API section on a family's page
+
     def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
         by_library: dict[str, list[tuple[CheckedModel, PresetFacts]]] = defaultdict(list)
         for c in models:
