@@ -13,6 +13,7 @@ from .numba_cpu import NumbaCpuBackend
 from .numba_cuda import NumbaCudaBackend
 from .package import PackageBackend
 from .torch import TorchBackend
+from .torch_presets import TorchPresetsBackend
 
 BACKENDS: tuple[Backend, ...] = (
     PackageBackend(),
@@ -21,6 +22,7 @@ BACKENDS: tuple[Backend, ...] = (
     NumbaCpuBackend(),
     NumbaCudaBackend(),
     TorchBackend(),
+    TorchPresetsBackend(),
     DocsBackend(),
 )
 
