@@ -228,12 +228,15 @@ def tangent(
 
 def set_params(module: torch.nn.Module, names: Sequence[str], values: Sequence[Any]) -> None:
     """A tensor parameter value becomes a buffer (it follows ``.to(device)`` and ``state_dict``),
-    an ``nn.Parameter`` stays a parameter, a number a plain float attribute."""
+    an ``nn.Parameter`` stays a parameter, a number a plain attribute (an int stays an int: an
+    integer parameter; any other real number a float)."""
     for name, value in zip(names, values, strict=True):
         if isinstance(value, torch.nn.Parameter):
             setattr(module, name, value)
         elif isinstance(value, torch.Tensor):
             module.register_buffer(name, value)
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            setattr(module, name, int(value))
         elif isinstance(value, numbers.Real) and not isinstance(value, bool):
             setattr(module, name, float(value))
         else:
@@ -248,7 +251,8 @@ def extra_repr(module: torch.nn.Module, names: Sequence[str]) -> str:
             return f"tensor(shape={list(value.shape)}, dtype={value.dtype})"
         return repr(value)
 
-    items = [f"{n}={show(getattr(module, n))}" for n in (*names, "spiking")]
+    flags = ("spiking",) if hasattr(module, "spiking") else ()  # none for a gradient-only family
+    items = [f"{n}={show(getattr(module, n))}" for n in (*names, *flags)]
     return ", ".join(items)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.derivatives import away_from_breakpoints, derivative, scaled_params
-from tests.reference import SPECS, defaults
+from tests.reference import SPECS, defaults, has_origin
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -24,8 +24,8 @@ def real_params(name):
 
 def test_parameter_gradient_is_d_origin_d_parameter(name):
     m = mod(name)
-    if not real_params(name):
-        pytest.skip("no real parameters")
+    if not real_params(name) or not has_origin(name):
+        pytest.skip("no real parameters, or no origin (a gradient-only family: no spike_learnable)")
     xs = away_from_breakpoints(name, np.linspace(-3, 3, 37))
     g = np.linspace(0.5, 1.5, xs.size)  # the incoming gradient
     ps = scaled_params(name)
@@ -54,10 +54,10 @@ def test_parameter_gradient_is_d_origin_d_parameter(name):
 def test_default_is_no_gradient_and_class_opt_in(name):
     m = mod(name)
     cls = getattr(m, SPECS[name].class_name)
-    if not real_params(name):
-        pytest.skip("no real parameters")
+    if not real_params(name) or not has_origin(name):
+        pytest.skip("no real parameters, or no origin (a gradient-only family: no spike_learnable)")
     xs = jnp.asarray(away_from_breakpoints(name, np.linspace(-2, 2, 9)))
-    ps = tuple(defaults(name))
+    ps = tuple(map(float, defaults(name)))  # an integer parameter as a whole float: no gradient
 
     def loss(fn, params):
         return jnp.sum(fn(xs, *params))

@@ -17,9 +17,9 @@ import pytest
 import sympy
 
 from surrogen.generator import plots
-from surrogen.generator.__main__ import check_spec
 from surrogen.generator.backends import BACKENDS, reserved_names
 from surrogen.generator.backends.docs import DocsBackend
+from surrogen.generator.checks import check_spec
 from surrogen.generator.numeric import Evaluator
 from surrogen.generator.spec import load_spec
 from tests.reference import SPEC_NAMES, checked, defaults

@@ -19,7 +19,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..checks import CheckedModel, PresetFacts
 from ..spec import Preset
-from .base import Backend, Output, wrap
+from .base import ApiDoc, Backend, Output, wrap
 from .docstrings import X_DOC
 from .jax import JaxPrinter
 from .libraries import LIBRARIES
@@ -266,8 +266,10 @@ class JaxPresetsBackend(Backend):
     package = "jax.presets"
     requires = ("jax",)
 
-    def api_doc(self, checked: CheckedModel) -> None:
-        return None  # one module per library, not per spec: no API section on a family's page
+    def api_doc(self, checked: CheckedModel) -> ApiDoc | None:
+        """None: its modules are per library, not per spec (each family's page lists its
+        presets in the conversion table)."""
+        return None
 
     def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
         by_library: dict[str, list[tuple[CheckedModel, PresetFacts]]] = defaultdict(list)

@@ -16,6 +16,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..checks import CheckedModel
 from ..printers import CodePrinterMixin, Printed, guarded, print_cse
+from ..symbolic import pointwise_diff
 from .base import (
     ALL_SPECS,
     ApiDoc,
@@ -344,16 +345,28 @@ def view(checked: CheckedModel) -> TorchView:
     printer = TorchPrinter()
     params = [p.name for p in spec.params]
     names = ["x", *params]
-    # The derivatives chosen by the checks (finite forms, none in an integer parameter, a finite
-    # Sum unrolled): d origin / d parameter, d grad / dx and d grad / d parameter.
+    integer = [p.domain == "integer" for p in spec.params]
+
+    def by_param(expr: sympy.Expr) -> list[sympy.Expr | None]:
+        """d expr / d parameter; None for an integer parameter (no derivative)."""
+        return [
+            None if is_int else pointwise_diff(expr, s)
+            for is_int, s in zip(integer, model.params, strict=True)
+        ]
+
+    # The derivatives as SymPy writes them, not the finite forms the JAX chain emits: autograd
+    # differentiates these helpers again (second order), and through a torch.where it would meet
+    # the unselected branch of a rewrite (1/x beyond a crossover) as NaN. A finite Sum unrolled.
     origin_partials, origin_helpers = "", list[Helper]()
-    has_origin = checked.emitted_origin is not None
+    has_origin = checked.emitted_origin is not None and model.origin is not None
     if has_origin:
+        exact_origin = model.expanded(model.origin)
         origin_partials, origin_helpers = _partials(
-            "origin", names, ["grad", *checked.partials[0]], printer, checked
+            "origin", names, ["grad", *by_param(exact_origin)], printer, checked
         )
+    d_grad_dx = pointwise_diff(checked.emitted_grad, model.x)
     grad_partials, grad_helpers = _partials(
-        "grad", names, [checked.derivatives[2], *checked.partials[1]], printer, checked
+        "grad", names, [d_grad_dx, *by_param(checked.emitted_grad)], printer, checked
     )
     f = formulas(checked)
     if has_origin:
