@@ -1,11 +1,16 @@
-"""Fused multi-step LIF (forward + BPTT backward) against the unfused JAX ``lax.scan`` LIF.
+"""Fused multi-step LIF (forward + BPTT backward) against the unfused JAX ``lax.scan`` LIF, and in
+PyTorch against an eager loop over time.
 
-    python benchmarks/bench_lif.py [--steps 100 --batch 64 --neurons 512] [--out FILE]
+    python benchmarks/bench_lif.py [--steps 100 --batch 64 --neurons 512] [--no-torch] [--out FILE]
 
-Both sides get the same input currents (the matmul is excluded) and the same incoming gradients,
-and time forward + backward; each row is timed interleaved with the JAX baseline, median of
-``--repeat`` runs after warm-up. "speedup" = JAX time / fused time (> 1: the fused kernel is
-faster). Results are a table on stdout (and in ``--out``), never a test assertion.
+Every side gets the same input currents (the matmul is excluded) and the same incoming gradients,
+and times forward + backward. The sides take turns in each of ``--repeat`` rounds after warm-up
+(all see the same machine load); a row shows medians. "speedup" = JAX time / fused time (> 1: the
+fused kernel is faster). The torch columns: an eager loop over time with ``surrogen.torch``'s
+spike, differentiated by autograd, against the fused kernels through
+``surrogen.runtime.lif_torch.lif`` (CPU tensors); "speedup" = eager / fused, and "vs numpy" =
+torch fused / NumPy fused (the autograd Function's overhead; 1 = none). Results are a table on
+stdout (and in ``--out``), never a test assertion.
 """
 
 from __future__ import annotations
@@ -43,6 +48,37 @@ def _jax_lif_step(cfg, spike):
     return jax.jit(run)
 
 
+def _torch_eager_lif(cfg, spike):
+    """The unfused LIF in eager PyTorch: one step at a time, autograd through ``spike``."""
+    import torch
+
+    def run(x, gs, gv):
+        x = x.detach().requires_grad_()
+        v, spikes, vs = torch.zeros_like(x[0]), [], []
+        for x_t in x:
+            h = cfg.decay * v + x_t
+            s = spike(h - cfg.v_threshold)
+            r = s.detach() if cfg.detach_reset else s
+            v = h - r * cfg.v_threshold if cfg.v_reset is None else h * (1 - r) + cfg.v_reset * r
+            spikes.append(s)
+            vs.append(v)
+        return torch.autograd.grad((torch.stack(spikes), torch.stack(vs)), x, (gs, gv))[0]
+
+    return run
+
+
+def _torch_fused_lif(layer):
+    import torch
+
+    from surrogen.runtime.lif_torch import lif
+
+    def run(x, gs, gv):
+        x = x.detach().requires_grad_()
+        return torch.autograd.grad(lif(x, layer), x, (gs, gv))[0]
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
@@ -54,6 +90,7 @@ def main() -> None:
         nargs="*",
         default=["sigmoid", "superspike", "piecewise_quadratic", "gaussian"],
     )
+    parser.add_argument("--no-torch", action="store_true", help="leave out the torch columns")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     import jax
@@ -65,11 +102,19 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(0.3, 0.6, shape).astype(np.float32)
     gs, gv = (rng.normal(size=shape).astype(np.float32) for _ in range(2))
+    versions = f"jax {jax.__version__}"
+    header = f"{'surrogate':22} {'jax scan ms':>12} {'fused ms':>10} {'speedup':>8}"
+    if not args.no_torch:
+        import torch
+
+        xt, gst, gvt = (torch.from_numpy(a) for a in (x, gs, gv))
+        versions += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        header += f" {'torch eager ms':>15} {'torch fused ms':>15} {'speedup':>8} {'vs numpy':>9}"
     lines = [
         f"fused LIF vs JAX lax.scan LIF, forward + backward, float32, (T, batch, N) = {shape}",
         f"host: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f};"
-        f" jax {jax.__version__}",
-        f"{'surrogate':22} {'jax scan ms':>12} {'fused ms':>10} {'speedup':>8}",
+        f" {versions}; medians of {args.repeat} interleaved rounds",
+        header,
     ]
     print("\n".join(lines), flush=True)
     for name in args.surrogates:
@@ -86,17 +131,24 @@ def main() -> None:
             layer.forward(x)
             layer.backward(gs, gv)
 
-        jax_once(), fused_once(), jax_once(), fused_once()  # compile and warm up
-        tj, tf = [], []
-        for _ in range(args.repeat):  # interleaved: both see the same machine load
-            start = time.perf_counter()
-            jax_once()
-            tj.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            fused_once()
-            tf.append(time.perf_counter() - start)
-        mj, mf = statistics.median(tj) * 1e3, statistics.median(tf) * 1e3
-        line = f"{name:22} {mj:12.1f} {mf:10.1f} {mj / mf:8.2f}"
+        sides = [jax_once, fused_once]
+        if not args.no_torch:
+            eager = _torch_eager_lif(cfg, importlib.import_module(f"surrogen.torch.{name}").spike)
+            fused = _torch_fused_lif(layer)
+            sides += [lambda f=eager: f(xt, gst, gvt), lambda f=fused: f(xt, gst, gvt)]
+        for _ in range(2):  # compile and warm up
+            for side in sides:
+                side()
+        times: list[list[float]] = [[] for _ in sides]
+        for _ in range(args.repeat):  # interleaved: every side sees the same machine load
+            for side, record in zip(sides, times, strict=True):
+                start = time.perf_counter()
+                side()
+                record.append(time.perf_counter() - start)
+        ms = [statistics.median(t) * 1e3 for t in times]
+        line = f"{name:22} {ms[0]:12.1f} {ms[1]:10.1f} {ms[0] / ms[1]:8.2f}"
+        if not args.no_torch:
+            line += f" {ms[2]:15.1f} {ms[3]:15.1f} {ms[2] / ms[3]:8.2f} {ms[3] / ms[1]:9.2f}"
         print(line, flush=True)
         lines.append(line)
     if args.out:

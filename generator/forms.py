@@ -299,7 +299,14 @@ def large_split(expr: sympy.Expr, x: sympy.Symbol, crossover: sympy.Expr) -> sym
 
     def side(sign: int) -> sympy.Expr:
         far = sympy.piecewise_fold(expr.subs(x, sign / t))
-        return _per_branch(far, lambda e: sympy.together(_split_powers(e))).xreplace({t: sign / x})
+        # t = 1/|x| with |x| clamped to the crossover: equal where this branch is selected, and
+        # finite where it is not (a branch-free select, or a common subexpression hoisted out
+        # of its branch, computes it at x = 0 too: no division by zero, no flag, no NaN in a
+        # derivative of the unselected side).
+        clamped = sympy.Max(x, crossover) if sign > 0 else -sympy.Min(x, -crossover)
+        return _per_branch(far, lambda e: sympy.together(_split_powers(e))).xreplace(
+            {t: 1 / clamped}
+        )
 
     return sympy.piecewise_fold(
         sympy.Piecewise(
@@ -705,10 +712,14 @@ def choose_scored(
         more = {f"{best[1]}, {k}": v for k, v in stabilised(model, best[2])}
         scored += _score_all(model, exact, more, impl, label, seen, first=len(candidates))
     _, name, expr, score = min(scored, key=lambda item: item[0])
-    if score.nonfinite:
-        field = impl if name == impl else "origin"
+    if score.nonfinite and name == impl:
         raise CheckError(
-            f"{path}: {field}: the emitted {what} ({name}) gives {score.first_bad}, and no"
+            f"{path}: {impl}: the emitted {what} ({impl}) gives {score.first_bad}; make it finite"
+            f" there, or remove '{impl}' and let the generator look for a stable form"
+        )
+    if score.nonfinite:
+        raise CheckError(
+            f"{path}: origin: the emitted {what} ({name}) gives {score.first_bad}, and no"
             " automatic rewrite (exponentials split at the sign of their exponent, 0 where they"
             " underflow, 1/x beyond a crossover, each sign of x in |x|) is finite there; add a"
             f" numerically stable, equal '{impl}'"

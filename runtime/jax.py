@@ -244,7 +244,7 @@ def tangent(
             continue
         if getattr(t, "dtype", None) == jax.dtypes.float0:
             continue  # an integer argument (a parameter passed as 4, not 4.0): no derivative
-        term = partial() * t
+        term = partial() * upcast(t)  # float32 for half-precision tangents: one rounding
         total = term if total is None else total + term
     if total is None:
         return jnp.zeros_like(out)

@@ -75,12 +75,28 @@ def _as_2d(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(a.shape[0], -1))
 
 
+def _check_2d(dtype: np.dtype, **arrays: np.ndarray) -> None:
+    """Every array is a C-contiguous (T, N) NumPy array of ``dtype`` and of the first's shape."""
+    shape = next(iter(arrays.values())).shape
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray) or a.dtype != dtype:
+            got = getattr(a, "dtype", type(a).__name__)
+            raise TypeError(f"{name} must be a NumPy array of {dtype}, got {got}")
+        if a.ndim != 2 or a.shape != shape or not a.flags.c_contiguous:
+            want = "(T, N)" if len(shape) != 2 else shape
+            raise ValueError(f"{name} must be C-contiguous of shape {want}, got {a.shape}")
+
+
 class FusedLIF:
     """A multi-step LIF layer with a fused forward and a fused BPTT backward (NumPy arrays).
 
     ``forward(x)`` takes the input currents ``x`` of shape ``(T, ...)`` (float32 or float64) and
     returns ``(spikes, v)`` of the same shape and dtype; it keeps what ``backward`` needs.
     ``backward(grad_spikes, grad_v=None)`` returns the gradient of the loss with respect to ``x``.
+
+    ``forward_into`` and ``backward_into`` run the same kernels on caller-owned ``(T, N)``
+    buffers and keep nothing on the object, so one layer can serve calls whose backward passes
+    come in any order (``surrogen.runtime.lif_torch`` uses them; ``torch(x)`` calls it).
 
     Raises:
       TypeError: x is not float32 or float64.
@@ -97,6 +113,49 @@ class FusedLIF:
         v_reset = 0.0 if c.v_reset is None else c.v_reset
         return t(c.decay), t(c.v_threshold), t(v_reset), c.v_reset is not None
 
+    def forward_into(self, x: np.ndarray, spikes: np.ndarray, v: np.ndarray, h: np.ndarray) -> None:
+        """The forward kernel on C-contiguous ``(T, N)`` arrays of one dtype (float32 or
+        float64): fills ``spikes``, ``v`` and ``h`` (the membrane before the reset, which
+        ``backward_into`` needs with ``spikes``).
+
+        Raises:
+          TypeError: x is not float32 or float64, or a buffer has another dtype.
+          ValueError: an array is not C-contiguous or not of x's 2-D shape.
+        """
+        dtype = getattr(x, "dtype", None)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"x must be float32 or float64, got {dtype}")
+        _check_2d(np.dtype(dtype), x=x, spikes=spikes, v=v, h=h)
+        self._forward(x, *self._scalars(x.dtype), x.dtype.type(1), spikes, v, h)
+
+    def backward_into(
+        self,
+        h: np.ndarray,
+        spikes: np.ndarray,
+        grad_spikes: np.ndarray,
+        grad_v: np.ndarray,
+        grad_x: np.ndarray,
+    ) -> None:
+        """The BPTT kernel on C-contiguous ``(T, N)`` arrays of ``h``'s dtype: fills ``grad_x``
+        from the ``h`` and ``spikes`` of ``forward_into`` and the incoming gradients.
+
+        Raises:
+          TypeError: h is not float32 or float64, or another array has another dtype.
+          ValueError: an array is not C-contiguous or not of h's 2-D shape.
+        """
+        dtype = getattr(h, "dtype", None)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"h must be float32 or float64, got {dtype}")
+        arrays = {"h": h, "spikes": spikes, "grad_spikes": grad_spikes, "grad_v": grad_v}
+        _check_2d(np.dtype(dtype), **arrays, grad_x=grad_x)
+        t = h.dtype.type
+        params = tuple(t(p) for p in self.params)
+        decay, v_th, v_reset, hard = self._scalars(h.dtype)
+        detach = self.config.detach_reset
+        self._backward(
+            h, spikes, grad_spikes, grad_v, decay, v_th, v_reset, hard, detach, t(1), params, grad_x
+        )
+
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x)
         if x.dtype not in (np.float32, np.float64):
@@ -105,7 +164,7 @@ class FusedLIF:
             raise ValueError("x needs a leading time axis: shape (T, ...)")
         x2 = _as_2d(x)
         s, v, h = np.empty_like(x2), np.empty_like(x2), np.empty_like(x2)
-        self._forward(x2, *self._scalars(x.dtype), x.dtype.type(1), s, v, h)
+        self.forward_into(x2, s, v, h)
         self._saved = (h, s)
         return s.reshape(x.shape), v.reshape(x.shape)
 
@@ -118,11 +177,13 @@ class FusedLIF:
         gv = np.zeros_like(h) if grad_v is None else _as_2d(np.asarray(grad_v, dtype=h.dtype))
         if gs.shape != h.shape or gv.shape != h.shape:
             raise ValueError(f"gradients must have the forward's shape, got {shape}")
-        params = tuple(h.dtype.type(p) for p in self.params)
         gx = np.empty_like(h)
-        one = h.dtype.type(1)
-        decay, v_th, v_reset, hard = self._scalars(h.dtype)
-        self._backward(
-            h, s, gs, gv, decay, v_th, v_reset, hard, self.config.detach_reset, one, params, gx
-        )
+        self.backward_into(h, s, gs, gv, gx)
         return gx.reshape(shape)
+
+    def torch(self, x: Any) -> tuple[Any, Any]:
+        """``surrogen.runtime.lif_torch.lif(x, self)``: ``(spikes, v)`` of a CPU tensor ``x``,
+        differentiable by ``torch.autograd`` (needs PyTorch)."""
+        from .lif_torch import lif
+
+        return lif(x, self)

@@ -71,12 +71,33 @@ def _device_2d(a: Any) -> tuple[Any, bool]:
     return cuda.to_device(a.reshape(a.shape[0], -1)), False
 
 
+def _check_2d(dtype: np.dtype, **arrays: Any) -> list[Any]:
+    """Every array as a Numba device array: 2-D, of ``dtype`` and of the first one's shape."""
+    out, shape = [], None
+    for name, a in arrays.items():
+        if not is_device_array(a):
+            raise TypeError(f"{name} must be a device array, got {type(a).__name__}")
+        a = as_device(a)
+        shape = tuple(a.shape) if shape is None else shape
+        if np.dtype(a.dtype) != dtype:
+            raise TypeError(f"{name} must be of dtype {dtype}, got {np.dtype(a.dtype)}")
+        if len(a.shape) != 2 or tuple(a.shape) != shape:
+            want = "(T, N)" if len(shape) != 2 else shape
+            raise ValueError(f"{name} must be of shape {want}, got {tuple(a.shape)}")
+        out.append(a)
+    return out
+
+
 class FusedLIF:
     """A multi-step LIF layer with a fused forward and backward on the GPU (float32 or float64).
 
     ``forward(x)`` takes input currents of shape ``(T, ...)`` and returns ``(spikes, v)``;
     ``backward(grad_spikes, grad_v=None)`` returns the gradient with respect to ``x``. NumPy in
     gives NumPy out; device arrays in give Numba device arrays out.
+
+    ``forward_into`` and ``backward_into`` run the same kernels on caller-owned ``(T, N)`` device
+    arrays, on a given stream, and keep nothing on the object (``surrogen.runtime.lif_torch``
+    uses them with buffers from PyTorch's allocator; ``torch(x)`` calls it).
 
     Raises:
       TypeError: x is not float32 or float64.
@@ -92,6 +113,56 @@ class FusedLIF:
         v_reset = 0.0 if c.v_reset is None else c.v_reset
         return t(c.decay), t(c.v_threshold), t(v_reset), c.v_reset is not None
 
+    def _dtype(self, name: str, a: Any) -> np.dtype:
+        dtype = getattr(a, "dtype", None)
+        dtype = np.dtype(np.object_ if dtype is None else dtype)
+        if dtype.name not in self._grads:
+            raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+        return dtype
+
+    def forward_into(self, x: Any, spikes: Any, v: Any, h: Any, stream: Any = 0) -> None:
+        """The forward kernel on ``(T, N)`` device arrays (Numba's, or anything with
+        ``__cuda_array_interface__``) of one dtype, launched on ``stream``: fills ``spikes``,
+        ``v`` and ``h`` (the membrane before the reset, which ``backward_into`` needs).
+
+        Raises:
+          TypeError: x is not float32 or float64, an array is not on the device or has
+            another dtype.
+          ValueError: an array is not of x's 2-D shape.
+        """
+        dtype = self._dtype("x", x)
+        arrays = _check_2d(dtype, x=x, spikes=spikes, v=v, h=h)
+        forward, _ = kernels(self._grads[dtype.name])
+        blocks = (arrays[0].shape[1] + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+        forward[max(blocks, 1), THREADS_PER_BLOCK, stream](
+            arrays[0], *self._scalars(dtype), dtype.type(1), *arrays[1:]
+        )
+
+    def backward_into(
+        self, h: Any, spikes: Any, grad_spikes: Any, grad_v: Any, grad_x: Any, stream: Any = 0
+    ) -> None:
+        """The BPTT kernel on ``(T, N)`` device arrays of ``h``'s dtype, launched on ``stream``:
+        fills ``grad_x`` from the ``h`` and ``spikes`` of ``forward_into`` and the incoming
+        gradients.
+
+        Raises:
+          TypeError: h is not float32 or float64, an array is not on the device or has
+            another dtype.
+          ValueError: an array is not of h's 2-D shape.
+        """
+        dtype = self._dtype("h", h)
+        arrays = _check_2d(
+            dtype, h=h, spikes=spikes, grad_spikes=grad_spikes, grad_v=grad_v, grad_x=grad_x
+        )
+        _, backward = kernels(self._grads[dtype.name])
+        params = tuple(dtype.type(p) for p in self.params)
+        decay, v_th, v_reset, hard = self._scalars(dtype)
+        detach, one = self.config.detach_reset, dtype.type(1)
+        blocks = (arrays[0].shape[1] + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+        backward[max(blocks, 1), THREADS_PER_BLOCK, stream](
+            *arrays[:4], decay, v_th, v_reset, hard, detach, one, params, arrays[4]
+        )
+
     def forward(self, x: Any) -> tuple[Any, Any]:
         dtype = np.dtype(x.dtype)
         if dtype.name not in self._grads:
@@ -101,11 +172,7 @@ class FusedLIF:
         shape = tuple(x.shape)
         xd, on_device = _device_2d(x)
         s, v, h = (cuda.device_array(xd.shape, dtype) for _ in range(3))
-        forward, _ = kernels(self._grads[dtype.name])
-        blocks = (xd.shape[1] + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-        forward[max(blocks, 1), THREADS_PER_BLOCK](
-            xd, *self._scalars(dtype), dtype.type(1), s, v, h
-        )
+        self.forward_into(xd, s, v, h)
         self._saved = (h, s, on_device, shape)
         if on_device:
             return s.reshape(shape), v.reshape(shape)
@@ -128,22 +195,12 @@ class FusedLIF:
         else:
             gv, _ = _device_2d(grad_v if is_device_array(grad_v) else np.asarray(grad_v, dtype))
         gx = cuda.device_array(h.shape, dtype)
-        _, backward = kernels(self._grads[dtype.name])
-        params = tuple(dtype.type(p) for p in self.params)
-        decay, v_th, v_reset, hard = self._scalars(dtype)
-        blocks = (h.shape[1] + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-        backward[max(blocks, 1), THREADS_PER_BLOCK](
-            h,
-            s,
-            gs,
-            gv,
-            decay,
-            v_th,
-            v_reset,
-            hard,
-            self.config.detach_reset,
-            dtype.type(1),
-            params,
-            gx,
-        )
+        self.backward_into(h, s, gs, gv, gx)
         return gx.reshape(shape) if on_device else gx.copy_to_host().reshape(shape)
+
+    def torch(self, x: Any) -> tuple[Any, Any]:
+        """``surrogen.runtime.lif_torch.lif(x, self)``: ``(spikes, v)`` of a CUDA tensor ``x``,
+        differentiable by ``torch.autograd`` (needs PyTorch built with CUDA)."""
+        from .lif_torch import lif
+
+        return lif(x, self)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from numba import types
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic, overload
 
 __all__ = ["like", "not_nan", "output_strides_kept", "select", "step"]
 
@@ -68,19 +68,29 @@ def _select_overload(cond, a, b):  # type: ignore[no-untyped-def]  # Numba compa
     return lambda cond, a, b: _select(cond, a, b)  # type: ignore[call-arg]  # typingctx is implicit
 
 
-@register_jitable(inline="always")
 def step(x: Any) -> Any:
     """``1 if x >= 0 else 0`` in x's type: 1 for -0.0, 0 for NaN and negative subnormals, with
-    no ordered comparison of x (quiet for NaN)."""
+    no ordered comparison of x (quiet for NaN). Compiled code compiles this body through the
+    overload below; under NUMBA_DISABLE_JIT=1 it runs as Python."""
     one, zero = like(x, 1.0), like(x, 0.0)
     nonnegative = (math.copysign(one, x) > zero) | (x == zero)
     return select((x == x) & nonnegative, one, zero)
 
 
-@register_jitable(inline="always")
+@overload(step, inline="always")
+def _step_overload(x: Any) -> Any:  # the impl's signature, annotations included (Numba compares)
+    """Compiled code: the Python body itself, compiled for float types."""
+    return step if isinstance(x, types.Float) else None
+
+
 def not_nan(x: Any) -> Any:
     """x, or 0 where x is NaN: the formulas never compare a NaN (the caller returns NaN)."""
     return select(x == x, x, like(x, 0.0))
+
+
+@overload(not_nan, inline="always")
+def _not_nan_overload(x: Any) -> Any:  # the impl's signature, annotations included
+    return not_nan if isinstance(x, types.Float) else None
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ pytest.importorskip("ml_dtypes")
 EXP_ARGUMENT = "exp(u) amplifies the rounding of its argument u by |u| (u is rounded once)"
 CANCELLATION = "cancellation near a zero or the edge of the support (a - b|x| with b|x| ~ a)"
 FLUSH = "XLA:CPU flushes a subnormal intermediate to 0 (exp(-a|x|) below 1.2e-38)"
+SQUARED = "the flush-safe form exp(u/2)**2 (kept normal under XLA) rounds once more (2.005 ulp)"
 # (spec, second parameter set?, backend, dtype) -> why it misses its target today
 KNOWN_GAPS = {
     **{
@@ -57,6 +58,7 @@ KNOWN_GAPS = {
         for b in ("jax", "numba_cpu")
     },
     **{(s, False, "jax", "bfloat16"): FLUSH for s in ("sigmoid", "s2nn")},
+    **{(s, False, "jax", "float32"): SQUARED for s in ("single_exponential", "slayer")},
 }
 CASES = [
     (name, second, backend, dtype)

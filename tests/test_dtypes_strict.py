@@ -161,33 +161,6 @@ def _check(name, backend, dtype_name, xs, g, ref, got, label, height, planted=Tr
     return failures
 
 
-def known_defect(backend: str, dtype_name: str, name: str, fn: str) -> str | None:
-    """The reason an entry point is known to fail (fixed elsewhere), or None."""
-    if backend == "jax" and fn in BACKWARDS and ARITHMETIC[dtype_name] != dtype_name:
-        return HALF_BACKWARD
-    if backend == "jax" and fn == "origin_jvp_tangent" and SPECS[name].params:
-        return ORIGIN_JVP
-    return None
-
-
-HALF_BACKWARD = (
-    "defect: JAX multiplies the cotangent by grad already rounded to float16/bfloat16 (two"
-    " roundings, up to 1 ulp off); g * grad belongs in float32 (accuracy work)"
-)
-ORIGIN_JVP = (
-    "defect: the JAX jvp rule of origin multiplies d origin / d parameter by the parameter's zero"
-    " tangent; that derivative overflows far out (inf/inf, inf*0), so d origin / dx is NaN at"
-    " +-inf or |x| ~ 1e4 where the true value is 0 (NaN / higher-derivative work)"
-)
-
-
-def _assert_only_known(failures, backend, dtype_name, name):
-    unexpected = {
-        fn: msg for fn, msg in failures.items() if not known_defect(backend, dtype_name, name, fn)
-    }
-    assert not unexpected, "\n".join(unexpected.values())
-
-
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("which", ["defaults", "other"])
 @pytest.mark.parametrize("backend, dtype_name", CASES, ids=[f"{b}-{d}" for b, d in CASES])
@@ -202,7 +175,7 @@ def test_scalar_parameters_match_reference(name, which, backend, dtype_name):
     got = call(name, x, g, list(params), dtype_name)
     height = origin_height(name, arithmetic_params(params, dtype_name))
     failures = _check(name, backend, dtype_name, ref.x, g, ref, got, f"{which} {params}", height)
-    _assert_only_known(failures, backend, dtype_name, name)
+    assert not failures, "\n".join(failures.values())
 
 
 def _per_neuron_case(name, dtype_name):
@@ -214,21 +187,7 @@ def _per_neuron_case(name, dtype_name):
     return xs, rows, arrays
 
 
-PER_NEURON = [
-    pytest.param(
-        b,
-        d,
-        id=f"{b}-{d}",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="defect: numba_cuda host functions take scalar parameters only; a per-neuron"
-            " array fails inside the kernel with an unrelated TypeError (parameter broadcasting)",
-        )
-        if b == "numba_cuda"
-        else (),
-    )
-    for b, d in CASES
-]
+PER_NEURON = [pytest.param(b, d, id=f"{b}-{d}") for b, d in CASES]
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n.values[0]].params])
@@ -243,20 +202,10 @@ def test_per_neuron_parameters_match_reference(name, backend, dtype_name):
     got = call(name, x, g, arrays, dtype_name)
     height = max(origin_height(name, r) for r in rows[:3])
     failures = _check(name, backend, dtype_name, xs, g, ref, got, "per-neuron", height)
-    _assert_only_known(failures, backend, dtype_name, name)
+    assert not failures, "\n".join(failures.values())
 
 
-# --- the known defects, each still failing (strict xfail: remove the mark when fixed) ------------
-
-# Where each defect shows at the defaults (the main tests above skip the entry everywhere).
-HALF_BACKWARD_FAILS = {
-    ("bfloat16", n)
-    for n in SPEC_NAMES
-    if n not in {"piecewise_quadratic", "polynomial", "rectangular", "straight_through"}
-} | {("float16", n) for n in ("gaussian", "piecewise_quadratic", "polynomial", "s2nn")}
-ORIGIN_JVP_FAILS = {
-    n for n in SPEC_NAMES if n not in {"piecewise_quadratic", "polynomial", "rectangular"}
-}
+# --- regressions of fixed defects, at the defaults, by entry point ---
 
 
 def _jax_entries(name, dtype_name, fns):
@@ -271,17 +220,13 @@ def _jax_entries(name, dtype_name, fns):
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
-def test_jax_half_precision_backward_rounds_once(name, dtype_name, request):
-    if (dtype_name, name) in HALF_BACKWARD_FAILS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=HALF_BACKWARD))
+def test_jax_half_precision_backward_rounds_once(name, dtype_name):
     failures = _jax_entries(name, dtype_name, BACKWARDS - {"origin_jvp_tangent"})
     assert not failures, "\n".join(failures.values())
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n.values[0]].params])
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
-def test_jax_origin_jvp_is_finite_far_out(name, dtype_name, request):
-    if name in ORIGIN_JVP_FAILS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=ORIGIN_JVP))
+def test_jax_origin_jvp_is_finite_far_out(name, dtype_name):
     failures = _jax_entries(name, dtype_name, {"origin_jvp_tangent"})
     assert not failures, "\n".join(failures.values())

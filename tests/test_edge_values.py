@@ -22,7 +22,7 @@ from tests.reference import (
     other_params,
     strict_reference_at,
 )
-from tests.test_dtypes_strict import BACKENDS, CASES, _check, known_defect
+from tests.test_dtypes_strict import BACKENDS, CASES, _check
 
 NAMES = [pytest.param(n, marks=pytest.mark.xdist_group(f"strict-{n}"), id=n) for n in SPEC_NAMES]
 
@@ -33,20 +33,6 @@ def edge_values(dtype_name: str) -> np.ndarray:
     sub = float(f.smallest_subnormal)
     mid = float(f.tiny) / 2
     return np.array([np.nan, -0.0, 0.0, -sub, sub, -mid, mid, np.nan])
-
-
-# Specs whose Piecewise ends in a constant branch: a NaN comparison is False, so NaN in gives that
-# constant out, on every backend (straight_through's grad is the constant 1 itself).
-NAN_SWALLOWED = {"piecewise_quadratic", "polynomial", "rectangular", "straight_through"}
-NAN_DEFECT = (
-    "defect: NaN in gives a number out: a comparison with NaN is False and the last, constant"
-    " Piecewise branch (or a constant gradient) is returned (NaN work)"
-)
-FTZ_DEFECT = (
-    "defect: JAX decides spike on the sign bit but grad's branch with x < 0, which XLA on the CPU"
-    " evaluates with the subnormal flushed to -0.0: a negative subnormal gets the x >= 0"
-    " gradient (s2nn away from the defaults, where the two sides differ)"
-)
 
 
 def _run(name, backend, dtype_name, params, xs):
@@ -61,11 +47,10 @@ def _run(name, backend, dtype_name, params, xs):
     x = as_dtype(xs, dtype_name)
     g = as_dtype(np.full(len(xs), 1.5), dtype_name)
     call, _ = BACKENDS[backend]
-    with np.errstate(invalid="ignore"):  # NaN >= 0 raises the invalid flag; the answer is 0
-        got = call(name, x, g, list(params), dtype_name)
+    got = call(name, x, g, list(params), dtype_name)
     height = origin_height(name, ps)
     failures = _check(name, backend, dtype_name, xs, g, ref, got, f"edge {params}", height, False)
-    return {f: m for f, m in failures.items() if not known_defect(backend, dtype_name, name, f)}
+    return failures
 
 
 def _params(name, which):
@@ -77,9 +62,7 @@ def _params(name, which):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("which", ["defaults", "other"])
 @pytest.mark.parametrize("backend, dtype_name", CASES, ids=[f"{b}-{d}" for b, d in CASES])
-def test_signed_zeros_and_subnormals(name, which, backend, dtype_name, request):
-    if (backend, name, which) == ("jax", "s2nn", "other") and dtype_name != "float16":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=FTZ_DEFECT))
+def test_signed_zeros_and_subnormals(name, which, backend, dtype_name):
     xs = edge_values(dtype_name)
     failures = _run(name, backend, dtype_name, _params(name, which), xs[~np.isnan(xs)])
     assert not failures, "\n".join(failures.values())
@@ -87,10 +70,8 @@ def test_signed_zeros_and_subnormals(name, which, backend, dtype_name, request):
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("backend, dtype_name", CASES, ids=[f"{b}-{d}" for b, d in CASES])
-def test_nan_in_gives_nan_out(name, backend, dtype_name, request):
+def test_nan_in_gives_nan_out(name, backend, dtype_name):
     """spike(NaN) = 0; origin, grad and every backward of NaN are NaN (never a number)."""
-    if name in NAN_SWALLOWED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=NAN_DEFECT))
     xs = np.array([np.nan, 1.0, np.nan])
     failures = _run(name, backend, dtype_name, defaults(name), xs)
     assert not failures, "\n".join(failures.values())

@@ -47,7 +47,9 @@ def test_jax_defaults_match_the_spec(name):
     for fn in (m.origin, m.grad, m.spike, m.spike_jvp):
         assert signature_defaults(fn) == want, fn
     cls = getattr(m, SPECS[name].class_name)
-    fields = {f.name: f.default for f in dataclasses.fields(cls) if f.name != "spiking"}
+    fields = {
+        f.name: f.default for f in dataclasses.fields(cls) if f.name not in {"spiking", "learnable"}
+    }
     assert fields == want
     x = jnp.linspace(-2.0, 2.0, 9)
     ps = list(want.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -23,6 +24,13 @@ def main() -> int:
         return 2
     from surrogen import NAMES
 
+    # numba.vectorize compiles even under NUMBA_DISABLE_JIT=1, and then cannot type the bodies it
+    # calls (plain Python functions there); it loads them from Numba's cache instead. Compile
+    # every module once with the JIT on, so that the cache is warm.
+    warm = "import importlib; from surrogen import NAMES\n"
+    warm += "for n in NAMES: importlib.import_module(f'surrogen.numba_cpu.{n}')"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    subprocess.run([sys.executable, "-c", warm], env=env, check=True)
     xs = np.concatenate([np.linspace(-3.0, 3.0, 61), [-0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0]])
     for name in NAMES:
         m = importlib.import_module(f"surrogen.numba_cpu.{name}")

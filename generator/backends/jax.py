@@ -145,6 +145,7 @@ class JaxView:
     module_doc: str
     signature: str  # "x, alpha=4.0"
     call: str  # "x, alpha"
+    wide_call: str  # "_rt.upcast(x), alpha": x in at least float32
     names_tuple: str  # "(x, alpha)"
     params: str  # ", alpha" (appended to the arguments of the runtime helpers)
     spike_partials: str  # "(lambda: grad(x, alpha), None)"
@@ -159,9 +160,16 @@ class JaxView:
     self_checks: tuple[str, ...]  # the same on the class's fields
 
 
+def wide_call(spec: Any) -> str:
+    """The arguments of a generated function with x in at least float32: ``_rt.upcast(x), a``."""
+    return ", ".join(["_rt.upcast(x)", *(p.name for p in spec.params)])
+
+
 def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
     model, spec = checked.model, checked.model.spec
-    call = ", ".join(["x", *(p.name for p in spec.params)])
+    # Partial derivatives in float32 for float16/bfloat16 x: the tangent (or cotangent) times the
+    # partial is rounded once, to x's dtype, not twice.
+    wide = wide_call(spec)
     orders = []
     # XLA flushes subnormal intermediates: the origin and the gradient in their flush-safe forms.
     flush_safe = (checked.flush_safe_origin, checked.flush_safe_grad)
@@ -175,7 +183,7 @@ def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
         if n == len(ORDER_NAMES) - 1:
             orders.append(Order(name, code, None, ()))
             continue
-        helpers, partials = [], [f"lambda: {ORDER_NAMES[n + 1]}({call})"]
+        helpers, partials = [], [f"lambda: {ORDER_NAMES[n + 1]}({wide})"]
         if n >= len(checked.partials):  # beyond the symbolic ones: autodiff of this order's form
             partials += [
                 "None"
@@ -192,7 +200,7 @@ def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
             printed = print_cse(guarded(partial, checked.guard), printer, model.x)
             helper = Helper(f"_d{n}_d_{p.name}", printed)
             helpers.append(helper)
-            partials.append(f"lambda: {helper.name}({call})")
+            partials.append(f"lambda: {helper.name}({wide})")
         orders.append(Order(name, code, as_tuple(partials), tuple(helpers)))
     return tuple(orders)
 
@@ -347,9 +355,10 @@ def view(checked: CheckedModel) -> JaxView:
         module_doc=module_doc,
         signature=signature,
         call=call,
+        wide_call=wide_call(spec),
         names_tuple=as_tuple(names),
         params="".join(f", {p.name}" for p in spec.params),
-        spike_partials=as_tuple([f"lambda: grad({call})", *["None"] * len(spec.params)]),
+        spike_partials=as_tuple([f"lambda: grad({wide_call(spec)})", *["None"] * len(spec.params)]),
         learnable_partials=(orders[0].partials or "") if orders[0].name == "origin" else "",
         fields=tuple((p.name, repr(p.default)) for p in spec.params),
         has_origin=checked.emitted_origin is not None,
