@@ -91,15 +91,21 @@ def grad(x, alpha=2.0):
 @jax.custom_jvp
 def _d2(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x * x
-    _t1 = 9.869604401089358
-    _t2 = _t1 * (alpha * alpha)
-    _t3 = _t1 * (alpha * alpha * alpha)
+    _t0 = 9.869604401089358
+    _t1 = _t0 * (alpha * alpha)
+    _t2 = jnp.maximum(1, x)
+    _t3 = _t0 * (alpha * alpha * alpha)
+    _t4 = 4 * _t3
+    _t5 = jnp.minimum(-1, x)
     return _rt.result(
         jnp.where(
-            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
-            -4 * _t3 / ((x * x * x) * ((_t2 + 4 / _t0) * (_t2 + 4 / _t0))),
-            -0.25 * _t3 * x / (((0.25) * _t0 * _t2 + 1) * ((0.25) * _t0 * _t2 + 1)),
+            jnp.greater(x, 1),
+            -_t4 / ((_t2 * _t2 * _t2) * ((_t1 + 4 / (_t2 * _t2)) * (_t1 + 4 / (_t2 * _t2)))),
+            jnp.where(
+                jnp.less(x, -1),
+                -_t4 / ((_t5 * _t5 * _t5) * ((_t1 + 4 / (_t5 * _t5)) * (_t1 + 4 / (_t5 * _t5)))),
+                -0.25 * _t3 * x / (((0.25) * _t1 * (x * x) + 1) * ((0.25) * _t1 * (x * x) + 1)),
+            ),
         ),
         _dtype,
         x,
@@ -110,21 +116,31 @@ def _d2(x, alpha):
 @jax.custom_jvp
 def _d3(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x * x
-    _t1 = 4 / _t0
-    _t2 = 9.869604401089358
-    _t3 = _t2 * (alpha * alpha)
-    _t4 = _t2 * (alpha * alpha * alpha)
-    _t5 = (0.25) * _t0
-    _t6 = _t3 * _t5 + 1
+    _t0 = 9.869604401089358
+    _t1 = _t0 * (alpha * alpha)
+    _t2 = jnp.maximum(1, x)
+    _t3 = 4 / (_t2 * _t2)
+    _t4 = 3 * _t1
+    _t5 = _t0 * (alpha * alpha * alpha)
+    _t6 = 4 * _t5
+    _t7 = jnp.minimum(-1, x)
+    _t8 = 4 / (_t7 * _t7)
+    _t9 = (0.25) * (x * x)
+    _t10 = _t1 * _t9 + 1
     return _rt.result(
         jnp.where(
-            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
-            4
-            * _t4
-            * (-_t1 + 3 * _t3)
-            / ((x * x * x * x) * ((_t1 + _t3) * (_t1 + _t3) * (_t1 + _t3))),
-            -0.25 * _t4 / (_t6 * _t6) + 97.40909103400244 * _t5 * alpha**5 / (_t6 * _t6 * _t6),
+            jnp.greater(x, 1),
+            _t6
+            * (-_t3 + _t4)
+            / ((_t2 * _t2 * _t2 * _t2) * ((_t1 + _t3) * (_t1 + _t3) * (_t1 + _t3))),
+            jnp.where(
+                jnp.less(x, -1),
+                _t6
+                * (_t4 - _t8)
+                / ((_t7 * _t7 * _t7 * _t7) * ((_t1 + _t8) * (_t1 + _t8) * (_t1 + _t8))),
+                -0.25 * _t5 / (_t10 * _t10)
+                + 97.40909103400244 * _t9 * alpha**5 / (_t10 * _t10 * _t10),
+            ),
         ),
         _dtype,
         x,
@@ -135,25 +151,29 @@ def _d3(x, alpha):
 @jax.custom_jvp
 def _d4(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x * x
-    _t1 = 1 / _t0
-    _t2 = 9.869604401089358 * (alpha * alpha)
-    _t3 = -4 * _t1 + _t2
-    _t4 = 97.40909103400244
-    _t5 = alpha**5
-    _t6 = (
-        48
-        * _t4
-        * _t5
-        / (x**5 * ((4 * _t1 + _t2) * (4 * _t1 + _t2) * (4 * _t1 + _t2) * (4 * _t1 + _t2)))
-    )
-    _t7 = (0.25) * _t0 * _t2 + 1
+    _t0 = 9.869604401089358 * (alpha * alpha)
+    _t1 = jnp.maximum(1, x)
+    _t2 = 1 / (_t1 * _t1)
+    _t3 = 97.40909103400244
+    _t4 = alpha**5
+    _t5 = 48 * _t3 * _t4
+    _t6 = jnp.minimum(-1, x)
+    _t7 = 4 / (_t6 * _t6)
+    _t8 = (0.25) * _t0 * (x * x) + 1
     return _rt.result(
         jnp.where(
-            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
-            -_t3 * _t6,
-            (0.75) * _t4 * _t5 * x / (_t7 * _t7 * _t7)
-            - 0.375 * 961.3891935753045 * alpha**7 * (x * x * x) / (_t7 * _t7 * _t7 * _t7),
+            jnp.greater(x, 1),
+            _t5
+            * (-_t0 + 4 * _t2)
+            / (_t1**5 * ((_t0 + 4 * _t2) * (_t0 + 4 * _t2) * (_t0 + 4 * _t2) * (_t0 + 4 * _t2))),
+            jnp.where(
+                jnp.less(x, -1),
+                -_t5
+                * (_t0 - _t7)
+                / (_t6**5 * ((_t0 + _t7) * (_t0 + _t7) * (_t0 + _t7) * (_t0 + _t7))),
+                (0.75) * _t3 * _t4 * x / (_t8 * _t8 * _t8)
+                - 0.375 * 961.3891935753045 * alpha**7 * (x * x * x) / (_t8 * _t8 * _t8 * _t8),
+            ),
         ),
         _dtype,
         x,
@@ -163,22 +183,29 @@ def _d4(x, alpha):
 
 def _d5(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x * x
-    _t1 = 9.869604401089358 * (alpha * alpha)
-    _t2 = _t1 + 4 / _t0
+    _t0 = 9.869604401089358 * (alpha * alpha)
+    _t1 = jnp.maximum(1, x)
+    _t2 = _t0 + 4 / (_t1 * _t1)
     _t3 = 97.40909103400244
-    _t4 = _t3 * alpha**5
-    _t5 = (0.25) * _t0 * _t1 + 1
+    _t4 = 16 * _t3 * (alpha * alpha * alpha * alpha)
+    _t5 = 12 * _t0
+    _t6 = _t3 * alpha**5
+    _t7 = 48 * _t6
+    _t8 = jnp.minimum(-1, x)
+    _t9 = _t0 + 4 / (_t8 * _t8)
+    _t10 = x * x
+    _t11 = (0.25) * _t0 * _t10 + 1
     return _rt.result(
         jnp.where(
-            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
-            48
-            * _t4
-            * (-12 * _t1 * _t2 + (_t2 * _t2) + 16 * _t3 * (alpha * alpha * alpha * alpha))
-            / (_t2**5 * x**6),
-            -2.25 * 961.3891935753045 * _t0 * alpha**7 / (_t5 * _t5 * _t5 * _t5)
-            + (0.75) * _t4 / (_t5 * _t5 * _t5)
-            + (0.75) * 9488.531016070574 * alpha**9 * (x * x * x * x) / _t5**5,
+            jnp.greater(x, 1),
+            _t7 * ((_t2 * _t2) - _t2 * _t5 + _t4) / (_t1**6 * _t2**5),
+            jnp.where(
+                jnp.less(x, -1),
+                _t7 * (_t4 - _t5 * _t9 + (_t9 * _t9)) / (_t8**6 * _t9**5),
+                -2.25 * 961.3891935753045 * _t10 * alpha**7 / (_t11 * _t11 * _t11 * _t11)
+                + (0.75) * _t6 / (_t11 * _t11 * _t11)
+                + (0.75) * 9488.531016070574 * alpha**9 * (x * x * x * x) / _t11**5,
+            ),
         ),
         _dtype,
         x,
@@ -188,13 +215,18 @@ def _d5(x, alpha):
 
 def _d0_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x * x
+    _t0 = jnp.maximum(1, x)
     _t1 = 9.869604401089358 * (alpha * alpha)
+    _t2 = jnp.minimum(-1, x)
     return _rt.result(
         jnp.where(
-            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
-            2 / (x * (_t1 + 4 / _t0)),
-            (0.5) * x / ((0.25) * _t0 * _t1 + 1),
+            jnp.greater(x, 1),
+            2 / (_t0 * (_t1 + 4 / (_t0 * _t0))),
+            jnp.where(
+                jnp.less(x, -1),
+                2 / (_t2 * (_t1 + 4 / (_t2 * _t2))),
+                (0.5) * x / ((0.25) * _t1 * (x * x) + 1),
+            ),
         ),
         _dtype,
         x,
@@ -204,16 +236,20 @@ def _d0_d_alpha(x, alpha):
 
 def _d1_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x * x
-    _t1 = 1 / _t0
-    _t2 = 9.869604401089358 * (alpha * alpha)
-    _t3 = (0.25) * _t0 * _t2
+    _t0 = 1 / (jnp.maximum(1, x) * jnp.maximum(1, x))
+    _t1 = 9.869604401089358 * (alpha * alpha)
+    _t2 = 1 / (jnp.minimum(-1, x) * jnp.minimum(-1, x))
+    _t3 = (0.25) * _t1 * (x * x)
     _t4 = _t3 + 1
     return _rt.result(
         jnp.where(
-            jnp.logical_or(jnp.less(x, -1), jnp.greater(x, 1)),
-            2 * _t1 * (4 * _t1 - _t2) / ((4 * _t1 + _t2) * (4 * _t1 + _t2)),
-            -_t3 / (_t4 * _t4) + (0.5) / _t4,
+            jnp.greater(x, 1),
+            2 * _t0 * (4 * _t0 - _t1) / ((4 * _t0 + _t1) * (4 * _t0 + _t1)),
+            jnp.where(
+                jnp.less(x, -1),
+                2 * _t2 * (-_t1 + 4 * _t2) / ((_t1 + 4 * _t2) * (_t1 + 4 * _t2)),
+                -_t3 / (_t4 * _t4) + (0.5) / _t4,
+            ),
         ),
         _dtype,
         x,
@@ -225,7 +261,9 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = origin(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -236,7 +274,9 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = grad(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: _d2(_rt.upcast(x), alpha), lambda: _d1_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -247,7 +287,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d2(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), alpha), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -258,7 +300,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d3(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), alpha), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -269,7 +313,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d4(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), alpha), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -316,7 +362,7 @@ def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, alpha), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), alpha), x),
         None,
     )
 
@@ -344,7 +390,7 @@ def spike_jvp(x, alpha=2.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), alpha), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -377,7 +423,9 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 

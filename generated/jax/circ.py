@@ -101,15 +101,18 @@ def grad(x, alpha=1.0):
 def _d2(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * alpha
-    _t1 = x * x
-    _t2 = (1.5) * _t0 / ((x * x * x * x) * (_t0 / _t1 + 1) ** (2.5))
-    _t3 = _t0 + _t1
+    _t1 = jnp.maximum(1, x)
+    _t2 = (1.5) * _t0
+    _t3 = jnp.minimum(-1, x)
+    _t4 = _t0 + (x * x)
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t2,
+            -_t2 / ((_t1 * _t1 * _t1 * _t1) * (_t0 / (_t1 * _t1) + 1) ** (2.5)),
             jnp.where(
-                jnp.less(x, -1), _t2, -1.5 * x / _t3 ** (1.5) + (1.5) * (x * x * x) / _t3 ** (2.5)
+                jnp.less(x, -1),
+                _t2 / ((_t3 * _t3 * _t3 * _t3) * (_t0 / (_t3 * _t3) + 1) ** (2.5)),
+                -1.5 * x / _t4 ** (1.5) + (1.5) * (x * x * x) / _t4 ** (2.5),
             ),
         ),
         _dtype,
@@ -121,22 +124,25 @@ def _d2(x, alpha):
 @jax.custom_jvp
 def _d3(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = alpha * alpha
-    _t1 = x * x
-    _t2 = _t0 / _t1
+    _t0 = jnp.maximum(1, x)
+    _t1 = alpha * alpha
+    _t2 = _t1 / (_t0 * _t0)
     _t3 = _t2 + 1
-    _t4 = (1.5) * (6 * _t2 - (_t3 * _t3) + 1) / (_t3 ** (3.5) * (x * x * x))
-    _t5 = _t0 + _t1
+    _t4 = jnp.minimum(-1, x)
+    _t5 = _t1 / (_t4 * _t4)
+    _t6 = _t5 + 1
+    _t7 = x * x
+    _t8 = _t1 + _t7
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t4,
+            (1.5) * (6 * _t2 - (_t3 * _t3) + 1) / ((_t0 * _t0 * _t0) * _t3 ** (3.5)),
             jnp.where(
                 jnp.less(x, -1),
-                -_t4,
-                9 * _t1 / _t5 ** (2.5)
-                - (1.5) / _t5 ** (1.5)
-                - 7.5 * (x * x * x * x) / _t5 ** (3.5),
+                -1.5 * (6 * _t5 - (_t6 * _t6) + 1) / ((_t4 * _t4 * _t4) * _t6 ** (3.5)),
+                9 * _t7 / _t8 ** (2.5)
+                - (1.5) / _t8 ** (1.5)
+                - 7.5 * (x * x * x * x) / _t8 ** (3.5),
             ),
         ),
         _dtype,
@@ -148,23 +154,24 @@ def _d3(x, alpha):
 @jax.custom_jvp
 def _d4(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = alpha * alpha
-    _t1 = x * x
-    _t2 = _t0 / _t1
+    _t0 = jnp.maximum(1, x)
+    _t1 = alpha * alpha
+    _t2 = _t1 / (_t0 * _t0)
     _t3 = _t2 + 1
-    _t4 = 10 * _t2 - 3 * (_t3 * _t3) + 3
-    _t5 = (7.5) / (_t3 ** (4.5) * (x * x * x * x))
-    _t6 = _t0 + _t1
+    _t4 = jnp.minimum(-1, x)
+    _t5 = _t1 / (_t4 * _t4)
+    _t6 = _t5 + 1
+    _t7 = _t1 + (x * x)
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t4 * _t5,
+            (7.5) * (-10 * _t2 + 3 * (_t3 * _t3) - 3) / ((_t0 * _t0 * _t0 * _t0) * _t3 ** (4.5)),
             jnp.where(
                 jnp.less(x, -1),
-                _t4 * _t5,
-                (22.5) * x / _t6 ** (2.5)
-                - 75 * (x * x * x) / _t6 ** (3.5)
-                + (52.5) * x**5 / _t6 ** (4.5),
+                (7.5) * (10 * _t5 - 3 * (_t6 * _t6) + 3) / ((_t4 * _t4 * _t4 * _t4) * _t6 ** (4.5)),
+                (22.5) * x / _t7 ** (2.5)
+                - 75 * (x * x * x) / _t7 ** (3.5)
+                + (52.5) * x**5 / _t7 ** (4.5),
             ),
         ),
         _dtype,
@@ -175,23 +182,30 @@ def _d4(x, alpha):
 
 def _d5(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = alpha * alpha
-    _t1 = x * x
-    _t2 = _t0 / _t1
+    _t0 = jnp.maximum(1, x)
+    _t1 = alpha * alpha
+    _t2 = _t1 / (_t0 * _t0)
     _t3 = _t2 + 1
-    _t4 = (22.5) * (35 * _t2 + (_t3 * _t3 * _t3) - 15 * (_t3 * _t3) + 14) / (_t3 ** (5.5) * x**5)
-    _t5 = _t0 + _t1
+    _t4 = jnp.minimum(-1, x)
+    _t5 = _t1 / (_t4 * _t4)
+    _t6 = _t5 + 1
+    _t7 = x * x
+    _t8 = _t1 + _t7
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t4,
+            (22.5)
+            * (35 * _t2 + (_t3 * _t3 * _t3) - 15 * (_t3 * _t3) + 14)
+            / (_t0**5 * _t3 ** (5.5)),
             jnp.where(
                 jnp.less(x, -1),
-                -_t4,
-                -337.5 * _t1 / _t5 ** (3.5)
-                + (22.5) / _t5 ** (2.5)
-                + (787.5) * (x * x * x * x) / _t5 ** (4.5)
-                - 472.5 * x**6 / _t5 ** (5.5),
+                -22.5
+                * (35 * _t5 + (_t6 * _t6 * _t6) - 15 * (_t6 * _t6) + 14)
+                / (_t4**5 * _t6 ** (5.5)),
+                -337.5 * _t7 / _t8 ** (3.5)
+                + (22.5) / _t8 ** (2.5)
+                + (787.5) * (x * x * x * x) / _t8 ** (4.5)
+                - 472.5 * x**6 / _t8 ** (5.5),
             ),
         ),
         _dtype,
@@ -202,16 +216,19 @@ def _d5(x, alpha):
 
 def _d0_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x * x
-    _t1 = 1 / _t0
-    _t2 = alpha * alpha
-    _t3 = (0.5) * alpha
-    _t4 = _t1 * _t3 / (_t1 * _t2 + 1) ** (1.5)
+    _t0 = 1 / (jnp.maximum(1, x) * jnp.maximum(1, x))
+    _t1 = alpha * alpha
+    _t2 = (0.5) * alpha
+    _t3 = 1 / (jnp.minimum(-1, x) * jnp.minimum(-1, x))
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t4,
-            jnp.where(jnp.less(x, -1), _t4, -_t3 * x / (_t0 + _t2) ** (1.5)),
+            -_t0 * _t2 / (_t0 * _t1 + 1) ** (1.5),
+            jnp.where(
+                jnp.less(x, -1),
+                _t2 * _t3 / (_t1 * _t3 + 1) ** (1.5),
+                -_t2 * x / (_t1 + (x * x)) ** (1.5),
+            ),
         ),
         _dtype,
         x,
@@ -222,17 +239,21 @@ def _d0_d_alpha(x, alpha):
 def _d1_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * alpha
-    _t1 = x * x
-    _t2 = _t0 / _t1
+    _t1 = jnp.maximum(1, x)
+    _t2 = _t0 / (_t1 * _t1)
     _t3 = (0.5) * alpha
-    _t4 = _t3 * (2 - _t2) / ((x * x * x) * (_t2 + 1) ** (2.5))
-    _t5 = _t0 + _t1
+    _t4 = jnp.minimum(-1, x)
+    _t5 = _t0 / (_t4 * _t4)
+    _t6 = x * x
+    _t7 = _t0 + _t6
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t4,
+            _t3 * (2 - _t2) / ((_t1 * _t1 * _t1) * (_t2 + 1) ** (2.5)),
             jnp.where(
-                jnp.less(x, -1), -_t4, (1.5) * _t1 * alpha / _t5 ** (2.5) - _t3 / _t5 ** (1.5)
+                jnp.less(x, -1),
+                -_t3 * (2 - _t5) / ((_t4 * _t4 * _t4) * (_t5 + 1) ** (2.5)),
+                -_t3 / _t7 ** (1.5) + (1.5) * _t6 * alpha / _t7 ** (2.5),
             ),
         ),
         _dtype,
@@ -245,7 +266,9 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = origin(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -256,7 +279,9 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = grad(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: _d2(_rt.upcast(x), alpha), lambda: _d1_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -267,7 +292,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d2(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), alpha), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -278,7 +305,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d3(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), alpha), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -289,7 +318,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d4(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), alpha), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -336,7 +367,7 @@ def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, alpha), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), alpha), x),
         None,
     )
 
@@ -364,7 +395,7 @@ def spike_jvp(x, alpha=1.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), alpha), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -397,7 +428,9 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 

@@ -151,7 +151,9 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = origin(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -162,7 +164,9 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = grad(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: _d2(_rt.upcast(x), alpha), lambda: _d1_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -173,7 +177,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d2(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), alpha), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -184,7 +190,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d3(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), alpha), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -195,7 +203,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d4(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), alpha), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -242,7 +252,7 @@ def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, alpha), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), alpha), x),
         None,
     )
 
@@ -270,7 +280,7 @@ def spike_jvp(x, alpha=0.3):
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), alpha), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -303,7 +313,9 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 

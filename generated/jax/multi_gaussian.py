@@ -560,11 +560,11 @@ def _origin_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: grad(x, h, s, sigma, scale),
-            lambda: _d0_d_h(x, h, s, sigma, scale),
-            lambda: _d0_d_s(x, h, s, sigma, scale),
-            lambda: _d0_d_sigma(x, h, s, sigma, scale),
-            lambda: _d0_d_scale(x, h, s, sigma, scale),
+            lambda: grad(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_h(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_s(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_sigma(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_scale(_rt.upcast(x), h, s, sigma, scale),
         ),
     )
 
@@ -579,11 +579,11 @@ def _grad_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d2(x, h, s, sigma, scale),
-            lambda: _d1_d_h(x, h, s, sigma, scale),
-            lambda: _d1_d_s(x, h, s, sigma, scale),
-            lambda: _d1_d_sigma(x, h, s, sigma, scale),
-            lambda: _d1_d_scale(x, h, s, sigma, scale),
+            lambda: _d2(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d1_d_h(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d1_d_s(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d1_d_sigma(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d1_d_scale(_rt.upcast(x), h, s, sigma, scale),
         ),
     )
 
@@ -598,7 +598,7 @@ def _d2_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d3(x, h, s, sigma, scale),
+            lambda: _d3(_rt.upcast(x), h, s, sigma, scale),
             lambda: _rt.partial(_d2.fun, _primals, 1),
             lambda: _rt.partial(_d2.fun, _primals, 2),
             lambda: _rt.partial(_d2.fun, _primals, 3),
@@ -617,7 +617,7 @@ def _d3_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d4(x, h, s, sigma, scale),
+            lambda: _d4(_rt.upcast(x), h, s, sigma, scale),
             lambda: _rt.partial(_d3.fun, _primals, 1),
             lambda: _rt.partial(_d3.fun, _primals, 2),
             lambda: _rt.partial(_d3.fun, _primals, 3),
@@ -636,7 +636,7 @@ def _d4_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d5(x, h, s, sigma, scale),
+            lambda: _d5(_rt.upcast(x), h, s, sigma, scale),
             lambda: _rt.partial(_d4.fun, _primals, 1),
             lambda: _rt.partial(_d4.fun, _primals, 2),
             lambda: _rt.partial(_d4.fun, _primals, 3),
@@ -696,7 +696,7 @@ def _spike_bwd(_residuals, _g):
     (x, h, s, sigma, scale) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, h, s, sigma, scale), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), h, s, sigma, scale), x),
         None,
         None,
         None,
@@ -736,7 +736,7 @@ def _spike_jvp_rule(_primals, _tangents):
     (x, h, s, sigma, scale) = _primals
     _out = _rt.heaviside(x, h, s, sigma, scale)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, h, s, sigma, scale), None, None, None, None)
+        _out, _tangents, (lambda: grad(_rt.upcast(x), h, s, sigma, scale), None, None, None, None)
     )
 
 
@@ -781,11 +781,11 @@ def _spike_learnable_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: grad(x, h, s, sigma, scale),
-            lambda: _d0_d_h(x, h, s, sigma, scale),
-            lambda: _d0_d_s(x, h, s, sigma, scale),
-            lambda: _d0_d_sigma(x, h, s, sigma, scale),
-            lambda: _d0_d_scale(x, h, s, sigma, scale),
+            lambda: grad(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_h(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_s(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_sigma(_rt.upcast(x), h, s, sigma, scale),
+            lambda: _d0_d_scale(_rt.upcast(x), h, s, sigma, scale),
         ),
     )
 

@@ -140,16 +140,15 @@ def _d5(x, alpha):
 
 def _d0_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
-    _t1 = alpha * x
+    _t0 = alpha * x
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            (1 / (_t0 + alpha)),
+            (1 / (alpha + (1 / jnp.maximum(1, x)))),
             jnp.where(
                 jnp.less(x, -1),
-                -1 / (-_t0 + alpha),
-                jnp.where(_rt.lt0(x), x / (1 - _t1), x / (_t1 + 1)),
+                -1 / (alpha - 1 / jnp.minimum(-1, x)),
+                jnp.where(_rt.lt0(x), x / (1 - _t0), x / (_t0 + 1)),
             ),
         ),
         _dtype,
@@ -160,18 +159,18 @@ def _d0_d_alpha(x, alpha):
 
 def _d1_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / (x * x)
-    _t1 = 1 / x
+    _t0 = jnp.maximum(1, x)
+    _t1 = jnp.minimum(-1, x)
     _t2 = alpha * x
     _t3 = 1 - _t2
     _t4 = _t2 + 1
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t0 / ((_t1 + alpha) * (_t1 + alpha)),
+            1 / ((_t0 * _t0) * ((alpha + (1 / _t0)) * (alpha + (1 / _t0)))),
             jnp.where(
                 jnp.less(x, -1),
-                _t0 / ((-_t1 + alpha) * (-_t1 + alpha)),
+                1 / ((_t1 * _t1) * ((alpha - 1 / _t1) * (alpha - 1 / _t1))),
                 jnp.where(
                     _rt.lt0(x), _t2 / (_t3 * _t3) + (1 / _t3), -_t2 / (_t4 * _t4) + (1 / _t4)
                 ),
@@ -187,7 +186,9 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = origin(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -198,7 +199,9 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = grad(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: _d2(_rt.upcast(x), alpha), lambda: _d1_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -209,7 +212,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d2(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), alpha), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -220,7 +225,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d3(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), alpha), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -231,7 +238,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d4(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), alpha), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -279,7 +288,7 @@ def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, alpha), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), alpha), x),
         None,
     )
 
@@ -308,7 +317,7 @@ def spike_jvp(x, alpha=1.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), alpha), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -342,7 +351,9 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 

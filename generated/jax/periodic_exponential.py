@@ -286,10 +286,10 @@ def _grad_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d2(x, width, period, sharpness),
-            lambda: _d1_d_width(x, width, period, sharpness),
-            lambda: _d1_d_period(x, width, period, sharpness),
-            lambda: _d1_d_sharpness(x, width, period, sharpness),
+            lambda: _d2(_rt.upcast(x), width, period, sharpness),
+            lambda: _d1_d_width(_rt.upcast(x), width, period, sharpness),
+            lambda: _d1_d_period(_rt.upcast(x), width, period, sharpness),
+            lambda: _d1_d_sharpness(_rt.upcast(x), width, period, sharpness),
         ),
     )
 
@@ -304,7 +304,7 @@ def _d2_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d3(x, width, period, sharpness),
+            lambda: _d3(_rt.upcast(x), width, period, sharpness),
             lambda: _rt.partial(_d2.fun, _primals, 1),
             lambda: _rt.partial(_d2.fun, _primals, 2),
             lambda: _rt.partial(_d2.fun, _primals, 3),
@@ -322,7 +322,7 @@ def _d3_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d4(x, width, period, sharpness),
+            lambda: _d4(_rt.upcast(x), width, period, sharpness),
             lambda: _rt.partial(_d3.fun, _primals, 1),
             lambda: _rt.partial(_d3.fun, _primals, 2),
             lambda: _rt.partial(_d3.fun, _primals, 3),
@@ -340,7 +340,7 @@ def _d4_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d5(x, width, period, sharpness),
+            lambda: _d5(_rt.upcast(x), width, period, sharpness),
             lambda: _rt.partial(_d4.fun, _primals, 1),
             lambda: _rt.partial(_d4.fun, _primals, 2),
             lambda: _rt.partial(_d4.fun, _primals, 3),
@@ -396,7 +396,7 @@ def _spike_bwd(_residuals, _g):
     (x, width, period, sharpness) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, width, period, sharpness), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), width, period, sharpness), x),
         None,
         None,
         None,
@@ -433,7 +433,7 @@ def _spike_jvp_rule(_primals, _tangents):
     (x, width, period, sharpness) = _primals
     _out = _rt.heaviside(x, width, period, sharpness)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, width, period, sharpness), None, None, None)
+        _out, _tangents, (lambda: grad(_rt.upcast(x), width, period, sharpness), None, None, None)
     )
 
 

@@ -172,7 +172,13 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, w, c) = _primals
     _out = origin(x, w, c)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, w, c), lambda: _d0_d_w(x, w, c), lambda: _d0_d_c(x, w, c))
+        _out,
+        _tangents,
+        (
+            lambda: grad(_rt.upcast(x), w, c),
+            lambda: _d0_d_w(_rt.upcast(x), w, c),
+            lambda: _d0_d_c(_rt.upcast(x), w, c),
+        ),
     )
 
 
@@ -183,7 +189,13 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, w, c) = _primals
     _out = grad(x, w, c)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, w, c), lambda: _d1_d_w(x, w, c), lambda: _d1_d_c(x, w, c))
+        _out,
+        _tangents,
+        (
+            lambda: _d2(_rt.upcast(x), w, c),
+            lambda: _d1_d_w(_rt.upcast(x), w, c),
+            lambda: _d1_d_c(_rt.upcast(x), w, c),
+        ),
     )
 
 
@@ -197,7 +209,7 @@ def _d2_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d3(x, w, c),
+            lambda: _d3(_rt.upcast(x), w, c),
             lambda: _rt.partial(_d2.fun, _primals, 1),
             lambda: _rt.partial(_d2.fun, _primals, 2),
         ),
@@ -214,7 +226,7 @@ def _d3_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d4(x, w, c),
+            lambda: _d4(_rt.upcast(x), w, c),
             lambda: _rt.partial(_d3.fun, _primals, 1),
             lambda: _rt.partial(_d3.fun, _primals, 2),
         ),
@@ -231,7 +243,7 @@ def _d4_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d5(x, w, c),
+            lambda: _d5(_rt.upcast(x), w, c),
             lambda: _rt.partial(_d4.fun, _primals, 1),
             lambda: _rt.partial(_d4.fun, _primals, 2),
         ),
@@ -283,7 +295,7 @@ def _spike_bwd(_residuals, _g):
     (x, w, c) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, w, c), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), w, c), x),
         None,
         None,
     )
@@ -314,7 +326,7 @@ def spike_jvp(x, w=1.0, c=0.01):
 def _spike_jvp_rule(_primals, _tangents):
     (x, w, c) = _primals
     _out = _rt.heaviside(x, w, c)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, w, c), None, None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), w, c), None, None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -349,7 +361,13 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, w, c) = _primals
     _out = _rt.heaviside(x, w, c)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, w, c), lambda: _d0_d_w(x, w, c), lambda: _d0_d_c(x, w, c))
+        _out,
+        _tangents,
+        (
+            lambda: grad(_rt.upcast(x), w, c),
+            lambda: _d0_d_w(_rt.upcast(x), w, c),
+            lambda: _d0_d_c(_rt.upcast(x), w, c),
+        ),
     )
 
 

@@ -274,44 +274,45 @@ def _d5(x, alpha):
 
 def _d0_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
-    _t1 = alpha - 1
-    _t2 = _t0 * _t1
-    _t3 = _t2 + 2
-    _t4 = _t1 * _t3
-    _t5 = jnp.log(_t1)
+    _t0 = alpha - 1
+    _t1 = jnp.maximum(1, x)
+    _t2 = 1 / _t1
+    _t3 = _t0 * _t2 + 2
+    _t4 = _t0 * _t3
+    _t5 = jnp.log(_t0)
     _t6 = 2 * alpha - 2
-    _t7 = 1 / _t1
-    _t8 = (0.5) * _t7 * _t7 ** (-_t1)
-    _t9 = -_t0
-    _t10 = 2 - _t2
-    _t11 = _t1 * _t10
-    _t12 = 2 * x
-    _t13 = _t12 * _t7
-    _t14 = 1 - _t13
-    _t15 = -_t12 / _t1
-    _t16 = _t13 + 1
+    _t7 = 1 / _t0
+    _t8 = (0.5) * _t7 * _t7 ** (-_t0)
+    _t9 = 1 / jnp.minimum(-1, x)
+    _t10 = -_t9
+    _t11 = -_t0 * _t9 + 2
+    _t12 = _t0 * _t11
+    _t13 = 2 * x
+    _t14 = _t13 * _t7
+    _t15 = 1 - _t14
+    _t16 = -_t13 / _t0
+    _t17 = _t14 + 1
     return _rt.result(
         jnp.where(
             jnp.greater(alpha, 1),
             jnp.where(
                 jnp.greater(x, 1),
-                -(_t0**_t1)
-                * _t3 ** (-_t1)
+                -(_t1 ** (-_t0))
+                * _t3 ** (-_t0)
                 * _t8
-                * (_t4 * _t5 + _t4 * jnp.log(_t0) - _t4 * jnp.log(_t3) + _t6)
+                * (_t4 * _t5 + _t4 * jnp.log(_t2) - _t4 * jnp.log(_t3) + _t6)
                 / _t3,
                 jnp.where(
                     jnp.less(x, -1),
-                    _t10 ** (-_t1)
+                    _t10**_t0
+                    * _t11 ** (-_t0)
                     * _t8
-                    * _t9**_t1
-                    * (_t11 * _t5 - _t11 * jnp.log(_t10) + _t11 * jnp.log(_t9) + _t6)
-                    / _t10,
+                    * (_t12 * _t5 + _t12 * jnp.log(_t10) - _t12 * jnp.log(_t11) + _t6)
+                    / _t11,
                     jnp.where(
                         _rt.lt0(x),
-                        (0.5) * _t14 ** (-_t1) * (-jnp.log(_t14) + _t15 / _t14),
-                        -0.5 * _t16 ** (-_t1) * (-_t15 / _t16 - jnp.log(_t16)),
+                        (0.5) * _t15 ** (-_t0) * (-jnp.log(_t15) + _t16 / _t15),
+                        -0.5 * _t17 ** (-_t0) * (-_t16 / _t17 - jnp.log(_t17)),
                     ),
                 ),
             ),
@@ -325,70 +326,73 @@ def _d0_d_alpha(x, alpha):
 
 def _d1_d_alpha(x, alpha):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
-    _t1 = alpha - 1
-    _t2 = _t0 * _t1
-    _t3 = _t2 + 2
-    _t4 = -_t1
-    _t5 = _t1 * _t3
-    _t6 = jnp.log(_t1)
+    _t0 = jnp.maximum(1, x)
+    _t1 = 1 / _t0
+    _t2 = alpha - 1
+    _t3 = _t1 * _t2 + 2
+    _t4 = -_t2
+    _t5 = _t2 * _t3
+    _t6 = jnp.log(_t2)
     _t7 = 2 * alpha - 2
-    _t8 = 1 / _t1
-    _t9 = _t0 * _t8 * _t8 ** (-_t1)
-    _t10 = -_t0
-    _t11 = 2 - _t2
-    _t12 = _t1 * _t11
-    _t13 = 2 * x
-    _t14 = _t13 * _t8
-    _t15 = 1 - _t14
-    _t16 = 1 / _t15
-    _t17 = _t15 ** (-_t1)
-    _t18 = _t16 * _t17
-    _t19 = _t18 * _t8
-    _t20 = 1 / (_t1 * _t1)
-    _t21 = _t20 * _t4
-    _t22 = _t13 * _t4 / (_t1 * _t1 * _t1)
-    _t23 = _t13 * _t21
-    _t24 = _t14 + 1
-    _t25 = 1 / _t24
-    _t26 = _t24 ** (-_t1)
+    _t8 = 1 / _t2
+    _t9 = _t8 * _t8 ** (-_t2)
+    _t10 = 1 / jnp.minimum(-1, x)
+    _t11 = -_t10
+    _t12 = -_t10 * _t2 + 2
+    _t13 = _t12 * _t2
+    _t14 = 2 * x
+    _t15 = _t14 * _t8
+    _t16 = 1 - _t15
+    _t17 = 1 / _t16
+    _t18 = _t16 ** (-_t2)
+    _t19 = _t17 * _t18
+    _t20 = _t19 * _t8
+    _t21 = 1 / (_t2 * _t2)
+    _t22 = _t21 * _t4
+    _t23 = _t14 * _t4 / (_t2 * _t2 * _t2)
+    _t24 = _t14 * _t22
+    _t25 = _t15 + 1
+    _t26 = 1 / _t25
+    _t27 = _t25 ** (-_t2)
     return _rt.result(
         jnp.where(
             jnp.greater(alpha, 1),
             jnp.where(
                 jnp.greater(x, 1),
-                _t0**_t1
-                * _t3 ** (-_t1)
+                _t0 ** (-_t2)
+                * _t1
+                * _t3 ** (-_t2)
                 * _t9
                 * (
                     _t3 * _t4
-                    - _t4 * (_t5 * _t6 + _t5 * jnp.log(_t0) - _t5 * jnp.log(_t3) + _t7)
+                    - _t4 * (_t5 * _t6 + _t5 * jnp.log(_t1) - _t5 * jnp.log(_t3) + _t7)
                     + _t5
                     + _t7
                 )
                 / (_t3 * _t3),
                 jnp.where(
                     jnp.less(x, -1),
-                    -(_t10**_t1)
-                    * _t11 ** (-_t1)
+                    -_t10
+                    * _t11**_t2
+                    * _t12 ** (-_t2)
                     * _t9
                     * (
-                        _t11 * _t4
-                        + _t12
-                        - _t4 * (_t12 * _t6 + _t12 * jnp.log(_t10) - _t12 * jnp.log(_t11) + _t7)
+                        _t12 * _t4
+                        + _t13
+                        - _t4 * (_t13 * _t6 + _t13 * jnp.log(_t11) - _t13 * jnp.log(_t12) + _t7)
                         + _t7
                     )
-                    / (_t11 * _t11),
+                    / (_t12 * _t12),
                     jnp.where(
                         _rt.lt0(x),
-                        _t18 * _t21
-                        - _t19 * _t4 * (_t16 * _t23 - jnp.log(_t15))
-                        + _t19
-                        + _t17 * _t22 / (_t15 * _t15),
-                        _t20 * _t25 * _t26 * _t4
-                        - _t22 * _t26 / (_t24 * _t24)
-                        - _t25 * _t26 * _t4 * _t8 * (-_t23 * _t25 - jnp.log(_t24))
-                        + _t25 * _t26 * _t8,
+                        _t19 * _t22
+                        - _t20 * _t4 * (_t17 * _t24 - jnp.log(_t16))
+                        + _t20
+                        + _t18 * _t23 / (_t16 * _t16),
+                        _t21 * _t26 * _t27 * _t4
+                        - _t23 * _t27 / (_t25 * _t25)
+                        - _t26 * _t27 * _t4 * _t8 * (-_t24 * _t26 - jnp.log(_t25))
+                        + _t26 * _t27 * _t8,
                     ),
                 ),
             ),
@@ -404,7 +408,9 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = origin(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -415,7 +421,9 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = grad(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, alpha), lambda: _d1_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: _d2(_rt.upcast(x), alpha), lambda: _d1_d_alpha(_rt.upcast(x), alpha)),
     )
 
 
@@ -426,7 +434,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d2(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, alpha), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), alpha), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -437,7 +447,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d3(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, alpha), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), alpha), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -448,7 +460,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _d4(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, alpha), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), alpha), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -500,7 +514,7 @@ def _spike_bwd(_residuals, _g):
     (x, alpha) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, alpha), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), alpha), x),
         None,
     )
 
@@ -532,7 +546,7 @@ def spike_jvp(x, alpha=2.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), alpha), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -569,7 +583,9 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, alpha) = _primals
     _out = _rt.heaviside(x, alpha)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), alpha), lambda: _d0_d_alpha(_rt.upcast(x), alpha)),
     )
 
 

@@ -117,7 +117,9 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, height) = _primals
     _out = origin(x, height)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, height), lambda: _d0_d_height(x, height))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), height), lambda: _d0_d_height(_rt.upcast(x), height)),
     )
 
 
@@ -128,7 +130,9 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, height) = _primals
     _out = grad(x, height)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, height), lambda: _d1_d_height(x, height))
+        _out,
+        _tangents,
+        (lambda: _d2(_rt.upcast(x), height), lambda: _d1_d_height(_rt.upcast(x), height)),
     )
 
 
@@ -139,7 +143,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, height) = _primals
     _out = _d2(x, height)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, height), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), height), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -150,7 +156,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, height) = _primals
     _out = _d3(x, height)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, height), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), height), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -161,7 +169,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, height) = _primals
     _out = _d4(x, height)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, height), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), height), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -208,7 +218,7 @@ def _spike_bwd(_residuals, _g):
     (x, height) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, height), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), height), x),
         None,
     )
 
@@ -236,7 +246,7 @@ def spike_jvp(x, height=1.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, height) = _primals
     _out = _rt.heaviside(x, height)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, height), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), height), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -269,7 +279,9 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, height) = _primals
     _out = _rt.heaviside(x, height)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, height), lambda: _d0_d_height(x, height))
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), height), lambda: _d0_d_height(_rt.upcast(x), height)),
     )
 
 

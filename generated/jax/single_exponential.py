@@ -209,9 +209,9 @@ def _origin_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: grad(x, tau, scale),
-            lambda: _d0_d_tau(x, tau, scale),
-            lambda: _d0_d_scale(x, tau, scale),
+            lambda: grad(_rt.upcast(x), tau, scale),
+            lambda: _d0_d_tau(_rt.upcast(x), tau, scale),
+            lambda: _d0_d_scale(_rt.upcast(x), tau, scale),
         ),
     )
 
@@ -226,9 +226,9 @@ def _grad_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d2(x, tau, scale),
-            lambda: _d1_d_tau(x, tau, scale),
-            lambda: _d1_d_scale(x, tau, scale),
+            lambda: _d2(_rt.upcast(x), tau, scale),
+            lambda: _d1_d_tau(_rt.upcast(x), tau, scale),
+            lambda: _d1_d_scale(_rt.upcast(x), tau, scale),
         ),
     )
 
@@ -243,7 +243,7 @@ def _d2_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d3(x, tau, scale),
+            lambda: _d3(_rt.upcast(x), tau, scale),
             lambda: _rt.partial(_d2.fun, _primals, 1),
             lambda: _rt.partial(_d2.fun, _primals, 2),
         ),
@@ -260,7 +260,7 @@ def _d3_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d4(x, tau, scale),
+            lambda: _d4(_rt.upcast(x), tau, scale),
             lambda: _rt.partial(_d3.fun, _primals, 1),
             lambda: _rt.partial(_d3.fun, _primals, 2),
         ),
@@ -277,7 +277,7 @@ def _d4_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d5(x, tau, scale),
+            lambda: _d5(_rt.upcast(x), tau, scale),
             lambda: _rt.partial(_d4.fun, _primals, 1),
             lambda: _rt.partial(_d4.fun, _primals, 2),
         ),
@@ -329,7 +329,7 @@ def _spike_bwd(_residuals, _g):
     (x, tau, scale) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, tau, scale), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), tau, scale), x),
         None,
         None,
     )
@@ -360,7 +360,7 @@ def spike_jvp(x, tau=1.0, scale=1.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, tau, scale) = _primals
     _out = _rt.heaviside(x, tau, scale)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, tau, scale), None, None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), tau, scale), None, None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -398,9 +398,9 @@ def _spike_learnable_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: grad(x, tau, scale),
-            lambda: _d0_d_tau(x, tau, scale),
-            lambda: _d0_d_scale(x, tau, scale),
+            lambda: grad(_rt.upcast(x), tau, scale),
+            lambda: _d0_d_tau(_rt.upcast(x), tau, scale),
+            lambda: _d0_d_scale(_rt.upcast(x), tau, scale),
         ),
     )
 

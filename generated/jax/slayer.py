@@ -201,9 +201,9 @@ def _origin_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: grad(x, alpha, beta),
-            lambda: _d0_d_alpha(x, alpha, beta),
-            lambda: _d0_d_beta(x, alpha, beta),
+            lambda: grad(_rt.upcast(x), alpha, beta),
+            lambda: _d0_d_alpha(_rt.upcast(x), alpha, beta),
+            lambda: _d0_d_beta(_rt.upcast(x), alpha, beta),
         ),
     )
 
@@ -218,9 +218,9 @@ def _grad_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d2(x, alpha, beta),
-            lambda: _d1_d_alpha(x, alpha, beta),
-            lambda: _d1_d_beta(x, alpha, beta),
+            lambda: _d2(_rt.upcast(x), alpha, beta),
+            lambda: _d1_d_alpha(_rt.upcast(x), alpha, beta),
+            lambda: _d1_d_beta(_rt.upcast(x), alpha, beta),
         ),
     )
 
@@ -235,7 +235,7 @@ def _d2_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d3(x, alpha, beta),
+            lambda: _d3(_rt.upcast(x), alpha, beta),
             lambda: _rt.partial(_d2.fun, _primals, 1),
             lambda: _rt.partial(_d2.fun, _primals, 2),
         ),
@@ -252,7 +252,7 @@ def _d3_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d4(x, alpha, beta),
+            lambda: _d4(_rt.upcast(x), alpha, beta),
             lambda: _rt.partial(_d3.fun, _primals, 1),
             lambda: _rt.partial(_d3.fun, _primals, 2),
         ),
@@ -269,7 +269,7 @@ def _d4_jvp_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: _d5(x, alpha, beta),
+            lambda: _d5(_rt.upcast(x), alpha, beta),
             lambda: _rt.partial(_d4.fun, _primals, 1),
             lambda: _rt.partial(_d4.fun, _primals, 2),
         ),
@@ -321,7 +321,7 @@ def _spike_bwd(_residuals, _g):
     (x, alpha, beta) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, alpha, beta), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), alpha, beta), x),
         None,
         None,
     )
@@ -352,7 +352,9 @@ def spike_jvp(x, alpha=0.5, beta=1.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, alpha, beta) = _primals
     _out = _rt.heaviside(x, alpha, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, alpha, beta), None, None))
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: grad(_rt.upcast(x), alpha, beta), None, None)
+    )
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -390,9 +392,9 @@ def _spike_learnable_rule(_primals, _tangents):
         _out,
         _tangents,
         (
-            lambda: grad(x, alpha, beta),
-            lambda: _d0_d_alpha(x, alpha, beta),
-            lambda: _d0_d_beta(x, alpha, beta),
+            lambda: grad(_rt.upcast(x), alpha, beta),
+            lambda: _d0_d_alpha(_rt.upcast(x), alpha, beta),
+            lambda: _d0_d_beta(_rt.upcast(x), alpha, beta),
         ),
     )
 

@@ -622,7 +622,13 @@ def _origin_jvp_rule(_primals, _tangents):
     (x, n, period) = _primals
     _out = origin(x, n, period)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, n, period), None, lambda: _d0_d_period(x, n, period))
+        _out,
+        _tangents,
+        (
+            lambda: grad(_rt.upcast(x), n, period),
+            None,
+            lambda: _d0_d_period(_rt.upcast(x), n, period),
+        ),
     )
 
 
@@ -633,7 +639,13 @@ def _grad_jvp_rule(_primals, _tangents):
     (x, n, period) = _primals
     _out = grad(x, n, period)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d2(x, n, period), None, lambda: _d1_d_period(x, n, period))
+        _out,
+        _tangents,
+        (
+            lambda: _d2(_rt.upcast(x), n, period),
+            None,
+            lambda: _d1_d_period(_rt.upcast(x), n, period),
+        ),
     )
 
 
@@ -646,7 +658,7 @@ def _d2_jvp_rule(_primals, _tangents):
     return _out, _rt.tangent(
         _out,
         _tangents,
-        (lambda: _d3(x, n, period), None, lambda: _rt.partial(_d2.fun, _primals, 2)),
+        (lambda: _d3(_rt.upcast(x), n, period), None, lambda: _rt.partial(_d2.fun, _primals, 2)),
     )
 
 
@@ -659,7 +671,7 @@ def _d3_jvp_rule(_primals, _tangents):
     return _out, _rt.tangent(
         _out,
         _tangents,
-        (lambda: _d4(x, n, period), None, lambda: _rt.partial(_d3.fun, _primals, 2)),
+        (lambda: _d4(_rt.upcast(x), n, period), None, lambda: _rt.partial(_d3.fun, _primals, 2)),
     )
 
 
@@ -672,7 +684,7 @@ def _d4_jvp_rule(_primals, _tangents):
     return _out, _rt.tangent(
         _out,
         _tangents,
-        (lambda: _d5(x, n, period), None, lambda: _rt.partial(_d4.fun, _primals, 2)),
+        (lambda: _d5(_rt.upcast(x), n, period), None, lambda: _rt.partial(_d4.fun, _primals, 2)),
     )
 
 
@@ -726,7 +738,7 @@ def _spike_bwd(_residuals, _g):
     (x, n, period) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, n, period), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), n, period), x),
         None,
         None,
     )
@@ -761,7 +773,7 @@ def spike_jvp(x, n=2, period=8.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, n, period) = _primals
     _out = _rt.heaviside(x, n, period)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, n, period), None, None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), n, period), None, None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -800,7 +812,13 @@ def _spike_learnable_rule(_primals, _tangents):
     (x, n, period) = _primals
     _out = _rt.heaviside(x, n, period)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: grad(x, n, period), None, lambda: _d0_d_period(x, n, period))
+        _out,
+        _tangents,
+        (
+            lambda: grad(_rt.upcast(x), n, period),
+            None,
+            lambda: _d0_d_period(_rt.upcast(x), n, period),
+        ),
     )
 
 

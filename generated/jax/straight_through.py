@@ -100,7 +100,7 @@ def _d5(x):
 def _origin_jvp_rule(_primals, _tangents):
     (x,) = _primals
     _out = origin(x)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x),))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x)),))
 
 
 origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
@@ -109,7 +109,7 @@ origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
 def _grad_jvp_rule(_primals, _tangents):
     (x,) = _primals
     _out = grad(x)
-    return _out, _rt.tangent(_out, _tangents, (lambda: _d2(x),))
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d2(_rt.upcast(x)),))
 
 
 grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
@@ -118,7 +118,7 @@ grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
 def _d2_jvp_rule(_primals, _tangents):
     (x,) = _primals
     _out = _d2(x)
-    return _out, _rt.tangent(_out, _tangents, (lambda: _d3(x),))
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d3(_rt.upcast(x)),))
 
 
 _d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
@@ -127,7 +127,7 @@ _d2.defjvp(_d2_jvp_rule, symbolic_zeros=True)
 def _d3_jvp_rule(_primals, _tangents):
     (x,) = _primals
     _out = _d3(x)
-    return _out, _rt.tangent(_out, _tangents, (lambda: _d4(x),))
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d4(_rt.upcast(x)),))
 
 
 _d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
@@ -136,7 +136,7 @@ _d3.defjvp(_d3_jvp_rule, symbolic_zeros=True)
 def _d4_jvp_rule(_primals, _tangents):
     (x,) = _primals
     _out = _d4(x)
-    return _out, _rt.tangent(_out, _tangents, (lambda: _d5(x),))
+    return _out, _rt.tangent(_out, _tangents, (lambda: _d5(_rt.upcast(x)),))
 
 
 _d4.defjvp(_d4_jvp_rule, symbolic_zeros=True)
@@ -179,7 +179,7 @@ def _spike_fwd(x):
 def _spike_bwd(_residuals, _g):
     (x,) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
-    return (_rt.cotangent(_g * grad(x), x),)
+    return (_rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x)), x),)
 
 
 spike.defvjp(_spike_fwd, _spike_bwd)
@@ -203,7 +203,7 @@ def spike_jvp(x):
 def _spike_jvp_rule(_primals, _tangents):
     (x,) = _primals
     _out = _rt.heaviside(x)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x),))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x)),))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -231,7 +231,7 @@ def spike_learnable(x):
 def _spike_learnable_rule(_primals, _tangents):
     (x,) = _primals
     _out = _rt.heaviside(x)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x),))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x)),))
 
 
 spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)

@@ -49,18 +49,19 @@ def origin(x, beta=20.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1 / beta
-    _t1 = 1 / x
+    _t1 = 1 / jnp.maximum(1, x)
     _t2 = 2 * beta
-    _t3 = jnp.abs(x)
-    _t4 = _t0 / (_t3 * beta + 1)
+    _t3 = 1 / jnp.minimum(-1, x)
+    _t4 = jnp.abs(x)
+    _t5 = _t0 / (_t4 * beta + 1)
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
             _t0 * (_t1 + _t2) / (_t1 + beta),
             jnp.where(
                 jnp.less(x, -1),
-                -_t0 * _t1 / (-_t1 + beta),
-                jnp.where(_rt.ge0(x), _t4 * (_t2 * _t3 + 1), _t4),
+                -_t0 * _t3 / (-_t3 + beta),
+                jnp.where(_rt.ge0(x), _t5 * (_t2 * _t4 + 1), _t5),
             ),
         ),
         _dtype,
@@ -102,17 +103,19 @@ def grad(x, beta=20.0):
 @jax.custom_jvp
 def _d2(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
+    _t0 = jnp.maximum(1, x)
     _t1 = 2 * beta
-    _t2 = _t1 / (x * x * x)
+    _t2 = jnp.minimum(-1, x)
     _t3 = beta * jnp.abs(x) + 1
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t2 / ((_t0 + beta) * (_t0 + beta) * (_t0 + beta)),
+            -_t1
+            / ((_t0 * _t0 * _t0) * ((beta + (1 / _t0)) * (beta + (1 / _t0)) * (beta + (1 / _t0)))),
             jnp.where(
                 jnp.less(x, -1),
-                -_t2 / ((-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta)),
+                -_t1
+                / ((_t2 * _t2 * _t2) * ((beta - 1 / _t2) * (beta - 1 / _t2) * (beta - 1 / _t2))),
                 -_t1 * jnp.sign(x) / (_t3 * _t3) + 2 * (beta * beta) * x / (_t3 * _t3 * _t3),
             ),
         ),
@@ -125,19 +128,33 @@ def _d2(x, beta):
 @jax.custom_jvp
 def _d3(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
+    _t0 = jnp.maximum(1, x)
     _t1 = beta * beta
-    _t2 = 6 * _t1 / (x * x * x * x)
-    _t3 = beta * jnp.abs(x) + 1
+    _t2 = 6 * _t1
+    _t3 = jnp.minimum(-1, x)
+    _t4 = beta * jnp.abs(x) + 1
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t2 / ((_t0 + beta) * (_t0 + beta) * (_t0 + beta) * (_t0 + beta)),
+            _t2
+            / (
+                (_t0 * _t0 * _t0 * _t0)
+                * (
+                    (beta + (1 / _t0))
+                    * (beta + (1 / _t0))
+                    * (beta + (1 / _t0))
+                    * (beta + (1 / _t0))
+                )
+            ),
             jnp.where(
                 jnp.less(x, -1),
-                _t2 / ((-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta)),
-                6 * _t1 / (_t3 * _t3 * _t3)
-                - 6 * (beta * beta * beta) * x * jnp.sign(x) / (_t3 * _t3 * _t3 * _t3),
+                _t2
+                / (
+                    (_t3 * _t3 * _t3 * _t3)
+                    * ((beta - 1 / _t3) * (beta - 1 / _t3) * (beta - 1 / _t3) * (beta - 1 / _t3))
+                ),
+                6 * _t1 / (_t4 * _t4 * _t4)
+                - 6 * (beta * beta * beta) * x * jnp.sign(x) / (_t4 * _t4 * _t4 * _t4),
             ),
         ),
         _dtype,
@@ -149,17 +166,17 @@ def _d3(x, beta):
 @jax.custom_jvp
 def _d4(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
+    _t0 = jnp.maximum(1, x)
     _t1 = 24 * (beta * beta * beta)
-    _t2 = _t1 / x**5
+    _t2 = jnp.minimum(-1, x)
     _t3 = beta * jnp.abs(x) + 1
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t2 / (_t0 + beta) ** 5,
+            -_t1 / (_t0**5 * (beta + (1 / _t0)) ** 5),
             jnp.where(
                 jnp.less(x, -1),
-                -_t2 / (-_t0 + beta) ** 5,
+                -_t1 / (_t2**5 * (beta - 1 / _t2) ** 5),
                 -_t1 * jnp.sign(x) / (_t3 * _t3 * _t3 * _t3)
                 + 24 * (beta * beta * beta * beta) * x / _t3**5,
             ),
@@ -172,18 +189,19 @@ def _d4(x, beta):
 
 def _d5(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
+    _t0 = jnp.maximum(1, x)
     _t1 = beta * beta * beta * beta
-    _t2 = 120 * _t1 / x**6
-    _t3 = beta * jnp.abs(x) + 1
+    _t2 = 120 * _t1
+    _t3 = jnp.minimum(-1, x)
+    _t4 = beta * jnp.abs(x) + 1
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t2 / (_t0 + beta) ** 6,
+            _t2 / (_t0**6 * (beta + (1 / _t0)) ** 6),
             jnp.where(
                 jnp.less(x, -1),
-                _t2 / (-_t0 + beta) ** 6,
-                120 * _t1 / _t3**5 - 120 * beta**5 * x * jnp.sign(x) / _t3**6,
+                _t2 / (_t3**6 * (beta - 1 / _t3) ** 6),
+                120 * _t1 / _t4**5 - 120 * beta**5 * x * jnp.sign(x) / _t4**6,
             ),
         ),
         _dtype,
@@ -196,18 +214,17 @@ def _d0_d_beta(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = beta * beta
     _t1 = 1 / _t0
-    _t2 = 1 / x
-    _t3 = (_t2 + beta) * (_t2 + beta)
-    _t4 = (-_t2 + beta) * (-_t2 + beta)
-    _t5 = jnp.abs(x)
+    _t2 = (beta + (1 / jnp.maximum(1, x))) * (beta + (1 / jnp.maximum(1, x)))
+    _t3 = (beta - 1 / jnp.minimum(-1, x)) * (beta - 1 / jnp.minimum(-1, x))
+    _t4 = jnp.abs(x)
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t1 * (-_t0 - _t3) / _t3,
+            _t1 * (-_t0 - _t2) / _t2,
             jnp.where(
                 jnp.less(x, -1),
-                _t1 * (_t0 - _t4) / _t4,
-                -_t1 - _t5 * x / ((_t5 * beta + 1) * (_t5 * beta + 1)),
+                _t1 * (_t0 - _t3) / _t3,
+                -_t1 - _t4 * x / ((_t4 * beta + 1) * (_t4 * beta + 1)),
             ),
         ),
         _dtype,
@@ -218,8 +235,8 @@ def _d0_d_beta(x, beta):
 
 def _d1_d_beta(x, beta):
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / x
-    _t1 = 2 / (x * x)
+    _t0 = jnp.maximum(1, x)
+    _t1 = jnp.minimum(-1, x)
     _t2 = jnp.abs(x)
     _t3 = _t2 * beta + 1
     _t4 = 1 / (_t3 * _t3)
@@ -227,10 +244,10 @@ def _d1_d_beta(x, beta):
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t1 / ((_t0 + beta) * (_t0 + beta) * (_t0 + beta)),
+            -2 / ((_t0 * _t0) * ((beta + (1 / _t0)) * (beta + (1 / _t0)) * (beta + (1 / _t0)))),
             jnp.where(
                 jnp.less(x, -1),
-                -_t1 / ((-_t0 + beta) * (-_t0 + beta) * (-_t0 + beta)),
+                -2 / ((_t1 * _t1) * ((beta - 1 / _t1) * (beta - 1 / _t1) * (beta - 1 / _t1))),
                 -_t2 * _t4 + 2 * _t2 * _t5 * beta * x / (_t3 * _t3 * _t3) - _t4 * _t5 * x,
             ),
         ),
@@ -243,7 +260,11 @@ def _d1_d_beta(x, beta):
 def _origin_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = origin(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), lambda: _d0_d_beta(x, beta)))
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), beta), lambda: _d0_d_beta(_rt.upcast(x), beta)),
+    )
 
 
 origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
@@ -252,7 +273,9 @@ origin.defjvp(_origin_jvp_rule, symbolic_zeros=True)
 def _grad_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = grad(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: _d2(x, beta), lambda: _d1_d_beta(x, beta)))
+    return _out, _rt.tangent(
+        _out, _tangents, (lambda: _d2(_rt.upcast(x), beta), lambda: _d1_d_beta(_rt.upcast(x), beta))
+    )
 
 
 grad.defjvp(_grad_jvp_rule, symbolic_zeros=True)
@@ -262,7 +285,9 @@ def _d2_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _d2(x, beta)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d3(x, beta), lambda: _rt.partial(_d2.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d3(_rt.upcast(x), beta), lambda: _rt.partial(_d2.fun, _primals, 1)),
     )
 
 
@@ -273,7 +298,9 @@ def _d3_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _d3(x, beta)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d4(x, beta), lambda: _rt.partial(_d3.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d4(_rt.upcast(x), beta), lambda: _rt.partial(_d3.fun, _primals, 1)),
     )
 
 
@@ -284,7 +311,9 @@ def _d4_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _d4(x, beta)
     return _out, _rt.tangent(
-        _out, _tangents, (lambda: _d5(x, beta), lambda: _rt.partial(_d4.fun, _primals, 1))
+        _out,
+        _tangents,
+        (lambda: _d5(_rt.upcast(x), beta), lambda: _rt.partial(_d4.fun, _primals, 1)),
     )
 
 
@@ -331,7 +360,7 @@ def _spike_bwd(_residuals, _g):
     (x, beta) = _residuals
     # x's cotangent summed to x's shape, in x's dtype; None: the parameters get no gradient.
     return (
-        _rt.cotangent(_g * grad(x, beta), x),
+        _rt.cotangent(_rt.upcast(_g) * grad(_rt.upcast(x), beta), x),
         None,
     )
 
@@ -359,7 +388,7 @@ def spike_jvp(x, beta=20.0):
 def _spike_jvp_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _rt.heaviside(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), None))
+    return _out, _rt.tangent(_out, _tangents, (lambda: grad(_rt.upcast(x), beta), None))
 
 
 spike_jvp.defjvp(_spike_jvp_rule, symbolic_zeros=True)
@@ -391,7 +420,11 @@ def spike_learnable(x, beta=20.0):
 def _spike_learnable_rule(_primals, _tangents):
     (x, beta) = _primals
     _out = _rt.heaviside(x, beta)
-    return _out, _rt.tangent(_out, _tangents, (lambda: grad(x, beta), lambda: _d0_d_beta(x, beta)))
+    return _out, _rt.tangent(
+        _out,
+        _tangents,
+        (lambda: grad(_rt.upcast(x), beta), lambda: _d0_d_beta(_rt.upcast(x), beta)),
+    )
 
 
 spike_learnable.defjvp(_spike_learnable_rule, symbolic_zeros=True)

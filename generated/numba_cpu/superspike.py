@@ -40,20 +40,21 @@ DEFAULTS = {"beta": 20.0}
 def _origin(_x, beta):
     x = _not_nan(_x)
     _t0 = _like(x, 1.0) / beta
-    _t1 = _like(x, 1.0) / x
+    _t1 = _like(x, 1.0) / max(_like(x, 1.0), x)
     _t2 = _like(x, 2.0) * beta
-    _t3 = abs(x)
-    _t4 = _t0 / (_t3 * beta + _like(x, 1.0))
+    _t3 = _like(x, 1.0) / min(_like(x, -1.0), x)
+    _t4 = abs(x)
+    _t5 = _t0 / (_t4 * beta + _like(x, 1.0))
     return _select(
         _x == _x,
         (
             (_t0 * (_t1 + _t2) / (_t1 + beta))
             if (x > _like(x, 1.0))
-            else (-_t0 * _t1 / (-_t1 + beta))
+            else (-_t0 * _t3 / (-_t3 + beta))
             if (x < _like(x, -1.0))
-            else (_t4 * (_t2 * _t3 + _like(x, 1.0)))
+            else (_t5 * (_t2 * _t4 + _like(x, 1.0)))
             if (x >= _like(x, 0.0))
-            else (_t4)
+            else (_t5)
         ),
         _x,
     )

@@ -61,18 +61,19 @@ def origin_f32(x, beta):
     if x != x:
         return x
     _t0 = _f32(1.0) / beta
-    _t1 = _f32(1.0) / x
+    _t1 = _f32(1.0) / max(_f32(1.0), x)
     _t2 = _f32(2.0) * beta
-    _t3 = abs(x)
-    _t4 = _t0 / (_t3 * beta + _f32(1.0))
+    _t3 = _f32(1.0) / min(_f32(-1.0), x)
+    _t4 = abs(x)
+    _t5 = _t0 / (_t4 * beta + _f32(1.0))
     return (
         (_t0 * (_t1 + _t2) / (_t1 + beta))
         if (x > _f32(1.0))
-        else (-_t0 * _t1 / (-_t1 + beta))
+        else (-_t0 * _t3 / (-_t3 + beta))
         if (x < _f32(-1.0))
-        else (_t4 * (_t2 * _t3 + _f32(1.0)))
+        else (_t5 * (_t2 * _t4 + _f32(1.0)))
         if (x >= _f32(0.0))
-        else (_t4)
+        else (_t5)
     )
 
 
@@ -98,18 +99,19 @@ def origin_f64(x, beta):
     if x != x:
         return x
     _t0 = _f64(1.0) / beta
-    _t1 = _f64(1.0) / x
+    _t1 = _f64(1.0) / max(_f64(1.0), x)
     _t2 = _f64(2.0) * beta
-    _t3 = abs(x)
-    _t4 = _t0 / (_t3 * beta + _f64(1.0))
+    _t3 = _f64(1.0) / min(_f64(-1.0), x)
+    _t4 = abs(x)
+    _t5 = _t0 / (_t4 * beta + _f64(1.0))
     return (
         (_t0 * (_t1 + _t2) / (_t1 + beta))
         if (x > _f64(1.0))
-        else (-_t0 * _t1 / (-_t1 + beta))
+        else (-_t0 * _t3 / (-_t3 + beta))
         if (x < _f64(-1.0))
-        else (_t4 * (_t2 * _t3 + _f64(1.0)))
+        else (_t5 * (_t2 * _t4 + _f64(1.0)))
         if (x >= _f64(0.0))
-        else (_t4)
+        else (_t5)
     )
 
 

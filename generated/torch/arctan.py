@@ -177,32 +177,16 @@ def _grad(x, alpha):
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = x * x
-    _t1 = 9.869604401089358 * (alpha * alpha)
     return _rt.finish(
-        torch.where(
-            torch.logical_or(torch.gt(x, 1), torch.lt(x, -1)),
-            2 / (x * (_t1 + 4 / _t0)),
-            (0.5) * x / ((0.25) * _t0 * _t1 + 1),
-        ),
-        _dtype,
-        x,
-        alpha,
+        (0.5) * x / ((0.25) * 9.869604401089358 * (alpha * alpha) * (x * x) + 1), _dtype, x, alpha
     )
 
 
 def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = x * x
-    _t1 = 9.869604401089358
-    _t2 = _t1 * (alpha * alpha)
-    _t3 = _t1 * (alpha * alpha * alpha)
+    _t0 = 2.4674011002723395
     return _rt.finish(
-        torch.where(
-            torch.logical_or(torch.gt(x, 1), torch.lt(x, -1)),
-            -4 * _t3 / ((x * x * x) * torch.square(_t2 + 4 / _t0)),
-            -0.25 * _t3 * x / torch.square((0.25) * _t0 * _t2 + 1),
-        ),
+        -_t0 * (alpha * alpha * alpha) * x / torch.square(_t0 * (alpha * alpha) * (x * x) + 1),
         _dtype,
         x,
         alpha,
@@ -211,21 +195,9 @@ def _d_grad_d_x(x, alpha):
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = x * x
-    _t1 = 1 / _t0
-    _t2 = 9.869604401089358 * (alpha * alpha)
-    _t3 = (0.25) * _t0 * _t2
-    _t4 = _t3 + 1
-    return _rt.finish(
-        torch.where(
-            torch.logical_or(torch.gt(x, 1), torch.lt(x, -1)),
-            2 * _t1 * (4 * _t1 - _t2) / torch.square(4 * _t1 + _t2),
-            -_t3 / (_t4 * _t4) + (0.5) / _t4,
-        ),
-        _dtype,
-        x,
-        alpha,
-    )
+    _t0 = (0.25) * 9.869604401089358 * (alpha * alpha) * (x * x)
+    _t1 = _t0 + 1
+    return _rt.finish(-_t0 / (_t1 * _t1) + (0.5) / _t1, _dtype, x, alpha)
 
 
 class _Origin(torch.autograd.Function):

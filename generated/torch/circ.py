@@ -186,60 +186,20 @@ def _grad(x, alpha):
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = x * x
-    _t1 = 1 / _t0
-    _t2 = alpha * alpha
-    _t3 = (0.5) * alpha
-    _t4 = _t1 * _t3 / (_t1 * _t2 + 1) ** (1.5)
-    return _rt.finish(
-        torch.where(
-            torch.gt(x, 1), -_t4, torch.where(torch.lt(x, -1), _t4, -_t3 * x / (_t0 + _t2) ** (1.5))
-        ),
-        _dtype,
-        x,
-        alpha,
-    )
+    return _rt.finish(-0.5 * alpha * x / ((alpha * alpha) + (x * x)) ** (1.5), _dtype, x, alpha)
 
 
 def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * alpha
-    _t1 = x * x
-    _t2 = (1.5) * _t0 / ((x * x * x * x) * (_t0 / _t1 + 1) ** (2.5))
-    _t3 = _t0 + _t1
-    return _rt.finish(
-        torch.where(
-            torch.gt(x, 1),
-            -_t2,
-            torch.where(
-                torch.lt(x, -1), _t2, -1.5 * x / _t3 ** (1.5) + (1.5) * (x * x * x) / _t3 ** (2.5)
-            ),
-        ),
-        _dtype,
-        x,
-        alpha,
-    )
+    return _rt.finish(-1.5 * _t0 * x / (_t0 + (x * x)) ** (2.5), _dtype, x, alpha)
 
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = alpha * alpha
-    _t1 = x * x
-    _t2 = _t0 / _t1
-    _t3 = (0.5) * alpha
-    _t4 = _t3 * (2 - _t2) / ((x * x * x) * (_t2 + 1) ** (2.5))
-    _t5 = _t0 + _t1
+    _t0 = (alpha * alpha) + (x * x)
     return _rt.finish(
-        torch.where(
-            torch.gt(x, 1),
-            _t4,
-            torch.where(
-                torch.lt(x, -1), -_t4, (1.5) * _t1 * alpha / _t5 ** (2.5) - _t3 / _t5 ** (1.5)
-            ),
-        ),
-        _dtype,
-        x,
-        alpha,
+        alpha / _t0 ** (1.5) - 1.5 * (alpha * alpha * alpha) / _t0 ** (2.5), _dtype, x, alpha
     )
 
 

@@ -173,24 +173,19 @@ def _grad(x, alpha):
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = (alpha * alpha) * (x * x)
     return _rt.finish(
-        torch.where(torch.gt(_t0, 1000), 0, x * torch.exp(-_t0) / 1.772453850905516),
-        _dtype,
-        x,
-        alpha,
+        x * torch.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516, _dtype, x, alpha
     )
 
 
 def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = (alpha * alpha) * (x * x)
     return _rt.finish(
-        torch.where(
-            torch.gt(_t0, 1000),
-            0,
-            -2 * (alpha * alpha * alpha) * x * torch.exp(-_t0) / 1.772453850905516,
-        ),
+        -2
+        * (alpha * alpha * alpha)
+        * x
+        * torch.exp(-(alpha * alpha) * (x * x))
+        / 1.772453850905516,
         _dtype,
         x,
         alpha,
@@ -199,12 +194,10 @@ def _d_grad_d_x(x, alpha):
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = (alpha * alpha) * (x * x)
-    _t1 = 0.5641895835477563
-    _t2 = torch.exp(-_t0)
-    return _rt.finish(
-        torch.where(torch.gt(_t0, 1000), 0, -2 * _t0 * _t1 * _t2 + _t1 * _t2), _dtype, x, alpha
-    )
+    _t0 = 0.5641895835477563
+    _t1 = (alpha * alpha) * (x * x)
+    _t2 = torch.exp(-_t1)
+    return _rt.finish(-2 * _t0 * _t1 * _t2 + _t0 * _t2, _dtype, x, alpha)
 
 
 class _Origin(torch.autograd.Function):

@@ -183,20 +183,9 @@ def _grad(x, tau, scale):
 
 def _d_origin_d_tau(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
-    _t0 = torch.lt(x, 0)
-    _t1 = 1 / tau
-    _t2 = _t1 * x
-    return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t2, -1000)),
-            0,
-            torch.where(_t0, -scale * (_t1 * x - 1) * torch.exp(_t2), scale),
-        ),
-        _dtype,
-        x,
-        tau,
-        scale,
-    )
+    _t0 = x / tau
+    _t1 = scale * torch.exp(_t0)
+    return _rt.finish(torch.where(torch.lt(x, 0), -_t0 * _t1 + _t1, scale), _dtype, x, tau, scale)
 
 
 def _d_origin_d_scale(x, tau, scale):
@@ -216,14 +205,8 @@ def _d_grad_d_x(x, tau, scale):
 
 def _d_grad_d_tau(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
-    _t0 = torch.lt(x, 0)
-    _t1 = x / tau
     return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(_t0, -scale * x * torch.exp(_t1) / (tau * tau), 0),
-        ),
+        torch.where(torch.lt(x, 0), -scale * x * torch.exp(x / tau) / (tau * tau), 0),
         _dtype,
         x,
         tau,

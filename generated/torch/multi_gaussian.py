@@ -266,18 +266,13 @@ def _d_origin_d_h(x, h, s, sigma, scale):
 def _d_origin_d_s(x, h, s, sigma, scale):
     _dtype, x, h, s, sigma, scale = _rt.prepare(x, h, s, sigma, scale)
     _t0 = sigma + x
-    _t1 = 1 / (s * s)
+    _t1 = (0.5) / (s * s)
     _t2 = _t1 / (sigma * sigma)
-    _t3 = (_t0 * _t0) * _t2
+    _t3 = 1.4142135623730951 * _t1 * h / (1.772453850905516 * sigma)
     _t4 = -sigma + x
-    _t5 = _t2 * (_t4 * _t4)
-    _t6 = (0.5) * 1.4142135623730951 * _t1 * h / (1.772453850905516 * sigma)
     return _rt.finish(
-        torch.where(
-            torch.logical_and(torch.gt(_t3, 2000), torch.gt(_t5, 2000)),
-            0,
-            scale * (_t0 * _t6 * torch.exp(-0.5 * _t3) + _t4 * _t6 * torch.exp(-0.5 * _t5)),
-        ),
+        scale
+        * (_t0 * _t3 * torch.exp(-(_t0 * _t0) * _t2) + _t3 * _t4 * torch.exp(-_t2 * (_t4 * _t4))),
         _dtype,
         x,
         h,
@@ -289,31 +284,22 @@ def _d_origin_d_s(x, h, s, sigma, scale):
 
 def _d_origin_d_sigma(x, h, s, sigma, scale):
     _dtype, x, h, s, sigma, scale = _rt.prepare(x, h, s, sigma, scale)
-    _t0 = 1 / (sigma * sigma)
-    _t1 = _t0 * (x * x)
-    _t2 = sigma + x
-    _t3 = _t0 / (s * s)
-    _t4 = (_t2 * _t2) * _t3
-    _t5 = -sigma + x
-    _t6 = _t3 * (_t5 * _t5)
-    _t7 = 0.5641895835477563
-    _t8 = 0.7071067811865476
-    _t9 = _t8 / s
-    _t10 = _t9 / sigma
-    _t11 = _t0 * _t9
-    _t12 = _t7 * h
+    _t0 = 1.4142135623730951
+    _t1 = 0.5641895835477563
+    _t2 = (0.5) / (sigma * sigma)
+    _t3 = _t0 / s
+    _t4 = (0.5) * _t3 / sigma
+    _t5 = sigma + x
+    _t6 = _t2 * _t3
+    _t7 = _t2 / (s * s)
+    _t8 = _t1 * h
+    _t9 = -sigma + x
     return _rt.finish(
-        torch.where(
-            torch.logical_and(
-                torch.logical_and(torch.gt(_t1, 2000), torch.gt(_t4, 2000)), torch.gt(_t6, 2000)
-            ),
-            0,
-            scale
-            * (
-                -_t0 * _t7 * _t8 * x * (h + 1) * torch.exp(-0.5 * _t1)
-                - _t12 * (-_t10 - _t11 * _t5) * torch.exp(-0.5 * _t6)
-                - _t12 * (_t10 - _t11 * _t2) * torch.exp(-0.5 * _t4)
-            ),
+        scale
+        * (
+            -_t0 * _t1 * _t2 * x * (h + 1) * torch.exp(-_t2 * (x * x))
+            - _t8 * (-_t4 - _t6 * _t9) * torch.exp(-_t7 * (_t9 * _t9))
+            - _t8 * (_t4 - _t5 * _t6) * torch.exp(-(_t5 * _t5) * _t7)
         ),
         _dtype,
         x,
@@ -344,26 +330,17 @@ def _d_origin_d_scale(x, h, s, sigma, scale):
 
 def _d_grad_d_x(x, h, s, sigma, scale):
     _dtype, x, h, s, sigma, scale = _rt.prepare(x, h, s, sigma, scale)
-    _t0 = 1 / (sigma * sigma)
-    _t1 = _t0 * (x * x)
-    _t2 = _t0 / (s * s)
-    _t3 = _t2 * torch.square(sigma + x)
-    _t4 = _t2 * torch.square(-sigma + x)
-    _t5 = 1.4142135623730951 / (1.772453850905516 * (sigma * sigma * sigma))
-    _t6 = 2 * sigma
-    _t7 = (0.25) * _t5 * h / (s * s * s)
+    _t0 = (0.5) / (sigma * sigma)
+    _t1 = 1.4142135623730951 / (1.772453850905516 * (sigma * sigma * sigma))
+    _t2 = 2 * sigma
+    _t3 = _t0 / (s * s)
+    _t4 = (0.25) * _t1 * h / (s * s * s)
     return _rt.finish(
-        torch.where(
-            torch.logical_and(
-                torch.logical_and(torch.gt(_t1, 2000), torch.gt(_t3, 2000)), torch.gt(_t4, 2000)
-            ),
-            0,
-            scale
-            * (
-                -0.5 * _t5 * x * (h + 1) * torch.exp(-0.5 * _t1)
-                + _t7 * (-_t6 + 2 * x) * torch.exp(-0.5 * _t4)
-                + _t7 * (_t6 + 2 * x) * torch.exp(-0.5 * _t3)
-            ),
+        scale
+        * (
+            -0.5 * _t1 * x * (h + 1) * torch.exp(-_t0 * (x * x))
+            + _t4 * (-_t2 + 2 * x) * torch.exp(-_t3 * torch.square(-sigma + x))
+            + _t4 * (_t2 + 2 * x) * torch.exp(-_t3 * torch.square(sigma + x))
         ),
         _dtype,
         x,
@@ -401,22 +378,16 @@ def _d_grad_d_h(x, h, s, sigma, scale):
 def _d_grad_d_s(x, h, s, sigma, scale):
     _dtype, x, h, s, sigma, scale = _rt.prepare(x, h, s, sigma, scale)
     _t0 = torch.square(sigma + x)
-    _t1 = 1 / (s * s)
+    _t1 = (0.5) / (s * s)
     _t2 = _t1 / (sigma * sigma)
-    _t3 = _t0 * _t2
-    _t4 = torch.square(-sigma + x)
-    _t5 = _t2 * _t4
-    _t6 = (0.5) * 1.4142135623730951 * h / 1.772453850905516
-    _t7 = _t6 * torch.exp(-0.5 * _t3)
-    _t8 = _t1 / sigma
-    _t9 = _t6 * torch.exp(-0.5 * _t5)
-    _t10 = 1 / ((s * s * s * s) * (sigma * sigma * sigma))
+    _t3 = 1.4142135623730951 * h / 1.772453850905516
+    _t4 = _t3 * torch.exp(-_t0 * _t2)
+    _t5 = _t1 / sigma
+    _t6 = torch.square(-sigma + x)
+    _t7 = _t3 * torch.exp(-_t2 * _t6)
+    _t8 = (0.5) / ((s * s * s * s) * (sigma * sigma * sigma))
     return _rt.finish(
-        torch.where(
-            torch.logical_and(torch.gt(_t3, 2000), torch.gt(_t5, 2000)),
-            0,
-            scale * (-_t0 * _t10 * _t7 - _t10 * _t4 * _t9 + _t7 * _t8 + _t8 * _t9),
-        ),
+        scale * (-_t0 * _t4 * _t8 + _t4 * _t5 + _t5 * _t7 - _t6 * _t7 * _t8),
         _dtype,
         x,
         h,
@@ -429,42 +400,33 @@ def _d_grad_d_s(x, h, s, sigma, scale):
 def _d_grad_d_sigma(x, h, s, sigma, scale):
     _dtype, x, h, s, sigma, scale = _rt.prepare(x, h, s, sigma, scale)
     _t0 = 1 / (sigma * sigma)
-    _t1 = x * x
-    _t2 = _t0 * _t1
-    _t3 = torch.square(sigma + x)
-    _t4 = 1 / (s * s)
-    _t5 = _t0 * _t4
-    _t6 = _t3 * _t5
-    _t7 = torch.square(-sigma + x)
-    _t8 = _t5 * _t7
-    _t9 = 1.4142135623730951
-    _t10 = 0.5641895835477563
-    _t11 = (0.5) * _t10 * _t9
-    _t12 = h + 1
-    _t13 = torch.exp(-0.5 * _t2)
-    _t14 = 1 / s
-    _t15 = torch.exp(-0.5 * _t6)
-    _t16 = torch.exp(-0.5 * _t8)
-    _t17 = 1 / (sigma * sigma * sigma)
-    _t18 = 2 * sigma
-    _t19 = 2 * x
-    _t20 = (0.5) * _t5
-    _t21 = _t11 * _t14 * h / sigma
+    _t1 = (0.5) * _t0
+    _t2 = 1.4142135623730951
+    _t3 = 0.5641895835477563
+    _t4 = _t2 * _t3
+    _t5 = h + 1
+    _t6 = x * x
+    _t7 = torch.exp(-_t1 * _t6)
+    _t8 = 1 / s
+    _t9 = torch.square(sigma + x)
+    _t10 = 1 / (s * s)
+    _t11 = _t1 * _t10
+    _t12 = torch.exp(-_t11 * _t9)
+    _t13 = torch.square(-sigma + x)
+    _t14 = torch.exp(-_t11 * _t13)
+    _t15 = 1 / (sigma * sigma * sigma)
+    _t16 = 2 * sigma
+    _t17 = 2 * x
+    _t18 = (0.5) * _t4 * _t8 * h / sigma
     return _rt.finish(
-        torch.where(
-            torch.logical_and(
-                torch.logical_and(torch.gt(_t2, 2000), torch.gt(_t6, 2000)), torch.gt(_t8, 2000)
-            ),
-            0,
-            scale
-            * (
-                (0.5) * _t0 * _t10 * _t14 * _t15 * _t9 * h
-                + (0.5) * _t0 * _t10 * _t14 * _t16 * _t9 * h
-                - _t0 * _t11 * _t12 * _t13
-                + (0.5) * _t1 * _t10 * _t12 * _t13 * _t9 / (sigma * sigma * sigma * sigma)
-                - _t15 * _t21 * (_t17 * _t3 * _t4 - _t20 * (_t18 + _t19))
-                - _t16 * _t21 * (_t17 * _t4 * _t7 - _t20 * (_t18 - _t19))
-            ),
+        scale
+        * (
+            (0.5) * _t0 * _t12 * _t2 * _t3 * _t8 * h
+            + (0.5) * _t0 * _t14 * _t2 * _t3 * _t8 * h
+            - _t1 * _t4 * _t5 * _t7
+            - _t12 * _t18 * (_t10 * _t15 * _t9 - _t11 * (_t16 + _t17))
+            - _t14 * _t18 * (_t10 * _t13 * _t15 - _t11 * (_t16 - _t17))
+            + (0.5) * _t2 * _t3 * _t5 * _t6 * _t7 / (sigma * sigma * sigma * sigma)
         ),
         _dtype,
         x,

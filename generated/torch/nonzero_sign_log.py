@@ -176,22 +176,8 @@ def _grad(x, alpha):
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = 1 / x
-    _t1 = alpha * x
-    return _rt.finish(
-        torch.where(
-            torch.gt(x, 1),
-            (1 / (_t0 + alpha)),
-            torch.where(
-                torch.lt(x, -1),
-                -1 / (-_t0 + alpha),
-                torch.where(torch.lt(x, 0), x / (1 - _t1), x / (_t1 + 1)),
-            ),
-        ),
-        _dtype,
-        x,
-        alpha,
-    )
+    _t0 = alpha * x
+    return _rt.finish(torch.where(torch.lt(x, 0), x / (1 - _t0), x / (_t0 + 1)), _dtype, x, alpha)
 
 
 def _d_grad_d_x(x, alpha):
@@ -208,23 +194,11 @@ def _d_grad_d_x(x, alpha):
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = 1 / (x * x)
-    _t1 = 1 / x
-    _t2 = alpha * x
-    _t3 = 1 - _t2
-    _t4 = _t2 + 1
+    _t0 = alpha * x
+    _t1 = 1 - _t0
+    _t2 = _t0 + 1
     return _rt.finish(
-        torch.where(
-            torch.gt(x, 1),
-            _t0 / torch.square(_t1 + alpha),
-            torch.where(
-                torch.lt(x, -1),
-                _t0 / torch.square(-_t1 + alpha),
-                torch.where(
-                    torch.lt(x, 0), _t2 / (_t3 * _t3) + (1 / _t3), -_t2 / (_t4 * _t4) + (1 / _t4)
-                ),
-            ),
-        ),
+        torch.where(torch.lt(x, 0), _t0 / (_t1 * _t1) + (1 / _t1), -_t0 / (_t2 * _t2) + (1 / _t2)),
         _dtype,
         x,
         alpha,

@@ -201,23 +201,14 @@ def _d_grad_d_x(x, width, period, sharpness):
 
 def _d_grad_d_width(x, width, period, sharpness):
     _dtype, x, width, period, sharpness = _rt.prepare(x, width, period, sharpness)
-    _t0 = torch.lt(x, 0)
-    _t1 = torch.abs(x)
+    _t0 = torch.abs(x)
+    _t1 = 1 / (width * width)
     _t2 = 1 / width
-    _t3 = _t1 * _t2
-    _t4 = 1 / (width * width)
-    _t5 = torch.remainder(x, period)
-    _t6 = sharpness * torch.minimum(_t5, -_t5 + period)
-    _t7 = _t2 * _t6
+    _t3 = torch.remainder(x, period)
+    _t4 = sharpness * torch.minimum(_t3, -_t3 + period)
     return _rt.finish(
         torch.where(
-            torch.logical_and(_t0, torch.gt(_t3, 1000)),
-            0,
-            torch.where(
-                _t0,
-                _t1 * _t4 * torch.exp(-_t3),
-                torch.where(torch.gt(_t7, 1000), 0, _t4 * _t6 * torch.exp(-_t7)),
-            ),
+            torch.lt(x, 0), _t0 * _t1 * torch.exp(-_t0 * _t2), _t1 * _t4 * torch.exp(-_t2 * _t4)
         ),
         _dtype,
         x,

@@ -230,9 +230,7 @@ def _d_grad_d_alpha(x, alpha):
     _t0 = 1 / alpha
     return _rt.finish(
         torch.where(
-            torch.lt(_t0, -x),
-            0,
-            torch.where(torch.ge(_t0, x), -alpha * x * torch.sign(x) - alpha * torch.abs(x) + 1, 0),
+            torch.lt(_t0, -x), 0, torch.where(torch.ge(_t0, x), -2 * alpha * torch.abs(x) + 1, 0)
         ),
         _dtype,
         x,

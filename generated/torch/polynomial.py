@@ -239,7 +239,7 @@ def _d_grad_d_alpha(x, alpha):
         torch.where(
             torch.lt(_t1, -x),
             0,
-            torch.where(torch.ge(_t1, x), (0.25) * _t0 - 0.25 * x * torch.sign(x), 0),
+            torch.where(torch.ge(_t1, x), (0.25) * _t0 - 0.25 * torch.abs(x), 0),
         ),
         _dtype,
         x,

@@ -228,46 +228,19 @@ def _grad(x, alpha):
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = 1 / x
-    _t1 = alpha - 1
-    _t2 = _t0 * _t1
-    _t3 = _t2 + 2
-    _t4 = _t1 * _t3
-    _t5 = torch.log(_t1)
-    _t6 = 2 * alpha - 2
-    _t7 = 1 / _t1
-    _t8 = (0.5) * _t7 * _t7 ** (-_t1)
-    _t9 = -_t0
-    _t10 = 2 - _t2
-    _t11 = _t1 * _t10
-    _t12 = 2 * x
-    _t13 = _t12 * _t7
-    _t14 = 1 - _t13
-    _t15 = -_t12 / _t1
-    _t16 = _t13 + 1
+    _t0 = alpha - 1
+    _t1 = 2 * x
+    _t2 = _t1 / _t0
+    _t3 = 1 - _t2
+    _t4 = -_t1 / _t0
+    _t5 = _t2 + 1
     return _rt.finish(
         torch.where(
             torch.gt(alpha, 1),
             torch.where(
-                torch.gt(x, 1),
-                -(_t0**_t1)
-                * _t3 ** (-_t1)
-                * _t8
-                * (_t4 * _t5 + _t4 * torch.log(_t0) - _t4 * torch.log(_t3) + _t6)
-                / _t3,
-                torch.where(
-                    torch.lt(x, -1),
-                    _t10 ** (-_t1)
-                    * _t8
-                    * _t9**_t1
-                    * (_t11 * _t5 - _t11 * torch.log(_t10) + _t11 * torch.log(_t9) + _t6)
-                    / _t10,
-                    torch.where(
-                        torch.lt(x, 0),
-                        (0.5) * _t14 ** (-_t1) * (-torch.log(_t14) + _t15 / _t14),
-                        -0.5 * _t16 ** (-_t1) * (-_t15 / _t16 - torch.log(_t16)),
-                    ),
-                ),
+                torch.lt(x, 0),
+                (0.5) * _t3 ** (-_t0) * (-torch.log(_t3) + _t4 / _t3),
+                -0.5 * _t5 ** (-_t0) * (-_t4 / _t5 - torch.log(_t5)),
             ),
             torch.nan,
         ),
@@ -281,22 +254,19 @@ def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha - 1
     _t1 = -_t0
-    _t2 = 1 / (_t0 * _t0)
-    _t3 = 2 * _t2
-    _t4 = 2 * x / _t0
-    _t5 = 1 - _t4
-    _t6 = _t5 ** (-_t0) / (_t5 * _t5)
-    _t7 = (_t1 * _t1) * _t3
-    _t8 = _t4 + 1
-    _t9 = 1 / (_t8 * _t8)
-    _t10 = _t8 ** (-_t0)
+    _t2 = 1 / _t0
+    _t3 = 2 * x
+    _t4 = -_t3 + alpha - 1
+    _t5 = (_t2 * _t4) ** (-_t0) / (_t4 * _t4)
+    _t6 = 2 * (_t1 * _t1)
+    _t7 = _t0 + _t3
+    _t8 = 1 / (_t7 * _t7)
+    _t9 = (_t2 * _t7) ** (-_t0)
     return _rt.finish(
         torch.where(
             torch.gt(alpha, 1),
             torch.where(
-                torch.lt(x, 0),
-                -_t1 * _t3 * _t6 + _t6 * _t7,
-                2 * _t1 * _t10 * _t2 * _t9 - _t10 * _t7 * _t9,
+                torch.lt(x, 0), -2 * _t1 * _t5 + _t5 * _t6, 2 * _t1 * _t8 * _t9 - _t6 * _t8 * _t9
             ),
             torch.nan,
         ),
@@ -308,72 +278,33 @@ def _d_grad_d_x(x, alpha):
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = 1 / x
-    _t1 = alpha - 1
-    _t2 = _t0 * _t1
-    _t3 = _t2 + 2
-    _t4 = -_t1
-    _t5 = _t1 * _t3
-    _t6 = torch.log(_t1)
-    _t7 = 2 * alpha - 2
-    _t8 = 1 / _t1
-    _t9 = _t0 * _t8 * _t8 ** (-_t1)
-    _t10 = -_t0
-    _t11 = 2 - _t2
-    _t12 = _t1 * _t11
-    _t13 = 2 * x
-    _t14 = _t13 * _t8
-    _t15 = 1 - _t14
-    _t16 = 1 / _t15
-    _t17 = _t15 ** (-_t1)
-    _t18 = _t16 * _t17
-    _t19 = _t18 * _t8
-    _t20 = 1 / (_t1 * _t1)
-    _t21 = _t20 * _t4
-    _t22 = _t13 * _t4 / (_t1 * _t1 * _t1)
-    _t23 = _t13 * _t21
-    _t24 = _t14 + 1
-    _t25 = 1 / _t24
-    _t26 = _t24 ** (-_t1)
+    _t0 = 2 * x
+    _t1 = -_t0 + alpha - 1
+    _t2 = 1 / _t1
+    _t3 = alpha - 1
+    _t4 = 1 / _t3
+    _t5 = _t1 * _t4
+    _t6 = _t5 ** (-_t3)
+    _t7 = _t2 * _t6
+    _t8 = -_t3
+    _t9 = 1 / (_t3 * _t3)
+    _t10 = _t3 * _t8
+    _t11 = _t0 + _t3
+    _t12 = 1 / _t11
+    _t13 = _t11 * _t4
+    _t14 = _t13 ** (-_t3)
+    _t15 = _t12 * _t14
     return _rt.finish(
         torch.where(
             torch.gt(alpha, 1),
             torch.where(
-                torch.gt(x, 1),
-                _t0**_t1
-                * _t3 ** (-_t1)
-                * _t9
-                * (
-                    _t3 * _t4
-                    - _t4 * (_t5 * _t6 + _t5 * torch.log(_t0) - _t5 * torch.log(_t3) + _t7)
-                    + _t5
-                    + _t7
-                )
-                / (_t3 * _t3),
-                torch.where(
-                    torch.lt(x, -1),
-                    -(_t10**_t1)
-                    * _t11 ** (-_t1)
-                    * _t9
-                    * (
-                        _t11 * _t4
-                        + _t12
-                        - _t4 * (_t12 * _t6 + _t12 * torch.log(_t10) - _t12 * torch.log(_t11) + _t7)
-                        + _t7
-                    )
-                    / (_t11 * _t11),
-                    torch.where(
-                        torch.lt(x, 0),
-                        _t18 * _t21
-                        - _t19 * _t4 * (_t16 * _t23 - torch.log(_t15))
-                        + _t19
-                        + _t17 * _t22 / (_t15 * _t15),
-                        _t20 * _t25 * _t26 * _t4
-                        - _t22 * _t26 / (_t24 * _t24)
-                        - _t25 * _t26 * _t4 * _t8 * (-_t23 * _t25 - torch.log(_t24))
-                        + _t25 * _t26 * _t8,
-                    ),
-                ),
+                torch.lt(x, 0),
+                -_t7 * _t8 * (_t10 * _t2 * (-_t1 * _t9 + _t4) - torch.log(_t5))
+                + _t7
+                + _t6 * _t8 / (_t1 * _t1),
+                -_t15 * _t8 * (_t10 * _t12 * (-_t11 * _t9 + _t4) - torch.log(_t13))
+                + _t15
+                + _t14 * _t8 / (_t11 * _t11),
             ),
             torch.nan,
         ),

@@ -199,19 +199,9 @@ def _grad(x, alpha, beta):
 
 def _d_origin_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = torch.lt(x, 0)
-    _t1 = alpha * x
-    _t2 = torch.exp(_t1)
+    _t0 = torch.exp(-alpha * x)
     return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(_t0, _t2 * x / torch.square(_t2 + 1), 0),
-        ),
-        _dtype,
-        x,
-        alpha,
-        beta,
+        torch.where(torch.lt(x, 0), _t0 * x / torch.square(_t0 + 1), 0), _dtype, x, alpha, beta
     )
 
 
@@ -222,11 +212,14 @@ def _d_origin_d_beta(x, alpha, beta):
 
 def _d_grad_d_x(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = torch.exp(alpha * x)
+    _t0 = alpha * alpha
+    _t1 = alpha * x
+    _t2 = torch.exp(_t1)
+    _t3 = _t2 + 1
     return _rt.finish(
         torch.where(
             torch.lt(x, 0),
-            -_t0 * (alpha * alpha) * (_t0 - 1) / torch.pow(_t0 + 1, 3),
+            _t0 * _t2 / (_t3 * _t3) - 2 * _t0 * torch.exp(2 * _t1) / (_t3 * _t3 * _t3),
             -beta / torch.square(x + 1),
         ),
         _dtype,
@@ -238,16 +231,13 @@ def _d_grad_d_x(x, alpha, beta):
 
 def _d_grad_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = torch.lt(x, 0)
-    _t1 = alpha * x
-    _t2 = torch.exp(_t1)
-    _t3 = _t2 + 1
+    _t0 = alpha * x
+    _t1 = torch.exp(_t0)
+    _t2 = _t1 + 1
+    _t3 = _t1 / (_t2 * _t2)
+    _t4 = 2 * _t0
     return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(_t0, -_t2 * (-_t1 + _t2 * alpha * x - _t3) / (_t3 * _t3 * _t3), 0),
-        ),
+        torch.where(torch.lt(x, 0), _t0 * _t3 + _t3 - _t4 * torch.exp(_t4) / (_t2 * _t2 * _t2), 0),
         _dtype,
         x,
         alpha,

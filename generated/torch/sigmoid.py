@@ -171,38 +171,19 @@ def _grad(x, alpha):
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = torch.lt(x, 0)
-    _t1 = alpha * x
-    _t2 = torch.exp(_t1)
-    _t3 = torch.exp(-_t1)
-    return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(
-                _t0,
-                _t2 * x / torch.square(_t2 + 1),
-                torch.where(torch.gt(_t1, 1000), 0, _t3 * x / torch.square(_t3 + 1)),
-            ),
-        ),
-        _dtype,
-        x,
-        alpha,
-    )
+    _t0 = torch.exp(-alpha * x)
+    return _rt.finish(_t0 * x / torch.square(_t0 + 1), _dtype, x, alpha)
 
 
 def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = alpha * alpha
-    _t1 = alpha * x
-    _t2 = torch.exp(_t1)
-    _t3 = torch.exp(-_t1)
+    _t0 = alpha * torch.abs(x)
+    _t1 = torch.exp(-_t0)
+    _t2 = _t1 + 1
+    _t3 = alpha * alpha
+    _t4 = torch.sign(x)
     return _rt.finish(
-        torch.where(
-            torch.lt(x, 0),
-            -_t0 * _t2 * (_t2 - 1) / torch.pow(_t2 + 1, 3),
-            _t0 * _t3 * (_t3 - 1) / torch.pow(_t3 + 1, 3),
-        ),
+        -_t1 * _t3 * _t4 / (_t2 * _t2) + 2 * _t3 * _t4 * torch.exp(-2 * _t0) / (_t2 * _t2 * _t2),
         _dtype,
         x,
         alpha,
@@ -211,28 +192,13 @@ def _d_grad_d_x(x, alpha):
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = torch.lt(x, 0)
-    _t1 = alpha * x
-    _t2 = torch.exp(_t1)
-    _t3 = _t2 + 1
-    _t4 = -_t1
-    _t5 = torch.exp(_t4)
-    _t6 = _t5 + 1
+    _t0 = alpha * torch.abs(x)
+    _t1 = torch.exp(-_t0)
+    _t2 = _t1 + 1
+    _t3 = _t1 / (_t2 * _t2)
+    _t4 = 2 * _t0
     return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(
-                _t0,
-                -_t2 * (-_t1 + _t2 * alpha * x - _t3) / (_t3 * _t3 * _t3),
-                torch.where(
-                    torch.gt(_t1, 1000), 0, _t5 * (_t1 * _t5 + _t4 + _t6) / (_t6 * _t6 * _t6)
-                ),
-            ),
-        ),
-        _dtype,
-        x,
-        alpha,
+        -_t0 * _t3 + _t3 + _t4 * torch.exp(-_t4) / (_t2 * _t2 * _t2), _dtype, x, alpha
     )
 
 

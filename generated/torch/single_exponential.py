@@ -197,19 +197,10 @@ def _grad(x, tau, scale):
 
 def _d_origin_d_tau(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
-    _t0 = torch.lt(x, 0)
-    _t1 = x / tau
-    _t2 = (0.5) * scale * x / (tau * tau)
+    _t0 = x / tau
+    _t1 = (0.5) * scale * x / (tau * tau)
     return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(
-                _t0,
-                -_t2 * torch.exp(_t1),
-                torch.where(torch.gt(_t1, 1000), 0, -_t2 * torch.exp(-_t1)),
-            ),
-        ),
+        torch.where(torch.lt(x, 0), -_t1 * torch.exp(_t0), -_t1 * torch.exp(-_t0)),
         _dtype,
         x,
         tau,
@@ -244,20 +235,17 @@ def _d_grad_d_x(x, tau, scale):
 
 def _d_grad_d_tau(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
-    _t0 = torch.lt(x, 0)
-    _t1 = x / tau
-    _t2 = 1 / (tau * tau)
-    _t3 = 1 / (tau * tau * tau)
-    _t4 = (0.5) * scale
+    _t0 = x / tau
+    _t1 = torch.exp(_t0)
+    _t2 = (0.5) * scale
+    _t3 = _t2 / (tau * tau)
+    _t4 = 1 / (tau * tau * tau)
+    _t5 = torch.exp(-_t0)
     return _rt.finish(
         torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(
-                _t0,
-                -_t4 * (_t2 + _t3 * x) * torch.exp(_t1),
-                torch.where(torch.gt(_t1, 1000), 0, _t4 * (-_t2 + _t3 * x) * torch.exp(-_t1)),
-            ),
+            torch.lt(x, 0),
+            -_t1 * _t2 * _t4 * x - _t1 * _t3,
+            -_t3 * _t5 + (0.5) * _t4 * _t5 * scale * x,
         ),
         _dtype,
         x,

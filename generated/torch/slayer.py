@@ -205,23 +205,13 @@ def _d_origin_d_alpha(x, alpha, beta):
 
 def _d_origin_d_beta(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = torch.lt(x, 0)
-    _t1 = beta * x
-    _t2 = torch.exp(_t1)
-    _t3 = alpha / (beta * beta)
-    _t4 = alpha * x / beta
-    _t5 = -2 * _t3
-    _t6 = torch.exp(-_t1)
+    _t0 = beta * x
+    _t1 = torch.exp(_t0)
+    _t2 = alpha / (beta * beta)
+    _t3 = alpha * x / beta
+    _t4 = torch.exp(-_t0)
     return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(
-                _t0,
-                -_t2 * _t3 + _t2 * _t4,
-                torch.where(torch.gt(_t1, 1000), _t5, _t3 * _t6 + _t4 * _t6 + _t5),
-            ),
-        ),
+        torch.where(torch.lt(x, 0), -_t1 * _t2 + _t1 * _t3, -_t2 * (2 - _t4) + _t3 * _t4),
         _dtype,
         x,
         alpha,
@@ -252,19 +242,10 @@ def _d_grad_d_alpha(x, alpha, beta):
 
 def _d_grad_d_beta(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = torch.lt(x, 0)
-    _t1 = beta * x
-    _t2 = alpha * x
+    _t0 = beta * x
+    _t1 = alpha * x
     return _rt.finish(
-        torch.where(
-            torch.logical_and(_t0, torch.lt(_t1, -1000)),
-            0,
-            torch.where(
-                _t0,
-                _t2 * torch.exp(_t1),
-                torch.where(torch.gt(_t1, 1000), 0, -_t2 * torch.exp(-_t1)),
-            ),
-        ),
+        torch.where(torch.lt(x, 0), _t1 * torch.exp(_t0), -_t1 * torch.exp(-_t0)),
         _dtype,
         x,
         alpha,

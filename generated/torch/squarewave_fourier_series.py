@@ -449,28 +449,72 @@ def _d_grad_d_x(x, n, period):
 
 def _d_grad_d_period(x, n, period):
     _dtype, x, n, period = _rt.prepare(x, n, period)
-    _t0 = 6.283185307179586
-    _t1 = x / period
-    _t2 = _t0 * _t1
-    _t3 = _t0 / (period * period)
-    _t4 = 9.869604401089358
-    _t5 = 1 / (period * period * period)
-    _t6 = 3.141592653589793 * _t1
-    _t7 = 6 * _t6
-    _t8 = 10 * _t6
-    _t9 = 14 * _t6
-    _t10 = 18 * _t6
-    _t11 = 22 * _t6
-    _t12 = 26 * _t6
-    _t13 = 30 * _t6
-    _t14 = 34 * _t6
-    _t15 = 38 * _t6
-    _t16 = 42 * _t6
-    _t17 = 46 * _t6
-    _t18 = 50 * _t6
-    _t19 = 54 * _t6
-    _t20 = 58 * _t6
-    _t21 = 62 * _t6
+    _t0 = 1 / period
+    _t1 = torch.remainder(-x, period)
+    _t2 = torch.lt(period, 2 * _t1)
+    _t3 = torch.lt(x, 0)
+    _t4 = torch.remainder(x, period)
+    _t5 = torch.lt(period, 2 * _t4)
+    _t6 = torch.where(
+        _t3, -torch.where(_t2, _t1 - period, _t1), torch.where(_t5, _t4 - period, _t4)
+    )
+    _t7 = 6.283185307179586
+    _t8 = _t6 * _t7
+    _t9 = _t0 * _t8
+    _t10 = 1 / (period * period)
+    _t11 = _t10 * _t7
+    _t12 = _t0 * x
+    _t13 = torch.floor(-_t12)
+    _t14 = torch.floor(_t12)
+    _t15 = _t0 * torch.where(
+        _t3, -torch.where(_t2, -_t13 - 1, -_t13), torch.where(_t5, -_t14 - 1, -_t14)
+    )
+    _t16 = _t0 * _t7
+    _t17 = 18.84955592153876
+    _t18 = _t17 * _t6
+    _t19 = _t0 * _t18
+    _t20 = 31.41592653589793
+    _t21 = _t20 * _t6
+    _t22 = _t0 * _t21
+    _t23 = 43.982297150257104
+    _t24 = _t23 * _t6
+    _t25 = _t0 * _t24
+    _t26 = 56.548667764616276
+    _t27 = _t26 * _t6
+    _t28 = _t0 * _t27
+    _t29 = 69.11503837897546
+    _t30 = _t29 * _t6
+    _t31 = _t0 * _t30
+    _t32 = 81.68140899333463
+    _t33 = _t32 * _t6
+    _t34 = _t0 * _t33
+    _t35 = 94.2477796076938
+    _t36 = _t35 * _t6
+    _t37 = _t0 * _t36
+    _t38 = 106.81415022205297
+    _t39 = _t38 * _t6
+    _t40 = _t0 * _t39
+    _t41 = 119.38052083641215
+    _t42 = _t41 * _t6
+    _t43 = _t0 * _t42
+    _t44 = 131.94689145077132
+    _t45 = _t44 * _t6
+    _t46 = _t0 * _t45
+    _t47 = 144.51326206513048
+    _t48 = _t47 * _t6
+    _t49 = _t0 * _t48
+    _t50 = 157.07963267948966
+    _t51 = _t50 * _t6
+    _t52 = _t0 * _t51
+    _t53 = 169.64600329384882
+    _t54 = _t53 * _t6
+    _t55 = _t0 * _t54
+    _t56 = 182.212373908208
+    _t57 = _t56 * _t6
+    _t58 = _t0 * _t57
+    _t59 = 194.7787445225672
+    _t60 = _t59 * _t6
+    _t61 = _t0 * _t60
     return _rt.finish(
         torch.where(
             torch.logical_and(
@@ -479,66 +523,82 @@ def _d_grad_d_period(x, n, period):
             ),
             2
             * (
-                -_t3 * torch.cos(_t2)
-                + 4 * _t4 * _t5 * x * torch.sin(_t2)
+                -_t11 * torch.cos(_t9)
+                - _t16 * (-_t10 * _t8 + _t15 * _t7) * torch.sin(_t9)
                 + torch.where(
-                    torch.ge(n, 5), -_t3 * torch.cos(_t10) + 36 * _t4 * _t5 * x * torch.sin(_t10), 0
+                    torch.ge(n, 2),
+                    -_t11 * torch.cos(_t19) - _t16 * (-_t10 * _t18 + _t15 * _t17) * torch.sin(_t19),
+                    0,
                 )
                 + torch.where(
-                    torch.ge(n, 6), -_t3 * torch.cos(_t11) + 44 * _t4 * _t5 * x * torch.sin(_t11), 0
+                    torch.ge(n, 3),
+                    -_t11 * torch.cos(_t22) - _t16 * (-_t10 * _t21 + _t15 * _t20) * torch.sin(_t22),
+                    0,
                 )
                 + torch.where(
-                    torch.ge(n, 7), -_t3 * torch.cos(_t12) + 52 * _t4 * _t5 * x * torch.sin(_t12), 0
+                    torch.ge(n, 4),
+                    -_t11 * torch.cos(_t25) - _t16 * (-_t10 * _t24 + _t15 * _t23) * torch.sin(_t25),
+                    0,
                 )
                 + torch.where(
-                    torch.ge(n, 8), -_t3 * torch.cos(_t13) + 60 * _t4 * _t5 * x * torch.sin(_t13), 0
+                    torch.ge(n, 5),
+                    -_t11 * torch.cos(_t28) - _t16 * (-_t10 * _t27 + _t15 * _t26) * torch.sin(_t28),
+                    0,
                 )
                 + torch.where(
-                    torch.ge(n, 9), -_t3 * torch.cos(_t14) + 68 * _t4 * _t5 * x * torch.sin(_t14), 0
+                    torch.ge(n, 6),
+                    -_t11 * torch.cos(_t31) - _t16 * (-_t10 * _t30 + _t15 * _t29) * torch.sin(_t31),
+                    0,
+                )
+                + torch.where(
+                    torch.ge(n, 7),
+                    -_t11 * torch.cos(_t34) - _t16 * (-_t10 * _t33 + _t15 * _t32) * torch.sin(_t34),
+                    0,
+                )
+                + torch.where(
+                    torch.ge(n, 8),
+                    -_t11 * torch.cos(_t37) - _t16 * (-_t10 * _t36 + _t15 * _t35) * torch.sin(_t37),
+                    0,
+                )
+                + torch.where(
+                    torch.ge(n, 9),
+                    -_t11 * torch.cos(_t40) - _t16 * (-_t10 * _t39 + _t15 * _t38) * torch.sin(_t40),
+                    0,
                 )
                 + torch.where(
                     torch.ge(n, 10),
-                    -_t3 * torch.cos(_t15) + 76 * _t4 * _t5 * x * torch.sin(_t15),
+                    -_t11 * torch.cos(_t43) - _t16 * (-_t10 * _t42 + _t15 * _t41) * torch.sin(_t43),
                     0,
                 )
                 + torch.where(
                     torch.ge(n, 11),
-                    -_t3 * torch.cos(_t16) + 84 * _t4 * _t5 * x * torch.sin(_t16),
+                    -_t11 * torch.cos(_t46) - _t16 * (-_t10 * _t45 + _t15 * _t44) * torch.sin(_t46),
                     0,
                 )
                 + torch.where(
                     torch.ge(n, 12),
-                    -_t3 * torch.cos(_t17) + 92 * _t4 * _t5 * x * torch.sin(_t17),
+                    -_t11 * torch.cos(_t49) - _t16 * (-_t10 * _t48 + _t15 * _t47) * torch.sin(_t49),
                     0,
                 )
                 + torch.where(
                     torch.ge(n, 13),
-                    -_t3 * torch.cos(_t18) + 100 * _t4 * _t5 * x * torch.sin(_t18),
+                    -_t11 * torch.cos(_t52) - _t16 * (-_t10 * _t51 + _t15 * _t50) * torch.sin(_t52),
                     0,
                 )
                 + torch.where(
                     torch.ge(n, 14),
-                    -_t3 * torch.cos(_t19) + 108 * _t4 * _t5 * x * torch.sin(_t19),
+                    -_t11 * torch.cos(_t55) - _t16 * (-_t10 * _t54 + _t15 * _t53) * torch.sin(_t55),
                     0,
                 )
                 + torch.where(
                     torch.ge(n, 15),
-                    -_t3 * torch.cos(_t20) + 116 * _t4 * _t5 * x * torch.sin(_t20),
+                    -_t11 * torch.cos(_t58) - _t16 * (-_t10 * _t57 + _t15 * _t56) * torch.sin(_t58),
                     0,
                 )
                 + torch.where(
                     torch.ge(n, 16),
-                    -_t3 * torch.cos(_t21) + 124 * _t4 * _t5 * x * torch.sin(_t21),
+                    -_t11 * torch.cos(_t61) - _t16 * (-_t10 * _t60 + _t15 * _t59) * torch.sin(_t61),
                     0,
-                )
-                + torch.where(
-                    torch.ge(n, 2), -_t3 * torch.cos(_t7) + 12 * _t4 * _t5 * x * torch.sin(_t7), 0
-                )
-                + torch.where(
-                    torch.ge(n, 3), -_t3 * torch.cos(_t8) + 20 * _t4 * _t5 * x * torch.sin(_t8), 0
-                )
-                + torch.where(
-                    torch.ge(n, 4), -_t3 * torch.cos(_t9) + 28 * _t4 * _t5 * x * torch.sin(_t9), 0
                 )
             )
             / 3.141592653589793,

@@ -161,18 +161,19 @@ class SuperSpike(torch.nn.Module):
 def _origin(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
     _t0 = 1 / beta
-    _t1 = 1 / x
+    _t1 = 1 / torch.clamp(x, min=1)
     _t2 = 2 * beta
-    _t3 = torch.abs(x)
-    _t4 = _t0 / (_t3 * beta + 1)
+    _t3 = 1 / torch.clamp(x, max=-1)
+    _t4 = torch.abs(x)
+    _t5 = _t0 / (_t4 * beta + 1)
     return _rt.finish(
         torch.where(
             torch.gt(x, 1),
             _t0 * (_t1 + _t2) / (_t1 + beta),
             torch.where(
                 torch.lt(x, -1),
-                -_t0 * _t1 / (-_t1 + beta),
-                torch.where(torch.ge(x, 0), _t4 * (_t2 * _t3 + 1), _t4),
+                -_t0 * _t3 / (-_t3 + beta),
+                torch.where(torch.ge(x, 0), _t5 * (_t2 * _t4 + 1), _t5),
             ),
         ),
         _dtype,
@@ -188,72 +189,21 @@ def _grad(x, beta):
 
 def _d_origin_d_beta(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
-    _t0 = beta * beta
-    _t1 = 1 / _t0
-    _t2 = 1 / x
-    _t3 = torch.square(_t2 + beta)
-    _t4 = torch.square(-_t2 + beta)
-    _t5 = torch.abs(x)
-    return _rt.finish(
-        torch.where(
-            torch.gt(x, 1),
-            _t1 * (-_t0 - _t3) / _t3,
-            torch.where(
-                torch.lt(x, -1),
-                _t1 * (_t0 - _t4) / _t4,
-                -_t1 - _t5 * x / torch.square(_t5 * beta + 1),
-            ),
-        ),
-        _dtype,
-        x,
-        beta,
-    )
+    _t0 = torch.abs(x)
+    return _rt.finish(-_t0 * x / torch.square(_t0 * beta + 1) - 1 / (beta * beta), _dtype, x, beta)
 
 
 def _d_grad_d_x(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
-    _t0 = 1 / x
-    _t1 = 2 * beta
-    _t2 = _t1 / (x * x * x)
-    _t3 = beta * torch.abs(x) + 1
     return _rt.finish(
-        torch.where(
-            torch.gt(x, 1),
-            -_t2 / torch.pow(_t0 + beta, 3),
-            torch.where(
-                torch.lt(x, -1),
-                -_t2 / torch.pow(-_t0 + beta, 3),
-                -_t1 * torch.sign(x) / (_t3 * _t3) + 2 * (beta * beta) * x / (_t3 * _t3 * _t3),
-            ),
-        ),
-        _dtype,
-        x,
-        beta,
+        -2 * beta * torch.sign(x) / torch.pow(beta * torch.abs(x) + 1, 3), _dtype, x, beta
     )
 
 
 def _d_grad_d_beta(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
-    _t0 = 1 / x
-    _t1 = 2 / (x * x)
-    _t2 = torch.abs(x)
-    _t3 = _t2 * beta + 1
-    _t4 = 1 / (_t3 * _t3)
-    _t5 = torch.sign(x)
-    return _rt.finish(
-        torch.where(
-            torch.gt(x, 1),
-            -_t1 / torch.pow(_t0 + beta, 3),
-            torch.where(
-                torch.lt(x, -1),
-                -_t1 / torch.pow(-_t0 + beta, 3),
-                -_t2 * _t4 + 2 * _t2 * _t5 * beta * x / (_t3 * _t3 * _t3) - _t4 * _t5 * x,
-            ),
-        ),
-        _dtype,
-        x,
-        beta,
-    )
+    _t0 = torch.abs(x)
+    return _rt.finish(-2 * _t0 / torch.pow(_t0 * beta + 1, 3), _dtype, x, beta)
 
 
 class _Origin(torch.autograd.Function):
