@@ -170,10 +170,12 @@ def test_every_whitelisted_function_prints_for_torch(name):
     from surrogen.generator.backends.torch import TorchPrinter
 
     fn = FUNCTIONS[name]
+    if name == "Sum":
+        pytest.skip("a finite Sum is unrolled before any printer sees it (model.expanded)")
     if name == "Piecewise":
         expr = fn((x, x < 0), (1, True))
-    elif name in ("Max", "Min"):
-        expr = fn(x, 1 - x)
+    elif name in ("Max", "Min", "Mod"):
+        expr = fn(x, 1 - x) if name != "Mod" else fn(x, a)
     else:
         expr = fn(x + 2)
     text = TorchPrinter().doprint(expr)

@@ -102,6 +102,7 @@ class PageView:
     not_a_step: tuple[str, str] | None
     monotone: bool
     conversions: tuple[ConversionRow, ...]  # one per library preset (the spec's presets:)
+    preset_names: tuple[str, ...]  # "braintools.Sigmoid", ...: every library name of the presets
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ def page_view(
         ),
         monotone="monotone" in spec.properties,
         conversions=_conversion_rows(checked),
+        preset_names=checked.aliases,
     )
 
 
