@@ -10,9 +10,10 @@ import math
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import sympy
 
@@ -272,14 +273,23 @@ def _jobs(count: int, fork_safe: bool) -> int:
     return max(1, min(jobs, count))
 
 
-def check_all(specs: list[Spec], fork_safe: bool = False) -> list[CheckedModel]:
-    """Stages 2-3 for every spec, in spec order; the first failing spec (in that order) raises.
+T = TypeVar("T")
+R = TypeVar("R")
 
-    With ``fork_safe`` (the caller knows that no library with threads of its own is loaded), the
-    specs are checked in forked worker processes."""
-    jobs = _jobs(len(specs), fork_safe)
+
+def map_specs(fn: Callable[[T], R], items: Sequence[T], fork_safe: bool = False) -> list[R]:
+    """``[fn(item) for item in items]``, in forked worker processes when ``fork_safe`` (the
+    caller knows that no library with threads of its own is loaded) and there are enough items.
+    The first exception, in item order, is raised."""
+    jobs = _jobs(len(items), fork_safe)
     if jobs == 1:
-        return [check_spec(spec) for spec in specs]
+        return [fn(item) for item in items]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        return list(pool.map(check_spec, specs))
+        return list(pool.map(fn, items))
+
+
+def check_all(specs: list[Spec], fork_safe: bool = False) -> list[CheckedModel]:
+    """Stages 2-3 for every spec, in spec order; the first failing spec (in that order) raises.
+    Forked workers as in ``map_specs``."""
+    return map_specs(check_spec, specs, fork_safe)

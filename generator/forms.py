@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy
+from sympy.codegen.cfunctions import log1p
 
 from .numeric import (
     PROOF_STRIDE,
@@ -471,6 +471,40 @@ def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     return _unique(found)
 
 
+def log1p_form(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """Every ``log(1 + u)`` with u depending on x as ``log1p(u)``: log(1 + 1e-30) rounds 1 + u
+    to 1 and gives 0, log1p keeps every digit of a small u (None if there is no such log)."""
+
+    def one_plus(e: sympy.Basic) -> bool:
+        return (
+            isinstance(e, sympy.log)
+            and e.args[0].is_Add
+            and sympy.S.One in e.args[0].args
+            and e.args[0].has(x)
+        )
+
+    if not expr.has(sympy.log):
+        return None
+    rewritten = expr.replace(one_plus, lambda e: _log1p_large(e.args[0] - 1, x))
+    return None if rewritten == expr else rewritten
+
+
+LOG1P_LARGE = 2**24  # beyond this log1p(u) = log|c| + log|x| + log1p(1/u) loses nothing
+
+
+def _log1p_large(u: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """log1p(u); for u = c*x (c free of x) beyond LOG1P_LARGE, log|c| + log|x| + log1p(1/u),
+    which stays finite where c*x overflows (log1p(1.5*x) at x = 3e38 in float32). Where the
+    true value is finite and u is that large, u is positive, so log u = log|c| + log|x|.
+    The large branch sees |x| clamped to 1 and up, so it never takes log 0 where not taken."""
+    c = sympy.diff(u, x)
+    if c.has(x) or sympy.simplify(u - c * x) != 0:
+        return log1p(u)
+    big = sympy.Max(sympy.Abs(x), 1)
+    large = sympy.log(sympy.Abs(c)) + sympy.log(big) + log1p(1 / (sympy.Abs(c) * big))
+    return sympy.Piecewise((large, sympy.Abs(u) > LOG1P_LARGE), (log1p(u), True))
+
+
 def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself."""
     if model.origin_impl is not None:
@@ -484,18 +518,12 @@ def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
         found["large-argument form"] = large
     if (safe := zero_safe_products(model, origin)) is not None:
         found["zero-safe products"] = safe
+    if (small := log1p_form(origin, model.x)) is not None:
+        found["log1p of small arguments"] = small
     return found
 
 
 # --- floating-point score ----------------------------------------------------------------------
-
-
-def _elementwise(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndarray]:
-    """A math-module function over an array, result in the array's dtype (NumPy has no erf)."""
-    return lambda a: np.vectorize(fn, otypes=[np.asarray(a).dtype])(a)
-
-
-_NUMPY_EXTRAS = {"erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc)}
 
 
 @dataclass(frozen=True)
@@ -558,7 +586,7 @@ def _raises_flags(f: Callable[..., object], xs: np.ndarray, params: list[object]
 @at_dps
 def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr) -> FloatScore:
     """Score ``expr`` in float32/float64 against ``exact_expr``."""
-    f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
+    f = lambdify(model, expr, "numpy")
     references = _float_references(model, exact_expr)
     params = param_sets(model)[0]
     nonfinite = wrong = 0
@@ -709,7 +737,15 @@ def choose_scored(
     scored = _score_all(model, exact, candidates, impl, label, seen)
     best = min(scored, key=lambda item: item[0])
     if impl not in candidates and best[0][:2] != (0, 0):
-        more = {f"{best[1]}, {k}": v for k, v in stabilised(model, best[2])}
+        # The rewrites of the best candidate, and of the spec's own form: a first-tier rewrite
+        # can be finite yet cancel (a large-argument form 1/2 - 1/2 at x = -1e4) where a
+        # rewrite of the plain form (conjugate numerators) is exact.
+        first_name, first_expr = next(iter(candidates.items()))
+        bases = {best[1]: best[2], first_name: first_expr}
+        more = {
+            f"{base}, {k}": v for base, expr in bases.items() for k, v in stabilised(model, expr)
+        }
+        more = {k: v for k, v in more.items() if v not in candidates.values()}
         scored += _score_all(model, exact, more, impl, label, seen, first=len(candidates))
     _, name, expr, score = min(scored, key=lambda item: item[0])
     if score.nonfinite and name == impl:
@@ -756,7 +792,7 @@ def _small_references(model: SurrogateModel, exact: sympy.Expr) -> tuple[float |
 def nonfinite_points(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> tuple[int, str]:
     """How many points of ``small_grid`` (float32 and float64, default parameters) give NaN/inf
     for ``expr`` where ``exact`` is finite, and the first of them ("" if none)."""
-    f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
+    f = lambdify(model, expr, "numpy")
     params = param_sets(model)[0]
     references = _small_references(model, exact)
     count, first = 0, ""

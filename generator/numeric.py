@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import random
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import mpmath
+import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter as NumPyPrinterBase
 from sympy.printing.pycode import MpmathPrinter as MpmathPrinterBase
@@ -107,10 +109,18 @@ _LAMBDIFY_SETTINGS = {
 }
 
 
+def _elementwise(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndarray]:
+    """A math-module function over an array, result in the array's dtype (NumPy has no erf)."""
+    return lambda a: np.vectorize(fn, otypes=[np.asarray(a).dtype])(a)
+
+
+_NUMPY_EXTRAS = {"erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc)}
+
+
 def lambdify(
     model: SurrogateModel,
     expr: sympy.Expr,
-    modules: object,
+    modules: Literal["mpmath", "numpy"],
     cse: bool = True,
     args: Sequence[sympy.Symbol] | None = None,
 ) -> Callable[..., object]:
@@ -121,9 +131,19 @@ def lambdify(
     subexpressions computed once (fewer operations, and large derivatives stay shallow enough
     for Python's compiler). ``Mod`` is printed with its parentheses (``_ModMixin``)."""
     symbols = (model.x, *(model.params if args is None else args))
+    return _lambdified(symbols, expr, modules, cse)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lambdified(
+    symbols: tuple[sympy.Symbol, ...], expr: sympy.Expr, numeric: str, cse: bool
+) -> Callable[..., object]:
+    """lambdify, once per expression: the checks of a spec ask for the same candidate forms many
+    times (scores, finiteness, proofs), and printing a large tree costs more than evaluating it."""
     safe = [sympy.Symbol(f"_a{i}", **s.assumptions0) for i, s in enumerate(symbols)]
     renamed = expr.xreplace(dict(zip(symbols, safe, strict=True)))
-    printer = MpmathPrinter if modules == "mpmath" else NumPyPrinter
+    printer = MpmathPrinter if numeric == "mpmath" else NumPyPrinter
+    modules = "mpmath" if numeric == "mpmath" else [_NUMPY_EXTRAS, "numpy"]
     return sympy.lambdify(
         safe, renamed, modules=modules, cse=cse, printer=printer(_LAMBDIFY_SETTINGS)
     )

@@ -95,9 +95,13 @@ def _shape(x: torch.Tensor, params: Sequence[Any]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def finish(value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any) -> torch.Tensor:
+def finish(
+    value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any, nan_in: bool = False
+) -> torch.Tensor:
     """A formula's value in ``dtype`` with the broadcast shape of x and the parameters (a
-    constant, or a formula without some parameter, is broadcast)."""
+    constant, or a formula without some parameter, is broadcast). With ``nan_in`` (a formula of
+    x: origin, gradient, partials), NaN where x is NaN: a select on x < 0, or a constant, would
+    give a number."""
     shape = _shape(x, params)
     if isinstance(value, torch.Tensor):
         # A Function must not return an input as is (origin(x) = x, grad = a parameter).
@@ -105,6 +109,8 @@ def finish(value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any) -> tor
         value = value.clone() if any(value is a for a in (x, *params)) else value
     else:
         value = torch.full((), value, dtype=dtype, device=x.device)
+    if nan_in and x.is_floating_point():
+        value = torch.where(torch.isnan(x), x.to(dtype), value)
     return value if tuple(value.shape) == shape else value.expand(shape).contiguous()
 
 

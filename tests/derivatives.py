@@ -25,13 +25,33 @@ def _function(name: str, order: int, wrt: int | None):
         expr, order = m.grad, order - 1
     else:
         expr = m.origin
+    # Mod(a, b) as a - b*floor(a/b) before differentiating: SymPy leaves d/dx Mod unevaluated.
+    expr = expr.replace(sympy.Mod, lambda a, b: a - b * sympy.floor(a / b))
     for _ in range(order):
         expr = sympy.diff(expr, m.x)
     if wrt is not None:
         assert SPECS[name].params[wrt].domain != "integer", "no derivative in an integer parameter"
         expr = sympy.diff(expr, m.params[wrt])
-    expr = expr.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero).doit()
-    return lambdify_mpmath((m.x, *m.params), expr)
+    return lambdify_mpmath((m.x, *m.params), without_deltas(expr))
+
+
+def without_deltas(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with DiracDelta terms (the jumps of a Piecewise, zero away from breakpoints)
+    dropped and any unevaluated derivative evaluated. Only derivatives: a ``doit`` of the whole
+    expression would try to sum a ``Sum`` with a symbolic bound in closed form (minutes, through
+    ``solve``), where mpmath adds its terms exactly as written."""
+    expr = expr.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
+    # floor is constant between its jumps: its derivative (bare or in the chain rule's Subs) is 0.
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Subs | sympy.Derivative) and _is_floor_derivative(e),
+        lambda e: sympy.S.Zero,
+    )
+    return expr.replace(lambda e: isinstance(e, sympy.Derivative), lambda e: e.doit())
+
+
+def _is_floor_derivative(e: sympy.Basic) -> bool:
+    inner = e.expr if isinstance(e, sympy.Subs) else e
+    return isinstance(inner, sympy.Derivative) and isinstance(inner.expr, sympy.floor)
 
 
 def derivative(name, order, xs, params=None, wrt=None) -> np.ndarray:

@@ -88,6 +88,40 @@ def real_params(name: str) -> list[int]:
     return [i for i, p in enumerate(SPECS[name].params) if p.domain != "integer"]
 
 
+def scaled_within_bounds(name: str, index: int, factor):
+    """``params[index]``'s default moved by ``factor`` (a number or a NumPy array), inside the
+    parameter's declared bounds. Unbounded: ``default*factor``. With a lower bound L (``min`` or
+    ``above``): ``L + (default - L)*factor``, the distance from the bound scaled, so any factor > 0
+    stays valid (q_pseudo_spike's alpha > 1); with only an upper bound U: ``U - (U - default)*
+    factor``. An integer parameter: ``default*factor`` rounded and clipped to [min, max]."""
+    p = SPECS[name].params[index]
+    factor = np.asarray(factor, dtype=np.float64)
+    low = p.min if p.min is not None else p.above
+    high = p.max if p.max is not None else p.below
+    if p.domain == "integer":
+        value = np.round(p.default * factor)
+        value = np.clip(
+            value, low if low is not None else -np.inf, high if high is not None else np.inf
+        )
+    elif low is not None:
+        value = low + (p.default - low) * factor
+    elif high is not None:
+        value = high - (high - p.default) * factor
+    else:
+        value = p.default * factor
+    inside = np.ones(value.shape, bool)
+    if p.min is not None:
+        inside &= value >= p.min
+    if p.above is not None:
+        inside &= value > p.above
+    if p.max is not None:
+        inside &= value <= p.max
+    if p.below is not None:
+        inside &= value < p.below
+    assert inside.all(), f"{name}.{p.name}: {value} leaves its bounds ({p.describe_bounds()})"
+    return value if value.ndim else (int(value) if p.domain == "integer" else float(value))
+
+
 def has_origin(name: str) -> bool:
     """False for a gradient-only family (declared by ``grad:``, no origin function)."""
     return SPECS[name].origin is not None

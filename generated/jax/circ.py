@@ -50,14 +50,20 @@ def origin(x, alpha=1.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * alpha
+    _t1 = jnp.sqrt(_t0 / (jnp.maximum(1, x) * jnp.maximum(1, x)) + 1)
+    _t2 = _t0 / (jnp.minimum(-1, x) * jnp.minimum(-1, x))
+    _t3 = jnp.sqrt(_t2 + 1)
+    _t4 = jnp.sqrt(_t0 + (x * x))
+    _t5 = _t4 + jnp.abs(x)
+    _t6 = (0.5) / _t4
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            0.5 + (0.5) / jnp.sqrt(_t0 / (jnp.maximum(1, x) * jnp.maximum(1, x)) + 1),
+            (0.5) * (_t1 + 1) / _t1,
             jnp.where(
                 jnp.less(x, -1),
-                0.5 - (0.5) / jnp.sqrt(_t0 / (jnp.maximum(1, -x) * jnp.maximum(1, -x)) + 1),
-                (0.5) * x / jnp.sqrt(_t0 + (x * x)) + 0.5,
+                (0.5) * _t2 / (_t3 * (_t3 + 1)),
+                jnp.where(_rt.ge0(x), _t5 * _t6, _t0 * _t6 / _t5),
             ),
         ),
         _dtype,

@@ -50,8 +50,19 @@ def origin(x, alpha=1.0):
     infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = alpha * x
-    return _rt.result(jnp.where(_rt.lt0(x), -jnp.log(1 - _t0), jnp.log(_t0 + 1)), _dtype, x, alpha)
+    _t0 = jnp.abs(x)
+    _t1 = jnp.maximum(1, _t0)
+    _t2 = jnp.log(_t1) + jnp.log(alpha) + jnp.log1p(1 / (_t1 * alpha))
+    _t3 = jnp.greater(_t0 * alpha, 16777216)
+    _t4 = alpha * x
+    return _rt.result(
+        jnp.where(
+            _rt.lt0(x), -jnp.where(_t3, _t2, jnp.log1p(-_t4)), jnp.where(_t3, _t2, jnp.log1p(_t4))
+        ),
+        _dtype,
+        x,
+        alpha,
+    )
 
 
 @jax.custom_jvp

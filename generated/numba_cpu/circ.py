@@ -26,9 +26,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -41,22 +43,44 @@ DEFAULTS = {"alpha": 1.0}
 def _origin(_x, alpha):
     x = _not_nan(_x)
     _t0 = alpha * alpha
+    _t1 = x > _like(x, 1.0)
+    _t2 = math.sqrt(
+        _safe(
+            _t1,
+            _t0
+            / (
+                _safe(_t1, max(_like(x, 1.0), x), _like(x, 1.0))
+                * _safe(_t1, max(_like(x, 1.0), x), _like(x, 1.0))
+            )
+            + _like(x, 1.0),
+            _like(x, 1.0),
+        )
+    )
+    _t3 = x <= _like(x, 1.0)
+    _t4 = x < _like(x, -1.0)
+    _t5 = _t3 and _t4
+    _t6 = _t0 / (
+        _safe(_t5, min(_like(x, -1.0), x), _like(x, 1.0))
+        * _safe(_t5, min(_like(x, -1.0), x), _like(x, 1.0))
+    )
+    _t7 = math.sqrt(_safe(_t5, _t6 + _like(x, 1.0), _like(x, 1.0)))
+    _t8 = _t0 + (x * x)
+    _t9 = x >= _like(x, -1.0)
+    _t10 = x >= _like(x, 0.0)
+    _t11 = math.sqrt(_safe(_t10 and _t3 and _t9, _t8, _like(x, 1.0)))
+    _t12 = abs(x)
+    _t13 = _t3 and _t9 and (x < _like(x, 0.0))
+    _t14 = math.sqrt(_safe(_t13, _t8, _like(x, 1.0)))
     return _select(
         _x == _x,
         (
-            (
-                _like(x, 0.5)
-                + (_like(x, 0.5))
-                / math.sqrt(_t0 / (max(_like(x, 1.0), x) * max(_like(x, 1.0), x)) + _like(x, 1.0))
-            )
-            if (x > _like(x, 1.0))
-            else (
-                _like(x, 0.5)
-                - (_like(x, 0.5))
-                / math.sqrt(_t0 / (max(_like(x, 1.0), -x) * max(_like(x, 1.0), -x)) + _like(x, 1.0))
-            )
-            if (x < _like(x, -1.0))
-            else ((_like(x, 0.5)) * x / math.sqrt(_t0 + (x * x)) + _like(x, 0.5))
+            ((_like(x, 0.5)) * (_t2 + _like(x, 1.0)) / _t2)
+            if _t1
+            else ((_like(x, 0.5)) * _t6 / (_t7 * _safe(_t5, _t7 + _like(x, 1.0), _like(x, 1.0))))
+            if _t4
+            else ((_like(x, 0.5)) * (_t11 + _t12) / _t11)
+            if _t10
+            else ((_like(x, 0.5)) * _t0 / (_t14 * _safe(_t13, _t12 + _t14, _like(x, 1.0))))
         ),
         _x,
     )

@@ -27,9 +27,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -42,18 +44,19 @@ DEFAULTS = {"alpha": 0.3}
 def _origin(_x, alpha):
     x = _not_nan(_x)
     _t0 = abs(x)
+    _t1 = _like(x, 1.0) / alpha
     return _select(
         _x == _x,
         (
             (alpha * x)
-            if (_t0 <= (_like(x, 1.0) / alpha))
+            if (_t0 <= _t1)
             else (
-                (math.log(_t0 * alpha) + _like(x, 1.0))
-                * (
+                (
                     _like(x, 1.0)
                     if x > _like(x, 0.0)
                     else (-_like(x, 1.0) if x < _like(x, 0.0) else x * _like(x, 0.0))
                 )
+                * (_like(x, 1.0) + math.log(_safe((_t0 > _t1), _t0 * alpha, _like(x, 1.0))))
             )
         ),
         _x,
@@ -64,8 +67,11 @@ def _origin(_x, alpha):
 def _grad(_x, alpha):
     x = _not_nan(_x)
     _t0 = abs(x)
+    _t1 = _like(x, 1.0) / alpha
     return _select(
-        _x == _x, ((alpha) if (_t0 <= (_like(x, 1.0) / alpha)) else (_like(x, 1.0) / _t0)), _x
+        _x == _x,
+        ((alpha) if (_t0 <= _t1) else (_like(x, 1.0) / _safe((_t0 > _t1), _t0, _like(x, 1.0)))),
+        _x,
     )
 
 

@@ -26,9 +26,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -47,7 +49,10 @@ def _origin(_x, alpha):
             if (x <= _like(x, 0.0))
             else (x)
             if (x <= _like(x, 1.0))
-            else (math.log(x) + _like(x, 1.0))
+            else (
+                math.log(_safe((x > _like(x, 0.0)) and (x > _like(x, 1.0)), x, _like(x, 1.0)))
+                + _like(x, 1.0)
+            )
         ),
         _x,
     )
@@ -63,7 +68,9 @@ def _grad(_x, alpha):
             if (x <= _like(x, 0.0))
             else (_like(x, 1.0))
             if (x <= _like(x, 1.0))
-            else (_like(x, 1.0) / x)
+            else (
+                _like(x, 1.0) / _safe((x > _like(x, 0.0)) and (x > _like(x, 1.0)), x, _like(x, 1.0))
+            )
         ),
         _x,
     )

@@ -26,9 +26,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -40,13 +42,17 @@ DEFAULTS = {"alpha": 1.0}
 @numba.njit(cache=True, error_model="numpy")
 def _origin(_x, alpha):
     x = _not_nan(_x)
-    _t0 = alpha * x
+    _t0 = abs(x)
+    _t1 = _t0 * alpha > _like(x, 16777216.0)
+    _t2 = _safe(_t1, max(_like(x, 1.0), _t0), _like(x, 1.0))
+    _t3 = math.log(_t2) + math.log(alpha) + math.log1p(_like(x, 1.0) / (_t2 * alpha))
+    _t4 = alpha * x
     return _select(
         _x == _x,
         (
-            (-math.log(_like(x, 1.0) - _t0))
+            (-((_t3) if _t1 else (math.log1p(-_t4))))
             if (x < _like(x, 0.0))
-            else (math.log(_t0 + _like(x, 1.0)))
+            else ((_t3) if _t1 else (math.log1p(_t4)))
         ),
         _x,
     )
@@ -56,12 +62,16 @@ def _origin(_x, alpha):
 def _grad(_x, alpha):
     x = _not_nan(_x)
     _t0 = alpha * x
+    _t1 = x < _like(x, 0.0)
     return _select(
         _x == _x,
         (
-            (alpha / (_like(x, 1.0) - _t0))
-            if (x < _like(x, 0.0))
-            else (alpha / (_t0 + _like(x, 1.0)))
+            (alpha / _safe(_t1, _like(x, 1.0) - _t0, _like(x, 1.0)))
+            if _t1
+            else (
+                alpha
+                * (_like(x, 1.0) / _safe((x >= _like(x, 0.0)), _t0 + _like(x, 1.0), _like(x, 1.0)))
+            )
         ),
         _x,
     )

@@ -30,9 +30,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -45,13 +47,17 @@ DEFAULTS = {"width": 0.5, "period": 1.0, "sharpness": 1.0}
 def _grad(_x, width, period, sharpness):
     x = _not_nan(_x)
     _t0 = _like(x, 1.0) / width
-    _t1 = (x) % (period)
+    _t1 = (_finite(x)) % (period)
     return _select(
         _x == _x,
         (
             (math.exp(-_t0 * abs(x)))
             if (x < _like(x, 0.0))
-            else (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+            else (
+                (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+                if (abs(x) != _like(x, math.inf))
+                else (_like(x, math.nan))
+            )
         ),
         _x,
     )

@@ -29,9 +29,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -45,13 +47,18 @@ def _origin(_x, alpha):
     x = _not_nan(_x)
     _t0 = alpha + _like(x, -1.0)
     _t1 = _like(x, 2.0) * x / _t0
+    _t2 = x < _like(x, 0.0)
     return _select(
         _x == _x,
         (
             (
-                ((_like(x, 0.5)) * (_like(x, 1.0) - _t1) ** (-_t0))
-                if (x < _like(x, 0.0))
-                else (_like(x, 1.0) - _like(x, 0.5) * (_t1 + _like(x, 1.0)) ** (-_t0))
+                ((_like(x, 0.5)) * _safe(_t2, _like(x, 1.0) - _t1, _like(x, 1.0)) ** (-_t0))
+                if _t2
+                else (
+                    _like(x, 1.0)
+                    - _like(x, 0.5)
+                    * _safe((x >= _like(x, 0.0)), _t1 + _like(x, 1.0), _like(x, 1.0)) ** (-_t0)
+                )
             )
             if (alpha > _like(x, 1.0))
             else (_like(x, math.nan))
@@ -67,15 +74,25 @@ def _grad(_x, alpha):
     _t1 = -_t0
     _t2 = _like(x, 2.0) * x
     _t3 = -_t2 + alpha + _like(x, -1.0)
-    _t4 = _like(x, 1.0) / _t0
-    _t5 = _t0 + _t2
+    _t4 = x < _like(x, 0.0)
+    _t5 = _like(x, 1.0) / _t0
+    _t6 = _t0 + _t2
+    _t7 = x >= _like(x, 0.0)
     return _select(
         _x == _x,
         (
             (
-                (-_t1 * (_t3 * _t4) ** (-_t0) / _t3)
-                if (x < _like(x, 0.0))
-                else (-_t1 * (_t4 * _t5) ** (-_t0) / _t5)
+                (
+                    -_t1
+                    * _safe(_t4, _t3 * _t5, _like(x, 1.0)) ** (-_t0)
+                    / _safe(_t4, _t3, _like(x, 1.0))
+                )
+                if _t4
+                else (
+                    -_t1
+                    * _safe(_t7, _t5 * _t6, _like(x, 1.0)) ** (-_t0)
+                    / _safe(_t7, _t6, _like(x, 1.0))
+                )
             )
             if (alpha > _like(x, 1.0))
             else (_like(x, math.nan))

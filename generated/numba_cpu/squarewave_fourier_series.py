@@ -27,9 +27,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -41,14 +43,33 @@ DEFAULTS = {"n": 2, "period": 8.0}
 @numba.njit(cache=True, error_model="numpy")
 def _origin(_x, n, period):
     x = _not_nan(_x)
-    _t0 = (-x) % (period)
-    _t1 = (x) % (period)
-    _t2 = (
+    _t0 = (_finite(-x)) % (period)
+    _t1 = abs(x) != _like(x, math.inf)
+    _t2 = (_finite(x)) % (period)
+    _t3 = (
         _like(x, 3.141592653589793)
         * (
-            (-((_t0 - period) if (period < _like(x, 2.0) * _t0) else (_t0)))
+            (
+                (
+                    -(
+                        ((_t0 - period) if _t1 else (_like(x, math.nan)))
+                        if (period < _like(x, 2.0) * _t0)
+                        else ((_t0) if _t1 else (_like(x, math.nan)))
+                    )
+                )
+                if _t1
+                else (_like(x, math.nan))
+            )
             if (x < _like(x, 0.0))
-            else ((_t1 - period) if (period < _like(x, 2.0) * _t1) else (_t1))
+            else (
+                (
+                    ((_t2 - period) if _t1 else (_like(x, math.nan)))
+                    if (period < _like(x, 2.0) * _t2)
+                    else ((_t2) if _t1 else (_like(x, math.nan)))
+                )
+                if _t1
+                else (_like(x, math.nan))
+            )
         )
         / period
     )
@@ -56,87 +77,190 @@ def _origin(_x, n, period):
         _x == _x,
         (
             (
-                _like(x, 2.0)
-                * (
-                    (
-                        ((_like(x, 0.3333333333333333)) * math.sin(_like(x, 6.0) * _t2))
-                        if (n >= _like(x, 2.0))
-                        else (_like(x, 0.0))
+                (
+                    _like(x, 2.0)
+                    * (
+                        (
+                            (
+                                (
+                                    (_like(x, 0.3333333333333333))
+                                    * math.sin(_finite(_like(x, 6.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 2.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                ((_like(x, 0.2)) * math.sin(_finite(_like(x, 10.0) * _t3)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 3.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.14285714285714285))
+                                    * math.sin(_finite(_like(x, 14.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 4.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.1111111111111111))
+                                    * math.sin(_finite(_like(x, 18.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 5.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.09090909090909091))
+                                    * math.sin(_finite(_like(x, 22.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 6.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.07692307692307693))
+                                    * math.sin(_finite(_like(x, 26.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 7.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.06666666666666667))
+                                    * math.sin(_finite(_like(x, 30.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 8.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.058823529411764705))
+                                    * math.sin(_finite(_like(x, 34.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 9.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.05263157894736842))
+                                    * math.sin(_finite(_like(x, 38.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 10.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.047619047619047616))
+                                    * math.sin(_finite(_like(x, 42.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 11.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.043478260869565216))
+                                    * math.sin(_finite(_like(x, 46.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 12.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                ((_like(x, 0.04)) * math.sin(_finite(_like(x, 50.0) * _t3)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 13.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.037037037037037035))
+                                    * math.sin(_finite(_like(x, 54.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 14.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.034482758620689655))
+                                    * math.sin(_finite(_like(x, 58.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 15.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (
+                                    (_like(x, 0.03225806451612903))
+                                    * math.sin(_finite(_like(x, 62.0) * _t3))
+                                )
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 16.0))
+                            else (_like(x, 0.0))
+                        )
+                        + math.sin(_finite(_like(x, 2.0) * _t3))
                     )
-                    + (
-                        ((_like(x, 0.2)) * math.sin(_like(x, 10.0) * _t2))
-                        if (n >= _like(x, 3.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.14285714285714285)) * math.sin(_like(x, 14.0) * _t2))
-                        if (n >= _like(x, 4.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.1111111111111111)) * math.sin(_like(x, 18.0) * _t2))
-                        if (n >= _like(x, 5.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.09090909090909091)) * math.sin(_like(x, 22.0) * _t2))
-                        if (n >= _like(x, 6.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.07692307692307693)) * math.sin(_like(x, 26.0) * _t2))
-                        if (n >= _like(x, 7.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.06666666666666667)) * math.sin(_like(x, 30.0) * _t2))
-                        if (n >= _like(x, 8.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.058823529411764705)) * math.sin(_like(x, 34.0) * _t2))
-                        if (n >= _like(x, 9.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.05263157894736842)) * math.sin(_like(x, 38.0) * _t2))
-                        if (n >= _like(x, 10.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.047619047619047616)) * math.sin(_like(x, 42.0) * _t2))
-                        if (n >= _like(x, 11.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.043478260869565216)) * math.sin(_like(x, 46.0) * _t2))
-                        if (n >= _like(x, 12.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.04)) * math.sin(_like(x, 50.0) * _t2))
-                        if (n >= _like(x, 13.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.037037037037037035)) * math.sin(_like(x, 54.0) * _t2))
-                        if (n >= _like(x, 14.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.034482758620689655)) * math.sin(_like(x, 58.0) * _t2))
-                        if (n >= _like(x, 15.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        ((_like(x, 0.03225806451612903)) * math.sin(_like(x, 62.0) * _t2))
-                        if (n >= _like(x, 16.0))
-                        else (_like(x, 0.0))
-                    )
-                    + math.sin(_like(x, 2.0) * _t2)
+                    / _like(x, 3.141592653589793)
+                    + _like(x, 0.5)
                 )
-                / _like(x, 3.141592653589793)
-                + _like(x, 0.5)
+                if _t1
+                else (_like(x, math.nan))
             )
             if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
             and (n >= _like(x, 1.0))
@@ -150,100 +274,183 @@ def _origin(_x, n, period):
 @numba.njit(cache=True, error_model="numpy")
 def _grad(_x, n, period):
     x = _not_nan(_x)
-    _t0 = (-x) % (period)
-    _t1 = (x) % (period)
-    _t2 = (
-        (-((_t0 - period) if (period < _like(x, 2.0) * _t0) else (_t0)))
+    _t0 = (_finite(-x)) % (period)
+    _t1 = abs(x) != _like(x, math.inf)
+    _t2 = (_finite(x)) % (period)
+    _t3 = (
+        (
+            (
+                -(
+                    ((_t0 - period) if _t1 else (_like(x, math.nan)))
+                    if (period < _like(x, 2.0) * _t0)
+                    else ((_t0) if _t1 else (_like(x, math.nan)))
+                )
+            )
+            if _t1
+            else (_like(x, math.nan))
+        )
         if (x < _like(x, 0.0))
-        else ((_t1 - period) if (period < _like(x, 2.0) * _t1) else (_t1))
+        else (
+            (
+                ((_t2 - period) if _t1 else (_like(x, math.nan)))
+                if (period < _like(x, 2.0) * _t2)
+                else ((_t2) if _t1 else (_like(x, math.nan)))
+            )
+            if _t1
+            else (_like(x, math.nan))
+        )
     )
-    _t3 = _like(x, 1.0) / period
-    _t4 = _like(x, 2.0) * _like(x, 3.141592653589793) * _t3
-    _t5 = _like(x, 3.141592653589793) * _t2 * _t3
+    _t4 = _like(x, 1.0) / period
+    _t5 = _like(x, 2.0) * _like(x, 3.141592653589793) * _t4
+    _t6 = _like(x, 3.141592653589793) * _t3 * _t4
     return _select(
         _x == _x,
         (
             (
-                _like(x, 2.0)
-                * (
-                    _t4 * math.cos(_t2 * _t4)
-                    + (
-                        (_t4 * math.cos(_like(x, 6.0) * _t5))
-                        if (n >= _like(x, 2.0))
-                        else (_like(x, 0.0))
+                (
+                    _like(x, 2.0)
+                    * (
+                        _t5 * math.cos(_finite(_t3 * _t5))
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 6.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 2.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 10.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 3.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 14.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 4.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 18.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 5.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 22.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 6.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 26.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 7.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 30.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 8.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 34.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 9.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 38.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 10.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 42.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 11.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 46.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 12.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 50.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 13.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 54.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 14.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 58.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 15.0))
+                            else (_like(x, 0.0))
+                        )
+                        + (
+                            (
+                                (_t5 * math.cos(_finite(_like(x, 62.0) * _t6)))
+                                if _t1
+                                else (_like(x, math.nan))
+                            )
+                            if (n >= _like(x, 16.0))
+                            else (_like(x, 0.0))
+                        )
                     )
-                    + (
-                        (_t4 * math.cos(_like(x, 10.0) * _t5))
-                        if (n >= _like(x, 3.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 14.0) * _t5))
-                        if (n >= _like(x, 4.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 18.0) * _t5))
-                        if (n >= _like(x, 5.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 22.0) * _t5))
-                        if (n >= _like(x, 6.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 26.0) * _t5))
-                        if (n >= _like(x, 7.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 30.0) * _t5))
-                        if (n >= _like(x, 8.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 34.0) * _t5))
-                        if (n >= _like(x, 9.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 38.0) * _t5))
-                        if (n >= _like(x, 10.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 42.0) * _t5))
-                        if (n >= _like(x, 11.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 46.0) * _t5))
-                        if (n >= _like(x, 12.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 50.0) * _t5))
-                        if (n >= _like(x, 13.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 54.0) * _t5))
-                        if (n >= _like(x, 14.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 58.0) * _t5))
-                        if (n >= _like(x, 15.0))
-                        else (_like(x, 0.0))
-                    )
-                    + (
-                        (_t4 * math.cos(_like(x, 62.0) * _t5))
-                        if (n >= _like(x, 16.0))
-                        else (_like(x, 0.0))
-                    )
+                    / _like(x, 3.141592653589793)
                 )
-                / _like(x, 3.141592653589793)
+                if _t1
+                else (_like(x, math.nan))
             )
             if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
             and (n >= _like(x, 1.0))

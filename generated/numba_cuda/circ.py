@@ -62,18 +62,20 @@ def origin_f32(x, alpha):
     if x != x:
         return x
     _t0 = alpha * alpha
+    _t1 = math.sqrt(_t0 / (max(_f32(1.0), x) * max(_f32(1.0), x)) + _f32(1.0))
+    _t2 = _t0 / (min(_f32(-1.0), x) * min(_f32(-1.0), x))
+    _t3 = math.sqrt(_t2 + _f32(1.0))
+    _t4 = math.sqrt(_t0 + (x * x))
+    _t5 = _t4 + abs(x)
+    _t6 = (_f32(0.5)) / _t4
     return (
-        (
-            _f32(0.5)
-            + (_f32(0.5)) / math.sqrt(_t0 / (max(_f32(1.0), x) * max(_f32(1.0), x)) + _f32(1.0))
-        )
+        ((_f32(0.5)) * (_t1 + _f32(1.0)) / _t1)
         if (x > _f32(1.0))
-        else (
-            _f32(0.5)
-            - (_f32(0.5)) / math.sqrt(_t0 / (max(_f32(1.0), -x) * max(_f32(1.0), -x)) + _f32(1.0))
-        )
+        else ((_f32(0.5)) * _t2 / (_t3 * (_t3 + _f32(1.0))))
         if (x < _f32(-1.0))
-        else ((_f32(0.5)) * x / math.sqrt(_t0 + (x * x)) + _f32(0.5))
+        else (_t5 * _t6)
+        if (x >= _f32(0.0))
+        else (_t0 * _t6 / _t5)
     )
 
 
@@ -100,18 +102,20 @@ def origin_f64(x, alpha):
     if x != x:
         return x
     _t0 = alpha * alpha
+    _t1 = math.sqrt(_t0 / (max(_f64(1.0), x) * max(_f64(1.0), x)) + _f64(1.0))
+    _t2 = _t0 / (min(_f64(-1.0), x) * min(_f64(-1.0), x))
+    _t3 = math.sqrt(_t2 + _f64(1.0))
+    _t4 = math.sqrt(_t0 + (x * x))
+    _t5 = _t4 + abs(x)
+    _t6 = (_f64(0.5)) / _t4
     return (
-        (
-            _f64(0.5)
-            + (_f64(0.5)) / math.sqrt(_t0 / (max(_f64(1.0), x) * max(_f64(1.0), x)) + _f64(1.0))
-        )
+        ((_f64(0.5)) * (_t1 + _f64(1.0)) / _t1)
         if (x > _f64(1.0))
-        else (
-            _f64(0.5)
-            - (_f64(0.5)) / math.sqrt(_t0 / (max(_f64(1.0), -x) * max(_f64(1.0), -x)) + _f64(1.0))
-        )
+        else ((_f64(0.5)) * _t2 / (_t3 * (_t3 + _f64(1.0))))
         if (x < _f64(-1.0))
-        else ((_f64(0.5)) * x / math.sqrt(_t0 + (x * x)) + _f64(0.5))
+        else (_t5 * _t6)
+        if (x >= _f64(0.0))
+        else (_t0 * _t6 / _t5)
     )
 
 

@@ -61,8 +61,16 @@ def origin_f32(x, alpha):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = alpha * x
-    return (-math.log(_f32(1.0) - _t0)) if (x < _f32(0.0)) else (math.log(_t0 + _f32(1.0)))
+    _t0 = abs(x)
+    _t1 = max(_f32(1.0), _t0)
+    _t2 = math.log(_t1) + math.log(alpha) + math.log1p(_f32(1.0) / (_t1 * alpha))
+    _t3 = _t0 * alpha > _f32(16777216.0)
+    _t4 = alpha * x
+    return (
+        (-((_t2) if _t3 else (math.log1p(-_t4))))
+        if (x < _f32(0.0))
+        else ((_t2) if _t3 else (math.log1p(_t4)))
+    )
 
 
 @cuda.jit(device=True)
@@ -87,8 +95,16 @@ def origin_f64(x, alpha):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = alpha * x
-    return (-math.log(_f64(1.0) - _t0)) if (x < _f64(0.0)) else (math.log(_t0 + _f64(1.0)))
+    _t0 = abs(x)
+    _t1 = max(_f64(1.0), _t0)
+    _t2 = math.log(_t1) + math.log(alpha) + math.log1p(_f64(1.0) / (_t1 * alpha))
+    _t3 = _t0 * alpha > _f64(16777216.0)
+    _t4 = alpha * x
+    return (
+        (-((_t2) if _t3 else (math.log1p(-_t4))))
+        if (x < _f64(0.0))
+        else ((_t2) if _t3 else (math.log1p(_t4)))
+    )
 
 
 @cuda.jit(device=True)

@@ -55,11 +55,15 @@ def grad_f32(x, width, period, sharpness):
     if x != x:
         return x
     _t0 = _f32(1.0) / width
-    _t1 = (x) % (period)
+    _t1 = ((x) if abs(x) != _f32(math.inf) else _f32(0.0)) % (period)
     return (
         (math.exp(-_t0 * abs(x)))
         if (x < _f32(0.0))
-        else (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+        else (
+            (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+            if (abs(x) != _f32(math.inf))
+            else (_f32(math.nan))
+        )
     )
 
 
@@ -77,11 +81,15 @@ def grad_f64(x, width, period, sharpness):
     if x != x:
         return x
     _t0 = _f64(1.0) / width
-    _t1 = (x) % (period)
+    _t1 = ((x) if abs(x) != _f64(math.inf) else _f64(0.0)) % (period)
     return (
         (math.exp(-_t0 * abs(x)))
         if (x < _f64(0.0))
-        else (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+        else (
+            (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+            if (abs(x) != _f64(math.inf))
+            else (_f64(math.nan))
+        )
     )
 
 

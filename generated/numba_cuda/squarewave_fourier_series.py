@@ -66,96 +66,320 @@ def origin_f32(x, n, period):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = (-x) % (period)
-    _t1 = (x) % (period)
-    _t2 = (
+    _t0 = ((-x) if abs(-x) != _f32(math.inf) else _f32(0.0)) % (period)
+    _t1 = abs(x) != _f32(math.inf)
+    _t2 = ((x) if abs(x) != _f32(math.inf) else _f32(0.0)) % (period)
+    _t3 = (
         _f32(3.141592653589793)
         * (
-            (-((_t0 - period) if (period < _f32(2.0) * _t0) else (_t0)))
+            (
+                (
+                    -(
+                        ((_t0 - period) if _t1 else (_f32(math.nan)))
+                        if (period < _f32(2.0) * _t0)
+                        else ((_t0) if _t1 else (_f32(math.nan)))
+                    )
+                )
+                if _t1
+                else (_f32(math.nan))
+            )
             if (x < _f32(0.0))
-            else ((_t1 - period) if (period < _f32(2.0) * _t1) else (_t1))
+            else (
+                (
+                    ((_t2 - period) if _t1 else (_f32(math.nan)))
+                    if (period < _f32(2.0) * _t2)
+                    else ((_t2) if _t1 else (_f32(math.nan)))
+                )
+                if _t1
+                else (_f32(math.nan))
+            )
         )
         / period
     )
     return (
         (
-            _f32(2.0)
-            * (
-                (
-                    ((_f32(0.3333333333333333)) * math.sin(_f32(6.0) * _t2))
-                    if (n >= _f32(2.0))
-                    else (_f32(0.0))
+            (
+                _f32(2.0)
+                * (
+                    (
+                        (
+                            (
+                                (_f32(0.3333333333333333))
+                                * math.sin(
+                                    (
+                                        (_f32(6.0) * _t3)
+                                        if abs(_f32(6.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(2.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.2))
+                                * math.sin(
+                                    (
+                                        (_f32(10.0) * _t3)
+                                        if abs(_f32(10.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(3.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.14285714285714285))
+                                * math.sin(
+                                    (
+                                        (_f32(14.0) * _t3)
+                                        if abs(_f32(14.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(4.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.1111111111111111))
+                                * math.sin(
+                                    (
+                                        (_f32(18.0) * _t3)
+                                        if abs(_f32(18.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(5.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.09090909090909091))
+                                * math.sin(
+                                    (
+                                        (_f32(22.0) * _t3)
+                                        if abs(_f32(22.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(6.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.07692307692307693))
+                                * math.sin(
+                                    (
+                                        (_f32(26.0) * _t3)
+                                        if abs(_f32(26.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(7.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.06666666666666667))
+                                * math.sin(
+                                    (
+                                        (_f32(30.0) * _t3)
+                                        if abs(_f32(30.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(8.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.058823529411764705))
+                                * math.sin(
+                                    (
+                                        (_f32(34.0) * _t3)
+                                        if abs(_f32(34.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(9.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.05263157894736842))
+                                * math.sin(
+                                    (
+                                        (_f32(38.0) * _t3)
+                                        if abs(_f32(38.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(10.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.047619047619047616))
+                                * math.sin(
+                                    (
+                                        (_f32(42.0) * _t3)
+                                        if abs(_f32(42.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(11.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.043478260869565216))
+                                * math.sin(
+                                    (
+                                        (_f32(46.0) * _t3)
+                                        if abs(_f32(46.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(12.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.04))
+                                * math.sin(
+                                    (
+                                        (_f32(50.0) * _t3)
+                                        if abs(_f32(50.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(13.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.037037037037037035))
+                                * math.sin(
+                                    (
+                                        (_f32(54.0) * _t3)
+                                        if abs(_f32(54.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(14.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.034482758620689655))
+                                * math.sin(
+                                    (
+                                        (_f32(58.0) * _t3)
+                                        if abs(_f32(58.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(15.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f32(0.03225806451612903))
+                                * math.sin(
+                                    (
+                                        (_f32(62.0) * _t3)
+                                        if abs(_f32(62.0) * _t3) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(16.0))
+                        else (_f32(0.0))
+                    )
+                    + math.sin(
+                        ((_f32(2.0) * _t3) if abs(_f32(2.0) * _t3) != _f32(math.inf) else _f32(0.0))
+                    )
                 )
-                + (((_f32(0.2)) * math.sin(_f32(10.0) * _t2)) if (n >= _f32(3.0)) else (_f32(0.0)))
-                + (
-                    ((_f32(0.14285714285714285)) * math.sin(_f32(14.0) * _t2))
-                    if (n >= _f32(4.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.1111111111111111)) * math.sin(_f32(18.0) * _t2))
-                    if (n >= _f32(5.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.09090909090909091)) * math.sin(_f32(22.0) * _t2))
-                    if (n >= _f32(6.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.07692307692307693)) * math.sin(_f32(26.0) * _t2))
-                    if (n >= _f32(7.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.06666666666666667)) * math.sin(_f32(30.0) * _t2))
-                    if (n >= _f32(8.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.058823529411764705)) * math.sin(_f32(34.0) * _t2))
-                    if (n >= _f32(9.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.05263157894736842)) * math.sin(_f32(38.0) * _t2))
-                    if (n >= _f32(10.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.047619047619047616)) * math.sin(_f32(42.0) * _t2))
-                    if (n >= _f32(11.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.043478260869565216)) * math.sin(_f32(46.0) * _t2))
-                    if (n >= _f32(12.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.04)) * math.sin(_f32(50.0) * _t2))
-                    if (n >= _f32(13.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.037037037037037035)) * math.sin(_f32(54.0) * _t2))
-                    if (n >= _f32(14.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.034482758620689655)) * math.sin(_f32(58.0) * _t2))
-                    if (n >= _f32(15.0))
-                    else (_f32(0.0))
-                )
-                + (
-                    ((_f32(0.03225806451612903)) * math.sin(_f32(62.0) * _t2))
-                    if (n >= _f32(16.0))
-                    else (_f32(0.0))
-                )
-                + math.sin(_f32(2.0) * _t2)
+                / _f32(3.141592653589793)
+                + _f32(0.5)
             )
-            / _f32(3.141592653589793)
-            + _f32(0.5)
+            if _t1
+            else (_f32(math.nan))
         )
         if (((n) % (_f32(1.0))) == _f32(0.0)) and (n >= _f32(1.0)) and (n <= _f32(16.0))
         else (_f32(math.nan))
@@ -167,38 +391,316 @@ def grad_f32(x, n, period):
     """The surrogate gradient d origin / dx, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = (-x) % (period)
-    _t1 = (x) % (period)
-    _t2 = (
-        (-((_t0 - period) if (period < _f32(2.0) * _t0) else (_t0)))
+    _t0 = ((-x) if abs(-x) != _f32(math.inf) else _f32(0.0)) % (period)
+    _t1 = abs(x) != _f32(math.inf)
+    _t2 = ((x) if abs(x) != _f32(math.inf) else _f32(0.0)) % (period)
+    _t3 = (
+        (
+            (
+                -(
+                    ((_t0 - period) if _t1 else (_f32(math.nan)))
+                    if (period < _f32(2.0) * _t0)
+                    else ((_t0) if _t1 else (_f32(math.nan)))
+                )
+            )
+            if _t1
+            else (_f32(math.nan))
+        )
         if (x < _f32(0.0))
-        else ((_t1 - period) if (period < _f32(2.0) * _t1) else (_t1))
+        else (
+            (
+                ((_t2 - period) if _t1 else (_f32(math.nan)))
+                if (period < _f32(2.0) * _t2)
+                else ((_t2) if _t1 else (_f32(math.nan)))
+            )
+            if _t1
+            else (_f32(math.nan))
+        )
     )
-    _t3 = _f32(1.0) / period
-    _t4 = _f32(2.0) * _f32(3.141592653589793) * _t3
-    _t5 = _f32(3.141592653589793) * _t2 * _t3
+    _t4 = _f32(1.0) / period
+    _t5 = _f32(2.0) * _f32(3.141592653589793) * _t4
+    _t6 = _f32(3.141592653589793) * _t3 * _t4
     return (
         (
-            _f32(2.0)
-            * (
-                _t4 * math.cos(_t2 * _t4)
-                + ((_t4 * math.cos(_f32(6.0) * _t5)) if (n >= _f32(2.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(10.0) * _t5)) if (n >= _f32(3.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(14.0) * _t5)) if (n >= _f32(4.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(18.0) * _t5)) if (n >= _f32(5.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(22.0) * _t5)) if (n >= _f32(6.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(26.0) * _t5)) if (n >= _f32(7.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(30.0) * _t5)) if (n >= _f32(8.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(34.0) * _t5)) if (n >= _f32(9.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(38.0) * _t5)) if (n >= _f32(10.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(42.0) * _t5)) if (n >= _f32(11.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(46.0) * _t5)) if (n >= _f32(12.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(50.0) * _t5)) if (n >= _f32(13.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(54.0) * _t5)) if (n >= _f32(14.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(58.0) * _t5)) if (n >= _f32(15.0)) else (_f32(0.0)))
-                + ((_t4 * math.cos(_f32(62.0) * _t5)) if (n >= _f32(16.0)) else (_f32(0.0)))
+            (
+                _f32(2.0)
+                * (
+                    _t5 * math.cos(((_t3 * _t5) if abs(_t3 * _t5) != _f32(math.inf) else _f32(0.0)))
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(6.0) * _t6)
+                                        if abs(_f32(6.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(2.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(10.0) * _t6)
+                                        if abs(_f32(10.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(3.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(14.0) * _t6)
+                                        if abs(_f32(14.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(4.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(18.0) * _t6)
+                                        if abs(_f32(18.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(5.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(22.0) * _t6)
+                                        if abs(_f32(22.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(6.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(26.0) * _t6)
+                                        if abs(_f32(26.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(7.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(30.0) * _t6)
+                                        if abs(_f32(30.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(8.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(34.0) * _t6)
+                                        if abs(_f32(34.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(9.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(38.0) * _t6)
+                                        if abs(_f32(38.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(10.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(42.0) * _t6)
+                                        if abs(_f32(42.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(11.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(46.0) * _t6)
+                                        if abs(_f32(46.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(12.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(50.0) * _t6)
+                                        if abs(_f32(50.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(13.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(54.0) * _t6)
+                                        if abs(_f32(54.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(14.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(58.0) * _t6)
+                                        if abs(_f32(58.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(15.0))
+                        else (_f32(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f32(62.0) * _t6)
+                                        if abs(_f32(62.0) * _t6) != _f32(math.inf)
+                                        else _f32(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f32(math.nan))
+                        )
+                        if (n >= _f32(16.0))
+                        else (_f32(0.0))
+                    )
+                )
+                / _f32(3.141592653589793)
             )
-            / _f32(3.141592653589793)
+            if _t1
+            else (_f32(math.nan))
         )
         if (((n) % (_f32(1.0))) == _f32(0.0)) and (n >= _f32(1.0)) and (n <= _f32(16.0))
         else (_f32(math.nan))
@@ -218,96 +720,320 @@ def origin_f64(x, n, period):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = (-x) % (period)
-    _t1 = (x) % (period)
-    _t2 = (
+    _t0 = ((-x) if abs(-x) != _f64(math.inf) else _f64(0.0)) % (period)
+    _t1 = abs(x) != _f64(math.inf)
+    _t2 = ((x) if abs(x) != _f64(math.inf) else _f64(0.0)) % (period)
+    _t3 = (
         _f64(3.141592653589793)
         * (
-            (-((_t0 - period) if (period < _f64(2.0) * _t0) else (_t0)))
+            (
+                (
+                    -(
+                        ((_t0 - period) if _t1 else (_f64(math.nan)))
+                        if (period < _f64(2.0) * _t0)
+                        else ((_t0) if _t1 else (_f64(math.nan)))
+                    )
+                )
+                if _t1
+                else (_f64(math.nan))
+            )
             if (x < _f64(0.0))
-            else ((_t1 - period) if (period < _f64(2.0) * _t1) else (_t1))
+            else (
+                (
+                    ((_t2 - period) if _t1 else (_f64(math.nan)))
+                    if (period < _f64(2.0) * _t2)
+                    else ((_t2) if _t1 else (_f64(math.nan)))
+                )
+                if _t1
+                else (_f64(math.nan))
+            )
         )
         / period
     )
     return (
         (
-            _f64(2.0)
-            * (
-                (
-                    ((_f64(0.3333333333333333)) * math.sin(_f64(6.0) * _t2))
-                    if (n >= _f64(2.0))
-                    else (_f64(0.0))
+            (
+                _f64(2.0)
+                * (
+                    (
+                        (
+                            (
+                                (_f64(0.3333333333333333))
+                                * math.sin(
+                                    (
+                                        (_f64(6.0) * _t3)
+                                        if abs(_f64(6.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(2.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.2))
+                                * math.sin(
+                                    (
+                                        (_f64(10.0) * _t3)
+                                        if abs(_f64(10.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(3.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.14285714285714285))
+                                * math.sin(
+                                    (
+                                        (_f64(14.0) * _t3)
+                                        if abs(_f64(14.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(4.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.1111111111111111))
+                                * math.sin(
+                                    (
+                                        (_f64(18.0) * _t3)
+                                        if abs(_f64(18.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(5.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.09090909090909091))
+                                * math.sin(
+                                    (
+                                        (_f64(22.0) * _t3)
+                                        if abs(_f64(22.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(6.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.07692307692307693))
+                                * math.sin(
+                                    (
+                                        (_f64(26.0) * _t3)
+                                        if abs(_f64(26.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(7.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.06666666666666667))
+                                * math.sin(
+                                    (
+                                        (_f64(30.0) * _t3)
+                                        if abs(_f64(30.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(8.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.058823529411764705))
+                                * math.sin(
+                                    (
+                                        (_f64(34.0) * _t3)
+                                        if abs(_f64(34.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(9.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.05263157894736842))
+                                * math.sin(
+                                    (
+                                        (_f64(38.0) * _t3)
+                                        if abs(_f64(38.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(10.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.047619047619047616))
+                                * math.sin(
+                                    (
+                                        (_f64(42.0) * _t3)
+                                        if abs(_f64(42.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(11.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.043478260869565216))
+                                * math.sin(
+                                    (
+                                        (_f64(46.0) * _t3)
+                                        if abs(_f64(46.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(12.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.04))
+                                * math.sin(
+                                    (
+                                        (_f64(50.0) * _t3)
+                                        if abs(_f64(50.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(13.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.037037037037037035))
+                                * math.sin(
+                                    (
+                                        (_f64(54.0) * _t3)
+                                        if abs(_f64(54.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(14.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.034482758620689655))
+                                * math.sin(
+                                    (
+                                        (_f64(58.0) * _t3)
+                                        if abs(_f64(58.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(15.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                (_f64(0.03225806451612903))
+                                * math.sin(
+                                    (
+                                        (_f64(62.0) * _t3)
+                                        if abs(_f64(62.0) * _t3) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(16.0))
+                        else (_f64(0.0))
+                    )
+                    + math.sin(
+                        ((_f64(2.0) * _t3) if abs(_f64(2.0) * _t3) != _f64(math.inf) else _f64(0.0))
+                    )
                 )
-                + (((_f64(0.2)) * math.sin(_f64(10.0) * _t2)) if (n >= _f64(3.0)) else (_f64(0.0)))
-                + (
-                    ((_f64(0.14285714285714285)) * math.sin(_f64(14.0) * _t2))
-                    if (n >= _f64(4.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.1111111111111111)) * math.sin(_f64(18.0) * _t2))
-                    if (n >= _f64(5.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.09090909090909091)) * math.sin(_f64(22.0) * _t2))
-                    if (n >= _f64(6.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.07692307692307693)) * math.sin(_f64(26.0) * _t2))
-                    if (n >= _f64(7.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.06666666666666667)) * math.sin(_f64(30.0) * _t2))
-                    if (n >= _f64(8.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.058823529411764705)) * math.sin(_f64(34.0) * _t2))
-                    if (n >= _f64(9.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.05263157894736842)) * math.sin(_f64(38.0) * _t2))
-                    if (n >= _f64(10.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.047619047619047616)) * math.sin(_f64(42.0) * _t2))
-                    if (n >= _f64(11.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.043478260869565216)) * math.sin(_f64(46.0) * _t2))
-                    if (n >= _f64(12.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.04)) * math.sin(_f64(50.0) * _t2))
-                    if (n >= _f64(13.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.037037037037037035)) * math.sin(_f64(54.0) * _t2))
-                    if (n >= _f64(14.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.034482758620689655)) * math.sin(_f64(58.0) * _t2))
-                    if (n >= _f64(15.0))
-                    else (_f64(0.0))
-                )
-                + (
-                    ((_f64(0.03225806451612903)) * math.sin(_f64(62.0) * _t2))
-                    if (n >= _f64(16.0))
-                    else (_f64(0.0))
-                )
-                + math.sin(_f64(2.0) * _t2)
+                / _f64(3.141592653589793)
+                + _f64(0.5)
             )
-            / _f64(3.141592653589793)
-            + _f64(0.5)
+            if _t1
+            else (_f64(math.nan))
         )
         if (((n) % (_f64(1.0))) == _f64(0.0)) and (n >= _f64(1.0)) and (n <= _f64(16.0))
         else (_f64(math.nan))
@@ -319,38 +1045,316 @@ def grad_f64(x, n, period):
     """The surrogate gradient d origin / dx, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = (-x) % (period)
-    _t1 = (x) % (period)
-    _t2 = (
-        (-((_t0 - period) if (period < _f64(2.0) * _t0) else (_t0)))
+    _t0 = ((-x) if abs(-x) != _f64(math.inf) else _f64(0.0)) % (period)
+    _t1 = abs(x) != _f64(math.inf)
+    _t2 = ((x) if abs(x) != _f64(math.inf) else _f64(0.0)) % (period)
+    _t3 = (
+        (
+            (
+                -(
+                    ((_t0 - period) if _t1 else (_f64(math.nan)))
+                    if (period < _f64(2.0) * _t0)
+                    else ((_t0) if _t1 else (_f64(math.nan)))
+                )
+            )
+            if _t1
+            else (_f64(math.nan))
+        )
         if (x < _f64(0.0))
-        else ((_t1 - period) if (period < _f64(2.0) * _t1) else (_t1))
+        else (
+            (
+                ((_t2 - period) if _t1 else (_f64(math.nan)))
+                if (period < _f64(2.0) * _t2)
+                else ((_t2) if _t1 else (_f64(math.nan)))
+            )
+            if _t1
+            else (_f64(math.nan))
+        )
     )
-    _t3 = _f64(1.0) / period
-    _t4 = _f64(2.0) * _f64(3.141592653589793) * _t3
-    _t5 = _f64(3.141592653589793) * _t2 * _t3
+    _t4 = _f64(1.0) / period
+    _t5 = _f64(2.0) * _f64(3.141592653589793) * _t4
+    _t6 = _f64(3.141592653589793) * _t3 * _t4
     return (
         (
-            _f64(2.0)
-            * (
-                _t4 * math.cos(_t2 * _t4)
-                + ((_t4 * math.cos(_f64(6.0) * _t5)) if (n >= _f64(2.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(10.0) * _t5)) if (n >= _f64(3.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(14.0) * _t5)) if (n >= _f64(4.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(18.0) * _t5)) if (n >= _f64(5.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(22.0) * _t5)) if (n >= _f64(6.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(26.0) * _t5)) if (n >= _f64(7.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(30.0) * _t5)) if (n >= _f64(8.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(34.0) * _t5)) if (n >= _f64(9.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(38.0) * _t5)) if (n >= _f64(10.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(42.0) * _t5)) if (n >= _f64(11.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(46.0) * _t5)) if (n >= _f64(12.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(50.0) * _t5)) if (n >= _f64(13.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(54.0) * _t5)) if (n >= _f64(14.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(58.0) * _t5)) if (n >= _f64(15.0)) else (_f64(0.0)))
-                + ((_t4 * math.cos(_f64(62.0) * _t5)) if (n >= _f64(16.0)) else (_f64(0.0)))
+            (
+                _f64(2.0)
+                * (
+                    _t5 * math.cos(((_t3 * _t5) if abs(_t3 * _t5) != _f64(math.inf) else _f64(0.0)))
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(6.0) * _t6)
+                                        if abs(_f64(6.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(2.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(10.0) * _t6)
+                                        if abs(_f64(10.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(3.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(14.0) * _t6)
+                                        if abs(_f64(14.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(4.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(18.0) * _t6)
+                                        if abs(_f64(18.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(5.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(22.0) * _t6)
+                                        if abs(_f64(22.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(6.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(26.0) * _t6)
+                                        if abs(_f64(26.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(7.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(30.0) * _t6)
+                                        if abs(_f64(30.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(8.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(34.0) * _t6)
+                                        if abs(_f64(34.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(9.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(38.0) * _t6)
+                                        if abs(_f64(38.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(10.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(42.0) * _t6)
+                                        if abs(_f64(42.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(11.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(46.0) * _t6)
+                                        if abs(_f64(46.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(12.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(50.0) * _t6)
+                                        if abs(_f64(50.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(13.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(54.0) * _t6)
+                                        if abs(_f64(54.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(14.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(58.0) * _t6)
+                                        if abs(_f64(58.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(15.0))
+                        else (_f64(0.0))
+                    )
+                    + (
+                        (
+                            (
+                                _t5
+                                * math.cos(
+                                    (
+                                        (_f64(62.0) * _t6)
+                                        if abs(_f64(62.0) * _t6) != _f64(math.inf)
+                                        else _f64(0.0)
+                                    )
+                                )
+                            )
+                            if _t1
+                            else (_f64(math.nan))
+                        )
+                        if (n >= _f64(16.0))
+                        else (_f64(0.0))
+                    )
+                )
+                / _f64(3.141592653589793)
             )
-            / _f64(3.141592653589793)
+            if _t1
+            else (_f64(math.nan))
         )
         if (((n) % (_f64(1.0))) == _f64(0.0)) and (n >= _f64(1.0)) and (n <= _f64(16.0))
         else (_f64(math.nan))

@@ -162,44 +162,57 @@ class Circ(torch.nn.Module):
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * alpha
+    _t1 = torch.sqrt(_t0 / torch.square(torch.clamp(x, min=1)) + 1)
+    _t2 = _t0 / torch.square(torch.clamp(x, max=-1))
+    _t3 = torch.sqrt(_t2 + 1)
+    _t4 = torch.sqrt(_t0 + (x * x))
+    _t5 = _t4 + torch.abs(x)
+    _t6 = (0.5) / _t4
     return _rt.finish(
         torch.where(
             torch.gt(x, 1),
-            0.5 + (0.5) / torch.sqrt(_t0 / torch.square(torch.clamp(x, min=1)) + 1),
+            (0.5) * (_t1 + 1) / _t1,
             torch.where(
                 torch.lt(x, -1),
-                0.5 - (0.5) / torch.sqrt(_t0 / torch.square(torch.clamp(-x, min=1)) + 1),
-                (0.5) * x / torch.sqrt(_t0 + (x * x)) + 0.5,
+                (0.5) * _t2 / (_t3 * (_t3 + 1)),
+                torch.where(torch.ge(x, 0), _t5 * _t6, _t0 * _t6 / _t5),
             ),
         ),
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * alpha
-    return _rt.finish((0.5) * _t0 / (_t0 + (x * x)) ** (1.5), _dtype, x, alpha)
+    return _rt.finish((0.5) * _t0 / (_t0 + (x * x)) ** (1.5), _dtype, x, alpha, nan_in=True)
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    return _rt.finish(-0.5 * alpha * x / ((alpha * alpha) + (x * x)) ** (1.5), _dtype, x, alpha)
+    return _rt.finish(
+        -0.5 * alpha * x / ((alpha * alpha) + (x * x)) ** (1.5), _dtype, x, alpha, nan_in=True
+    )
 
 
 def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * alpha
-    return _rt.finish(-1.5 * _t0 * x / (_t0 + (x * x)) ** (2.5), _dtype, x, alpha)
+    return _rt.finish(-1.5 * _t0 * x / (_t0 + (x * x)) ** (2.5), _dtype, x, alpha, nan_in=True)
 
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = (alpha * alpha) + (x * x)
     return _rt.finish(
-        alpha / _t0 ** (1.5) - 1.5 * (alpha * alpha * alpha) / _t0 ** (2.5), _dtype, x, alpha
+        alpha / _t0 ** (1.5) - 1.5 * (alpha * alpha * alpha) / _t0 ** (2.5),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 

@@ -167,20 +167,27 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = torch.abs(x)
-    return _rt.finish(torch.where(torch.le(_t0, (1 / alpha)), alpha, (1 / _t0)), _dtype, x, alpha)
+    return _rt.finish(
+        torch.where(torch.le(_t0, (1 / alpha)), alpha, (1 / _t0)), _dtype, x, alpha, nan_in=True
+    )
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = 1 / alpha
     return _rt.finish(
-        torch.where(torch.ge(_t0, torch.abs(x)), x, _t0 * torch.sign(x)), _dtype, x, alpha
+        torch.where(torch.ge(_t0, torch.abs(x)), x, _t0 * torch.sign(x)),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 
@@ -191,13 +198,18 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     return _rt.finish(
-        torch.where(torch.le(torch.abs(x), (1 / alpha)), x.new_tensor(1), 0), _dtype, x, alpha
+        torch.where(torch.le(torch.abs(x), (1 / alpha)), x.new_tensor(1), 0),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 

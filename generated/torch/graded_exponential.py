@@ -171,13 +171,19 @@ def _origin(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
 def _grad(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
     return _rt.finish(
-        torch.where(torch.lt(x, 0), scale * torch.exp(x / tau), scale), _dtype, x, tau, scale
+        torch.where(torch.lt(x, 0), scale * torch.exp(x / tau), scale),
+        _dtype,
+        x,
+        tau,
+        scale,
+        nan_in=True,
     )
 
 
@@ -185,13 +191,20 @@ def _d_origin_d_tau(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
     _t0 = x / tau
     _t1 = scale * torch.exp(_t0)
-    return _rt.finish(torch.where(torch.lt(x, 0), -_t0 * _t1 + _t1, scale), _dtype, x, tau, scale)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), -_t0 * _t1 + _t1, scale), _dtype, x, tau, scale, nan_in=True
+    )
 
 
 def _d_origin_d_scale(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
     return _rt.finish(
-        torch.where(torch.lt(x, 0), tau * torch.exp(x / tau), tau + x), _dtype, x, tau, scale
+        torch.where(torch.lt(x, 0), tau * torch.exp(x / tau), tau + x),
+        _dtype,
+        x,
+        tau,
+        scale,
+        nan_in=True,
     )
 
 
@@ -199,7 +212,12 @@ def _d_grad_d_x(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
     _t0 = 1 / tau
     return _rt.finish(
-        torch.where(torch.lt(x, 0), _t0 * scale * torch.exp(_t0 * x), 0), _dtype, x, tau, scale
+        torch.where(torch.lt(x, 0), _t0 * scale * torch.exp(_t0 * x), 0),
+        _dtype,
+        x,
+        tau,
+        scale,
+        nan_in=True,
     )
 
 
@@ -211,12 +229,15 @@ def _d_grad_d_tau(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
 def _d_grad_d_scale(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
-    return _rt.finish(torch.where(torch.lt(x, 0), torch.exp(x / tau), 1), _dtype, x, tau, scale)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), torch.exp(x / tau), 1), _dtype, x, tau, scale, nan_in=True
+    )
 
 
 class _Origin(torch.autograd.Function):

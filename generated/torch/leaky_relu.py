@@ -166,32 +166,38 @@ class LeakyRelu(torch.nn.Module):
 
 def _origin(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), alpha * x, beta * x), _dtype, x, alpha, beta)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), alpha * x, beta * x), _dtype, x, alpha, beta, nan_in=True
+    )
 
 
 def _grad(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), alpha, beta), _dtype, x, alpha, beta)
+    return _rt.finish(torch.where(torch.lt(x, 0), alpha, beta), _dtype, x, alpha, beta, nan_in=True)
 
 
 def _d_origin_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), x, 0), _dtype, x, alpha, beta)
+    return _rt.finish(torch.where(torch.lt(x, 0), x, 0), _dtype, x, alpha, beta, nan_in=True)
 
 
 def _d_origin_d_beta(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), 0, x), _dtype, x, alpha, beta)
+    return _rt.finish(torch.where(torch.lt(x, 0), 0, x), _dtype, x, alpha, beta, nan_in=True)
 
 
 def _d_grad_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), x.new_tensor(1), 0), _dtype, x, alpha, beta)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), x.new_tensor(1), 0), _dtype, x, alpha, beta, nan_in=True
+    )
 
 
 def _d_grad_d_beta(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), x.new_tensor(0), 1), _dtype, x, alpha, beta)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), x.new_tensor(0), 1), _dtype, x, alpha, beta, nan_in=True
+    )
 
 
 class _Origin(torch.autograd.Function):

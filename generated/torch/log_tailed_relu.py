@@ -166,6 +166,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -176,12 +177,13 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    return _rt.finish(torch.where(torch.le(x, 0), x, 0), _dtype, x, alpha)
+    return _rt.finish(torch.where(torch.le(x, 0), x, 0), _dtype, x, alpha, nan_in=True)
 
 
 def _d_grad_d_x(x, alpha):
@@ -191,12 +193,15 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    return _rt.finish(torch.where(torch.le(x, 0), x.new_tensor(1), 0), _dtype, x, alpha)
+    return _rt.finish(
+        torch.where(torch.le(x, 0), x.new_tensor(1), 0), _dtype, x, alpha, nan_in=True
+    )
 
 
 class _Origin(torch.autograd.Function):

@@ -160,9 +160,21 @@ class NonzeroSignLog(torch.nn.Module):
 
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = alpha * x
+    _t0 = torch.abs(x)
+    _t1 = torch.clamp(_t0, min=1)
+    _t2 = torch.log(_t1) + torch.log(alpha) + torch.log1p(1 / (_t1 * alpha))
+    _t3 = torch.gt(_t0 * alpha, 16777216)
+    _t4 = alpha * x
     return _rt.finish(
-        torch.where(torch.lt(x, 0), -torch.log(1 - _t0), torch.log(_t0 + 1)), _dtype, x, alpha
+        torch.where(
+            torch.lt(x, 0),
+            -torch.where(_t3, _t2, torch.log1p(-_t4)),
+            torch.where(_t3, _t2, torch.log1p(_t4)),
+        ),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 
@@ -170,14 +182,20 @@ def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * x
     return _rt.finish(
-        torch.where(torch.lt(x, 0), alpha / (1 - _t0), alpha / (_t0 + 1)), _dtype, x, alpha
+        torch.where(torch.lt(x, 0), alpha / (1 - _t0), alpha / (_t0 + 1)),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * x
-    return _rt.finish(torch.where(torch.lt(x, 0), x / (1 - _t0), x / (_t0 + 1)), _dtype, x, alpha)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), x / (1 - _t0), x / (_t0 + 1)), _dtype, x, alpha, nan_in=True
+    )
 
 
 def _d_grad_d_x(x, alpha):
@@ -189,6 +207,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -202,6 +221,7 @@ def _d_grad_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 

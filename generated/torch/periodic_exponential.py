@@ -163,6 +163,7 @@ def _grad(x, width, period, sharpness):
         width,
         period,
         sharpness,
+        nan_in=True,
     )
 
 
@@ -196,6 +197,7 @@ def _d_grad_d_x(x, width, period, sharpness):
         width,
         period,
         sharpness,
+        nan_in=True,
     )
 
 
@@ -215,6 +217,7 @@ def _d_grad_d_width(x, width, period, sharpness):
         width,
         period,
         sharpness,
+        nan_in=True,
     )
 
 
@@ -250,6 +253,7 @@ def _d_grad_d_period(x, width, period, sharpness):
         width,
         period,
         sharpness,
+        nan_in=True,
     )
 
 
@@ -264,6 +268,7 @@ def _d_grad_d_sharpness(x, width, period, sharpness):
         width,
         period,
         sharpness,
+        nan_in=True,
     )
 
 

@@ -183,13 +183,19 @@ def _origin(x, w, c):
         x,
         w,
         c,
+        nan_in=True,
     )
 
 
 def _grad(x, w, c):
     _dtype, x, w, c = _rt.prepare(x, w, c)
     return _rt.finish(
-        torch.where(torch.lt(w, -x), c, torch.where(torch.ge(w, x), (0.5) / w, c)), _dtype, x, w, c
+        torch.where(torch.lt(w, -x), c, torch.where(torch.ge(w, x), (0.5) / w, c)),
+        _dtype,
+        x,
+        w,
+        c,
+        nan_in=True,
     )
 
 
@@ -201,6 +207,7 @@ def _d_origin_d_w(x, w, c):
         x,
         w,
         c,
+        nan_in=True,
     )
 
 
@@ -213,6 +220,7 @@ def _d_origin_d_c(x, w, c):
         x,
         w,
         c,
+        nan_in=True,
     )
 
 
@@ -224,6 +232,7 @@ def _d_grad_d_w(x, w, c):
         x,
         w,
         c,
+        nan_in=True,
     )
 
 
@@ -235,6 +244,7 @@ def _d_grad_d_c(x, w, c):
         x,
         w,
         c,
+        nan_in=True,
     )
 
 

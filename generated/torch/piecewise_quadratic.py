@@ -181,6 +181,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -196,6 +197,7 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -209,6 +211,7 @@ def _d_origin_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -222,6 +225,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -235,6 +239,7 @@ def _d_grad_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 

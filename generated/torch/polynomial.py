@@ -183,6 +183,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -199,6 +200,7 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -215,6 +217,7 @@ def _d_origin_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -228,6 +231,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -244,6 +248,7 @@ def _d_grad_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 

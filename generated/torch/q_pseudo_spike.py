@@ -199,6 +199,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -223,6 +224,7 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -247,6 +249,7 @@ def _d_origin_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -273,6 +276,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -311,6 +315,7 @@ def _d_grad_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 

@@ -163,6 +163,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -174,6 +175,7 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -185,6 +187,7 @@ def _d_origin_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -196,6 +199,7 @@ def _d_grad_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 

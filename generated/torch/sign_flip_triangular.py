@@ -159,22 +159,24 @@ class SignFlipTriangular(torch.nn.Module):
 def _origin(x, height):
     _dtype, x, height = _rt.prepare(x, height)
     _t0 = height * x
-    return _rt.finish(torch.where(torch.lt(x, 0), _t0, -_t0), _dtype, x, height)
+    return _rt.finish(torch.where(torch.lt(x, 0), _t0, -_t0), _dtype, x, height, nan_in=True)
 
 
 def _grad(x, height):
     _dtype, x, height = _rt.prepare(x, height)
-    return _rt.finish(torch.where(torch.lt(x, 0), height, -height), _dtype, x, height)
+    return _rt.finish(torch.where(torch.lt(x, 0), height, -height), _dtype, x, height, nan_in=True)
 
 
 def _d_origin_d_height(x, height):
     _dtype, x, height = _rt.prepare(x, height)
-    return _rt.finish(torch.where(torch.lt(x, 0), x, -x), _dtype, x, height)
+    return _rt.finish(torch.where(torch.lt(x, 0), x, -x), _dtype, x, height, nan_in=True)
 
 
 def _d_grad_d_height(x, height):
     _dtype, x, height = _rt.prepare(x, height)
-    return _rt.finish(torch.where(torch.lt(x, 0), x.new_tensor(1), -1), _dtype, x, height)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), x.new_tensor(1), -1), _dtype, x, height, nan_in=True
+    )
 
 
 class _Origin(torch.autograd.Function):

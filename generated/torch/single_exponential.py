@@ -178,6 +178,7 @@ def _origin(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -192,6 +193,7 @@ def _grad(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -205,6 +207,7 @@ def _d_origin_d_tau(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -217,6 +220,7 @@ def _d_origin_d_scale(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -230,6 +234,7 @@ def _d_grad_d_x(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -251,6 +256,7 @@ def _d_grad_d_tau(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -265,6 +271,7 @@ def _d_grad_d_scale(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 

@@ -175,6 +175,7 @@ def _origin(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -187,6 +188,7 @@ def _grad(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -200,6 +202,7 @@ def _d_origin_d_alpha(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -216,6 +219,7 @@ def _d_origin_d_beta(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -229,6 +233,7 @@ def _d_grad_d_x(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -236,7 +241,12 @@ def _d_grad_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
     _t0 = beta * x
     return _rt.finish(
-        torch.where(torch.lt(x, 0), torch.exp(_t0), torch.exp(-_t0)), _dtype, x, alpha, beta
+        torch.where(torch.lt(x, 0), torch.exp(_t0), torch.exp(-_t0)),
+        _dtype,
+        x,
+        alpha,
+        beta,
+        nan_in=True,
     )
 
 
@@ -250,6 +260,7 @@ def _d_grad_d_beta(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 

@@ -309,6 +309,7 @@ def _origin(x, n, period):
         x,
         n,
         period,
+        nan_in=True,
     )
 
 
@@ -356,6 +357,7 @@ def _grad(x, n, period):
         x,
         n,
         period,
+        nan_in=True,
     )
 
 
@@ -395,6 +397,7 @@ def _d_origin_d_period(x, n, period):
         x,
         n,
         period,
+        nan_in=True,
     )
 
 
@@ -444,6 +447,7 @@ def _d_grad_d_x(x, n, period):
         x,
         n,
         period,
+        nan_in=True,
     )
 
 
@@ -608,6 +612,7 @@ def _d_grad_d_period(x, n, period):
         x,
         n,
         period,
+        nan_in=True,
     )
 
 

@@ -149,12 +149,12 @@ class StraightThrough(torch.nn.Module):
 
 def _origin(x):
     _dtype, x = _rt.prepare(x)
-    return _rt.finish(x, _dtype, x)
+    return _rt.finish(x, _dtype, x, nan_in=True)
 
 
 def _grad(x):
     _dtype, x = _rt.prepare(x)
-    return _rt.finish(1, _dtype, x)
+    return _rt.finish(1, _dtype, x, nan_in=True)
 
 
 class _Origin(torch.autograd.Function):

@@ -9,8 +9,10 @@ site (home, guides) live in ``docs/`` at the repository root; ``docs/build.py`` 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +21,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 
 from .. import forms, plots
-from ..checks import CheckedModel
+from ..checks import CheckedModel, map_specs
 from ..spec import Param
 from .base import ALL_SPECS, ApiDoc, Backend, Output
 
@@ -316,9 +318,11 @@ class DocsBackend(Backend):
     def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
         outs = []
         peers = [b for b in self.peers() if b is not self]
-        for c in models:
+        # The plots are most of the time of a `make gen`: drawn in forked workers when safe.
+        fork_safe = not any(module in sys.modules for b in peers for module in b.requires)
+        page_plots = map_specs(plots.page_plot, models, fork_safe)
+        for c, plot in zip(models, page_plots, strict=True):
             spec = c.model.spec
-            plot = plots.page_plot(c)
             apis = [(b.name, a) for b in peers if (a := b.api_doc(c)) is not None]
             context = {"v": page_view(c, plot, apis)}
             outs.append(
@@ -332,8 +336,9 @@ class DocsBackend(Backend):
         """The pages and plots made from every spec together."""
         outs = []
         ylim = plots.gallery_frame(models)
-        for c in models:
-            png = plots.card_png(c, ylim)
+        fork_safe = not any(module in sys.modules for b in peers for module in b.requires)
+        pngs = map_specs(functools.partial(plots.card_png, ylim=ylim), models, fork_safe)
+        for c, png in zip(models, pngs, strict=True):
             outs.append(
                 Output(f"docs/img/cards/{c.model.spec.name}.png", c.model.spec.path, data=png)
             )

@@ -20,9 +20,26 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
     sqrt_function = "math.sqrt"
     reserved_names = frozenset({"math", "abs", "max", "min"})
 
-    def __init__(self, literal: str, select: str | None = None) -> None:
+    def __init__(self, literal: str, select: str | None = None, quiet: bool = False) -> None:
+        """``quiet``: the CPU's floating-point flags matter (NumPy warns): ``Finite`` and
+        ``Safe`` print as the runtime's opaque helpers ``_finite`` and ``_safe``."""
         super().__init__({"strict": True})
-        self.literal, self.select = literal, select
+        self.literal, self.select, self.quiet = literal, select, quiet
+
+    def _print_Finite(self, expr: sympy.Expr) -> str:
+        a = self._print(expr.args[0])
+        if self.quiet:
+            return f"_finite({a})"
+        return f"(({a}) if abs({a}) != {self._literal('math.inf')} else {self._literal('0.0')})"
+
+    def _print_IsFinite(self, expr: sympy.Basic) -> str:
+        return f"(abs({self._print(expr.args[0])}) != {self._literal('math.inf')})"
+
+    def _print_Safe(self, expr: sympy.Expr) -> str:
+        u, cond = (self._print(a) for a in expr.args)
+        if self.quiet:
+            return f"_safe({cond}, {u}, {self._literal('1.0')})"
+        return u  # no flags to keep quiet (a GPU; the simulator evaluates only the taken branch)
 
     def _literal(self, text: str) -> str:
         return self.literal.format(text)

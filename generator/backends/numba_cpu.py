@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sympy
 
 from ..checks import CheckedModel
-from ..printers import Printed, guarded, print_cse
+from ..printers import Printed, finite_guarded, guarded, print_cse, speculation_safe
 from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
 from .docstrings import GRADIENT_ONLY, INVALID_NAN, X_DOC, formulas, param_doc
 from .numba import NumbaPrinter
@@ -62,8 +62,9 @@ def view(checked: CheckedModel) -> NumbaCpuView:
     params = [p.name for p in spec.params]
 
     def printed(expr: sympy.Expr, branch_free: bool) -> Printed:
-        printer = NumbaPrinter("_like(x, {})", "_select" if branch_free else None)
-        return print_cse(guarded(expr, checked.guard), printer, model.x)
+        printer = NumbaPrinter("_like(x, {})", "_select" if branch_free else None, quiet=True)
+        quiet = finite_guarded(speculation_safe(expr, model.x), model.x)
+        return print_cse(guarded(quiet, checked.guard), printer, model.x)
 
     f = formulas(checked)
     how = "A float or an array broadcastable against ``x`` (per-neuron values)."

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..checks import CheckedModel
-from ..printers import Printed, guarded, print_cse
+from ..printers import Printed, finite_guarded, guarded, print_cse
 from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, param_checks, wrap
 from .docstrings import GRADIENT_ONLY, formulas
 from .numba import NumbaPrinter
@@ -50,7 +50,11 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         exprs["origin"] = checked.emitted_origin
     device = {
         scalar: {
-            what: print_cse(guarded(e, checked.guard), NumbaPrinter(f"_{scalar}({{}})"), model.x)
+            what: print_cse(
+                guarded(finite_guarded(e, model.x), checked.guard),
+                NumbaPrinter(f"_{scalar}({{}})"),
+                model.x,
+            )
             for what, e in exprs.items()
         }
         for scalar in ("f32", "f64")

@@ -71,6 +71,7 @@ class TorchPrinter(CodePrinterMixin, NumPyPrinter):
         "cosh": "torch.cosh",
         "exp": "torch.exp",
         "log": "torch.log",
+        "log1p": "torch.log1p",
         "sin": "torch.sin",
         "tanh": "torch.tanh",
         "sign": "torch.sign",
@@ -90,7 +91,7 @@ class TorchPrinter(CodePrinterMixin, NumPyPrinter):
         return f"{fn}({', '.join(self._print(a) for a in expr.args)})"
 
     _print_atan = _print_cos = _print_cosh = _print_exp = _print_known_func
-    _print_log = _print_sin = _print_tanh = _print_sign = _print_known_func
+    _print_log = _print_log1p = _print_sin = _print_tanh = _print_sign = _print_known_func
 
     def _print_constant(self, expr: sympy.Expr) -> str:
         return repr(float(expr))
