@@ -7,7 +7,7 @@ EXTRAS := jax,numba,cuda,torch,gen,docs,dev,examples
 # The CPU-only torch wheel, installed before the extras: the default wheel brings GBs of CUDA.
 TORCH_CPU := torch==2.13.0+cpu
 
-.PHONY: gen check-gen test test-gpu test-parity lint typecheck fmt bench check wheel-smoke clean \
+.PHONY: gen check-gen test test-slow test-gpu test-parity lint typecheck fmt bench check wheel-smoke clean \
 	mutate mutate-sample coverage docs docs-serve docs-test
 
 $(STAMP): pyproject.toml
@@ -23,8 +23,11 @@ gen: $(STAMP)        ## regenerate generated/ from specs/ and templates/
 check-gen: $(STAMP)  ## fail with a diff if generated/ is stale (exit 1)
 	$(PY) -m surrogen.generator --check
 
-test: $(STAMP)       ## the whole suite but parity and browser; CUDA kernels run on Numba's simulator
-	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup -m "not parity and not browser"
+test: $(STAMP)       ## the suite but the slow, parity and browser groups; CUDA kernels run on Numba's simulator
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup -m "not parity and not browser and not slow"
+
+test-slow: $(STAMP)  ## the exhaustive numerics group (about 7 more minutes on 2 cores; CI runs it)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup -m slow
 
 PARITY_STAMP := $(VENV)/.surrogen-parity-installed
 # The PyTorch libraries without their dependencies: those would replace the CPU torch (torchvision,

@@ -111,6 +111,7 @@ def _grad_fn(backend, name):
     ],
     ids=[f"{n}-{'second' if s else 'defaults'}-{b}-{d}" for n, s, b, d in CASES],
 )
+@pytest.mark.slow
 def test_within_target_ulps(name, second, backend, dtype):
     params = accuracy.param_sets(name)[int(second)]
     r = accuracy.measure(_grad_fn(backend, name), name, params, dtype, quick=True)

@@ -39,6 +39,7 @@ def _compare(name, got, order, xs, dtype):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=f"order {order}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", [2, 4])
 def test_reverse_and_forward_mode_to_the_fourth_order(name, order):
     m = mod(name)
@@ -56,6 +57,7 @@ def test_reverse_and_forward_mode_to_the_fourth_order(name, order):
         _compare(name, np.asarray(jax.vmap(fn)(x)), n, xs.astype(np.float64), np.float32)
 
 
+@pytest.mark.slow
 def test_float64_to_the_fourth_order(name):
     m = mod(name)
     xs = away_from_breakpoints(name, POINTS)
@@ -77,6 +79,7 @@ def test_the_issue_points_of_s2nn():
             np.testing.assert_allclose(float(third(jnp.float64(x))), want, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_derivatives_in_the_parameters_of_the_origin(name):
     """d origin / d parameter (and its x-derivatives) come from the same custom_jvp."""
     from tests.reference import SPECS, defaults

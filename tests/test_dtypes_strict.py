@@ -40,6 +40,7 @@ from tests.reference import (
 )
 
 jax = pytest.importorskip("jax")
+pytestmark = pytest.mark.slow  # every spec x backend x dtype: make test-slow
 jnp = jax.numpy
 pytest.importorskip("numba")
 
