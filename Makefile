@@ -7,8 +7,8 @@ EXTRAS := jax,numba,cuda,torch,gen,docs,dev,examples
 # The CPU-only torch wheel, installed before the extras: the default wheel brings GBs of CUDA.
 TORCH_CPU := torch==2.13.0+cpu
 
-.PHONY: gen check-gen test test-gpu lint typecheck fmt bench check wheel-smoke clean mutate \
-	mutate-sample coverage docs docs-serve docs-test
+.PHONY: gen check-gen test test-slow test-gpu test-parity lint typecheck fmt bench check wheel-smoke clean \
+	mutate mutate-sample coverage docs docs-serve docs-test
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,25 @@ gen: $(STAMP)        ## regenerate generated/ from specs/ and templates/
 check-gen: $(STAMP)  ## fail with a diff if generated/ is stale (exit 1)
 	$(PY) -m surrogen.generator --check
 
-test: $(STAMP)       ## the whole suite but the browser test; CUDA kernels run on Numba's simulator
-	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup -m "not browser"
+test: $(STAMP)       ## the suite but the slow, parity and browser groups; CUDA kernels run on Numba's simulator
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup -m "not parity and not browser and not slow"
+
+test-slow: $(STAMP)  ## the exhaustive numerics group (about 7 more minutes on 2 cores; CI runs it)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 --dist loadgroup -m slow
+
+PARITY_STAMP := $(VENV)/.surrogen-parity-installed
+# The PyTorch libraries without their dependencies: those would replace the CPU torch (torchvision,
+# torchaudio), or are hardware stacks (sinabs' samna); the parity tests need torch alone. lava-dl
+# 0.6.0 declares Python < 3.11, but its spike code runs on any.
+TORCH_PARITY := spikingjelly==2.0.0 snntorch==1.0.0 sinabs==3.1.3 norse==1.1.0 rockpool==3.1.0
+$(PARITY_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS),parity]"
+	$(PY) -m pip install --quiet --no-deps $(TORCH_PARITY)
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python lava-dl==0.6.0
+	touch $(PARITY_STAMP)
+
+test-parity: $(PARITY_STAMP) ## the presets against the real libraries (installs the parity extra)
+	SURROGEN_PARITY=1 $(PY) -m pytest -n 2 -m parity
 
 test-gpu: $(STAMP)   ## CUDA tests on a real GPU
 	NUMBA_ENABLE_CUDASIM=0 $(PY) -m pytest -k cuda

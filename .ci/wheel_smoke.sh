@@ -48,6 +48,9 @@ from surrogen.numba_cuda import sigmoid as gpu
 x = np.linspace(-1, 1, 5, dtype=np.float32)
 np.testing.assert_allclose(np.asarray(sigmoid.grad(jnp.asarray(x))), cpu.grad(x, 4.0), rtol=1e-6)
 np.testing.assert_allclose(gpu.grad(x), cpu.grad(x, 4.0), rtol=1e-6)
+import surrogen.jax.presets.braintools as surrogate
+
+np.testing.assert_array_equal(np.asarray(surrogate.Sigmoid(alpha=4.0)(x)), x >= 0)
 print("surrogen", surrogen.__file__, "backends:", sorted(surrogen.NAMES)[:3], "...")
 PY
 

@@ -73,7 +73,15 @@ def _true_grad(name: str):
     from surrogen.generator.symbolic import build_model
 
     m = build_model(specs()[name])
-    return sympy.lambdify((m.x, *m.params), m.grad, "mpmath")
+    # Mod(a, b) as a - b*floor(a/b): SymPy's Python printers print 2*Mod(x, p) as 2*x % p, which
+    # Python reads as (2*x) % p.
+    grad = m.grad.replace(sympy.Mod, lambda a, b: a - b * sympy.floor(a / b))
+    return sympy.lambdify((m.x, *m.params), grad, "mpmath")
+
+
+def _mp_param(name: str, i: int, value: float) -> mpmath.mpf | int:
+    """An integer parameter as a Python int (a Sum's bound is a ``range`` argument)."""
+    return int(value) if specs()[name].params[i].domain == "integer" else mpmath.mpf(value)
 
 
 def true_grad(name: str, xs: np.ndarray, params: tuple[float, ...]) -> list[mpmath.mpf]:
@@ -83,7 +91,7 @@ def true_grad(name: str, xs: np.ndarray, params: tuple[float, ...]) -> list[mpma
     for x in xs.astype(np.float64).tolist():
         dps = DPS
         with mpmath.workdps(dps):
-            args = [mpmath.mpf(x), *(mpmath.mpf(p) for p in params)]
+            args = [mpmath.mpf(x), *(_mp_param(name, i, p) for i, p in enumerate(params))]
             value = f(*args)
         while abs(value) < TINY_REFINE and value != 0 and dps < 1600:
             dps *= 2

@@ -22,27 +22,13 @@ from pathlib import Path
 from . import emit
 from .backends import BACKENDS, reserved_names
 from .backends.base import Backend
-from .checks import CheckedModel, CheckError, run_checks
+from .backends.libraries import LIBRARIES
+from .checks import CheckError, check_all
 from .spec import Spec, SpecError, load_specs
-from .symbolic import build_model
 
 # The repository's own folders, when this code runs from a checkout (not from an installed wheel).
 _REPO = Path(__file__).resolve().parents[1]
 REPO_SPECS, REPO_OUT = _REPO / "specs", _REPO / "generated"
-
-
-def check_spec(spec: Spec) -> CheckedModel:
-    """Stages 2-3 for one spec; a SymPy failure on odd input is reported as the spec's error."""
-    try:
-        return run_checks(build_model(spec))
-    except (SpecError, CheckError):
-        raise
-    except (RecursionError, MemoryError):
-        raise CheckError(f"{spec.path}: origin: expression too large to analyse") from None
-    except Exception as err:
-        raise CheckError(
-            f"{spec.path}: origin: SymPy could not analyse it ({type(err).__name__}: {err})"
-        ) from None
 
 
 def _defaults(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -58,10 +44,12 @@ def generate(
     specs_dir: Path, backends: tuple[Backend, ...] = BACKENDS
 ) -> tuple[list[Spec], dict[str, bytes]]:
     """Load, check and render every spec of ``specs_dir``; raises SpecError/CheckError."""
-    specs = load_specs(specs_dir, reserved=reserved_names(backends))
+    specs = load_specs(specs_dir, reserved=reserved_names(backends), libraries=LIBRARIES)
     if not specs:
         raise SpecError(f"{specs_dir}: (folder): no *.yaml spec files")
-    checked = [check_spec(spec) for spec in specs]
+    # A backend's runtime library (JAX, Numba) may run threads of its own: then no fork.
+    loaded = any(module in sys.modules for b in backends for module in b.requires)
+    checked = check_all(specs, fork_safe=not loaded)
     for c in checked:
         for caveat in c.caveats:
             print(f"{c.model.spec.path}: note: {caveat} (see its docs page)", file=sys.stderr)

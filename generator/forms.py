@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy
+from sympy.codegen.cfunctions import log1p
 
 from .numeric import (
     PROOF_STRIDE,
@@ -103,6 +103,107 @@ def _decaying_exponentials(expr: sympy.Expr) -> sympy.Expr:
     if not found:
         return expr
     return sympy.factor(sympy.cancel(replaced)).subs(found)
+
+
+def periodic_reduction(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """``expr`` with x reduced to [-T/2, T/2] when x enters only through sin/cos of integer
+    multiples of one frequency (a Fourier series of period T); None otherwise.
+
+    ``sin(c*x)`` with c*x beyond the float32 range is NaN, although the true value is finite;
+    ``Mod(x, T)`` is exact in floating point, so the reduced argument never overflows. The result
+    is proven equal before use (``choose``), like every candidate.
+    """
+    trig = [a for a in expr.atoms(sympy.sin, sympy.cos) if a.has(x)]
+    if not trig:
+        return None
+    hidden = expr.subs({a: sympy.Dummy() for a in trig})
+    coefficients = []
+    for atom in trig:
+        coefficient = sympy.simplify(atom.args[0] / x)
+        if coefficient.has(x):
+            return None
+        coefficients.append(coefficient)
+    if hidden.has(x):
+        return None  # x also appears outside the trigonometric functions: not periodic
+    ratios = [sympy.nsimplify(sympy.simplify(c / coefficients[0])) for c in coefficients]
+    if not all(isinstance(r, sympy.Rational) for r in ratios):
+        return None
+    denominator = functools.reduce(sympy.ilcm, [int(r.q) for r in ratios], 1)
+    multiples = [int(r * denominator) for r in ratios]
+    base = coefficients[0] * functools.reduce(sympy.igcd, multiples) / denominator
+    period = sympy.Abs(2 * sympy.pi / base)
+
+    # x mod T centred on 0, with -x's for x < 0: exact in floating point for either sign, so an
+    # even or odd expression stays exactly even or odd.
+    def centred(u: sympy.Expr) -> sympy.Expr:
+        r = sympy.Mod(u, period)
+        return sympy.Piecewise((r - period, r > period / 2), (r, True))
+
+    return expr.subs(x, sympy.Piecewise((-centred(-x), x < 0), (centred(x), True)))
+
+
+def _quadratic_in(base: sympy.Expr, y: sympy.Symbol) -> bool:
+    """``base`` is a*y**2 + c with a, c free of y and c != 0 (x**2 + alpha**2, ...)."""
+    if not base.has(y) or not base.is_Add:
+        return False
+    try:
+        poly = sympy.Poly(base, y)
+    except sympy.PolynomialError:
+        return False
+    coefficients = poly.all_coeffs()
+    return poly.degree() == 2 and coefficients[1] == 0 and coefficients[2] != 0
+
+
+def large_argument_form(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """For |x| > 1, every power of a*x**2 + c written (x**2)**e * (a + c/x**2)**e, so that x**2
+    never overflows and x/sqrt(x**2 + c) becomes 1/sqrt(1 + c/x**2); None if there is none.
+
+    In float32 x**2 overflows for |x| > 1.8e19, and circ's x/(2*sqrt(x**2 + alpha**2)) is then
+    x/inf = 0 (and inf/inf = NaN at x = inf) instead of 1/2. The branches x > 1 and x < -1 are
+    rewritten with x = +-y, y > 0, where SymPy takes y out of the power and cancels it.
+    """
+    if not any(_quadratic_in(p.base, x) for p in expr.atoms(sympy.Pow)):
+        return None
+    y = sympy.Dummy("y", positive=True)
+
+    def branch(sign: int) -> sympy.Expr:
+        e = expr.subs(x, sign * y)
+        e = e.replace(
+            lambda p: isinstance(p, sympy.Pow) and _quadratic_in(p.base, y),
+            lambda p: (y**2 * sympy.expand(p.base / y**2)) ** p.exp,
+        )
+        # y = max(+-x, 1): equal where the branch is taken, and finite (with a finite
+        # derivative) where it is not, so that autodiff through a select never meets 1/0.
+        return e.subs(y, sympy.Max(sign * x, 1))
+
+    return sympy.Piecewise((branch(1), x > 1), (branch(-1), x < -1), (expr, True))
+
+
+def zero_safe_products(model: SurrogateModel, expr: sympy.Expr) -> sympy.Expr | None:
+    """Every product of x with a parameter that may be 0 written ``0 if p == 0 else p*x``; None
+    if there is none.
+
+    At x = +-inf, ``0*x`` is NaN in floating point, while the function (alpha*x with alpha = 0,
+    log-tailed ReLU's default) is 0 everywhere: its limit is 0.
+    """
+    x = model.x
+    maybe_zero = [p for p in model.params if not p.is_positive]
+
+    def risky(e: sympy.Basic) -> bool:
+        return isinstance(e, sympy.Mul) and x in e.args and any(p in e.args for p in maybe_zero)
+
+    if (
+        not maybe_zero
+        or not expr.has(x)
+        or not any(risky(e) for e in sympy.preorder_traversal(expr))
+    ):
+        return None
+
+    def safe(e: sympy.Mul) -> sympy.Expr:
+        zero = sympy.Or(*[sympy.Eq(p, 0) for p in maybe_zero if p in e.args])
+        return sympy.Piecewise((0, zero), (e, True))
+
+    return expr.replace(risky, safe)
 
 
 def _unique(found: dict[str, sympy.Expr]) -> dict[str, sympy.Expr]:
@@ -292,11 +393,23 @@ def _split_powers(e: sympy.Expr) -> sympy.Expr:
     return sympy.expand_log(sympy.expand_power_base(e, force=True), force=True)
 
 
+# The stabilised rewrites fold every Piecewise of an expression into one: at most this many.
+MAX_FOLD_PIECEWISE = 6
+
+
 def stabilised(model: SurrogateModel, expr: sympy.Expr) -> Iterator[tuple[str, sympy.Expr]]:
     """The second tier of candidates, tried when a form is not finite everywhere, cheapest and
     most often sufficient first: 0 where every exponential has underflowed, growing exponentials
     split at the sign of their exponent, the expression in 1/x (divided by its dominant power)
-    beyond a crossover, and combinations. Computed lazily: each costs symbolic work."""
+    beyond a crossover, and combinations. Computed lazily: each costs symbolic work.
+
+    None for an expression with more than MAX_FOLD_PIECEWISE Piecewise nodes: each rewrite folds
+    them into one (``piecewise_fold``), whose size is the product of theirs (a finite Sum unrolled
+    to 16 masked terms would not finish), and none of these rewrites targets such an expression
+    (its selects come from a Sum's bound or a periodic reduction, not from exponentials or 1/x).
+    """
+    if len(expr.atoms(sympy.Piecewise)) > MAX_FOLD_PIECEWISE:
+        return
     x = model.x
     bps = [abs(b) for b in model.breakpoints]
     crossover = sympy.Max(1, *bps) if bps else sympy.S.One
@@ -338,37 +451,79 @@ def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     if model.grad_impl is not None:
         return {"grad_impl": model.grad_impl}
     x = model.x
-    folded = fold_even(model.grad, x)
+    grad = model.expanded(model.grad)  # a finite Sum unrolled: every printer takes the result
+    folded = fold_even(grad, x)
     # Hyperbolic functions as decaying exponentials: 1 - tanh(u)**2 cancels to 0 in float32 for
     # |u| > 9, while 4*exp(-2|u|)/(1 + exp(-2|u|))**2 (its folded, cancelled form) only underflows.
-    as_exp = fold_even(_per_branch(model.grad, _decaying_exponentials), x)
-    return _unique(
-        {
-            "raw derivative": model.grad,
-            "even-folded": folded,
-            "even-folded, together": _per_branch(folded, sympy.together),
-            "together": _per_branch(model.grad, sympy.together),
-            "decaying exponentials, even-folded": as_exp,
-        }
-    )
+    as_exp = fold_even(_per_branch(grad, _decaying_exponentials), x)
+    first = "raw derivative" if model.origin is not None else "declared grad"
+    found = {
+        first: grad,
+        "even-folded": folded,
+        "even-folded, together": _per_branch(folded, sympy.together),
+        "together": _per_branch(grad, sympy.together),
+        "decaying exponentials, even-folded": as_exp,
+    }
+    if (reduced := periodic_reduction(grad, x)) is not None:
+        found["periodic reduction"] = reduced
+    if (large := large_argument_form(grad, x)) is not None:
+        found["large-argument form"] = large
+    return _unique(found)
+
+
+def log1p_form(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """Every ``log(1 + u)`` with u depending on x as ``log1p(u)``: log(1 + 1e-30) rounds 1 + u
+    to 1 and gives 0, log1p keeps every digit of a small u (None if there is no such log)."""
+
+    def one_plus(e: sympy.Basic) -> bool:
+        return (
+            isinstance(e, sympy.log)
+            and e.args[0].is_Add
+            and sympy.S.One in e.args[0].args
+            and e.args[0].has(x)
+        )
+
+    if not expr.has(sympy.log):
+        return None
+    rewritten = expr.replace(one_plus, lambda e: _log1p_large(e.args[0] - 1, x))
+    return None if rewritten == expr else rewritten
+
+
+LOG1P_LARGE = 2**24  # beyond this log1p(u) = log|c| + log|x| + log1p(1/u) loses nothing
+
+
+def _log1p_large(u: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """log1p(u); for u = c*x (c free of x) beyond LOG1P_LARGE, log|c| + log|x| + log1p(1/u),
+    which stays finite where c*x overflows (log1p(1.5*x) at x = 3e38 in float32). Where the
+    true value is finite and u is that large, u is positive, so log u = log|c| + log|x|.
+    The large branch sees |x| clamped to 1 and up, so it never takes log 0 where not taken."""
+    c = sympy.diff(u, x)
+    if c.has(x) or sympy.simplify(u - c * x) != 0:
+        return log1p(u)
+    big = sympy.Max(sympy.Abs(x), 1)
+    large = sympy.log(sympy.Abs(c)) + sympy.log(big) + log1p(1 / (sympy.Abs(c) * big))
+    return sympy.Piecewise((large, sympy.Abs(u) > LOG1P_LARGE), (log1p(u), True))
 
 
 def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
     """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself."""
     if model.origin_impl is not None:
         return {"origin_impl": model.origin_impl}
-    return {"origin": model.origin}
+    assert model.origin is not None, "a gradient-only family has no origin to emit"
+    origin = model.expanded(model.origin)
+    found = {"origin": origin}
+    if (reduced := periodic_reduction(origin, model.x)) is not None:
+        found["periodic reduction"] = reduced
+    if (large := large_argument_form(origin, model.x)) is not None:
+        found["large-argument form"] = large
+    if (safe := zero_safe_products(model, origin)) is not None:
+        found["zero-safe products"] = safe
+    if (small := log1p_form(origin, model.x)) is not None:
+        found["log1p of small arguments"] = small
+    return found
 
 
 # --- floating-point score ----------------------------------------------------------------------
-
-
-def _elementwise(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndarray]:
-    """A math-module function over an array, result in the array's dtype (NumPy has no erf)."""
-    return lambda a: np.vectorize(fn, otypes=[np.asarray(a).dtype])(a)
-
-
-_NUMPY_EXTRAS = {"erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc)}
 
 
 @dataclass(frozen=True)
@@ -431,7 +586,7 @@ def _raises_flags(f: Callable[..., object], xs: np.ndarray, params: list[object]
 @at_dps
 def float_score(model: SurrogateModel, expr: sympy.Expr, exact_expr: sympy.Expr) -> FloatScore:
     """Score ``expr`` in float32/float64 against ``exact_expr``."""
-    f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
+    f = lambdify(model, expr, "numpy")
     references = _float_references(model, exact_expr)
     params = param_sets(model)[0]
     nonfinite = wrong = 0
@@ -577,12 +732,20 @@ def choose_scored(
     When no candidate is finite everywhere, the stabilised ones (``stabilised``) are tried too.
     """
     path, impl = model.spec.path, f"{what}_impl"
-    label = "d(origin)/dx" if what == "grad" else "origin"
+    label = "origin" if what == "origin" else "d(origin)/dx" if model.origin is not None else "grad"
     seen: list[Candidate] = []
     scored = _score_all(model, exact, candidates, impl, label, seen)
     best = min(scored, key=lambda item: item[0])
     if impl not in candidates and best[0][:2] != (0, 0):
-        more = {f"{best[1]}, {k}": v for k, v in stabilised(model, best[2])}
+        # The rewrites of the best candidate, and of the spec's own form: a first-tier rewrite
+        # can be finite yet cancel (a large-argument form 1/2 - 1/2 at x = -1e4) where a
+        # rewrite of the plain form (conjugate numerators) is exact.
+        first_name, first_expr = next(iter(candidates.items()))
+        bases = {best[1]: best[2], first_name: first_expr}
+        more = {
+            f"{base}, {k}": v for base, expr in bases.items() for k, v in stabilised(model, expr)
+        }
+        more = {k: v for k, v in more.items() if v not in candidates.values()}
         scored += _score_all(model, exact, more, impl, label, seen, first=len(candidates))
     _, name, expr, score = min(scored, key=lambda item: item[0])
     if score.nonfinite and name == impl:
@@ -629,7 +792,7 @@ def _small_references(model: SurrogateModel, exact: sympy.Expr) -> tuple[float |
 def nonfinite_points(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) -> tuple[int, str]:
     """How many points of ``small_grid`` (float32 and float64, default parameters) give NaN/inf
     for ``expr`` where ``exact`` is finite, and the first of them ("" if none)."""
-    f = lambdify(model, expr, [_NUMPY_EXTRAS, "numpy"])
+    f = lambdify(model, expr, "numpy")
     params = param_sets(model)[0]
     references = _small_references(model, exact)
     count, first = 0, ""
@@ -666,7 +829,9 @@ def _proven_equal(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr) ->
                 if bool(test(x, *ps)) and differ(f(x, ps), g(x, ps)):
                     return False
         return True
-    return worst_difference(model, expr, exact, PROOF_STRIDE) is None
+    # Adaptive digits: a higher derivative's exact zeros (sin(c*x) at a multiple of its period)
+    # carry 40-digit noise that an exact rewrite (x reduced modulo the period) does not.
+    return worst_difference(model, expr, exact, PROOF_STRIDE, adaptive=True) is None
 
 
 @at_dps
@@ -704,6 +869,14 @@ def _finite_form(model: SurrogateModel, exact: sympy.Expr) -> tuple[sympy.Expr |
         folded = fold_even(exact, x)
         together = _per_branch(folded, sympy.together)
         tried |= {"even-folded": folded, "even-folded, together": together}
+        # The first tier's argument rewrites: x reduced modulo the period of a Fourier series
+        # (sin(c*x) is NaN once c*x overflows), x**2 kept from overflowing in x/sqrt(x**2 + c).
+        for name, rewrite in (
+            ("periodic reduction", periodic_reduction),
+            ("large-argument form", large_argument_form),
+        ):
+            if (found := rewrite(exact, x)) is not None:
+                tried[name] = found
     for base in (exact, *_unique(tried).values()):
         for expr in itertools.chain([base], (e for _, e in stabilised(model, base))):
             if expr is exact:

@@ -9,13 +9,19 @@ limits are evaluated far out instead. Every tolerance is a named constant with i
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import random
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import mpmath
+import numpy as np
 import sympy
+from sympy.printing.numpy import NumPyPrinter as NumPyPrinterBase
+from sympy.printing.pycode import MpmathPrinter as MpmathPrinterBase
 
+from .spec import Param
 from .symbolic import SurrogateModel
 
 DPS = 40  # working precision of every identity check
@@ -48,6 +54,11 @@ NORMALIZED_TOL = 1e-9
 # Limits at +-inf of a float input: f(+-1e100) and f(+-1e150), settled if they agree to 1e-20.
 LIMIT_NEAR = mpmath.mpf("1e100")
 LIMIT_FAR = mpmath.mpf("1e150")
+# A periodic f has no limit: it is probed at sqrt(2) * 10**e (off any simple period, and small
+# enough that 40 digits resolve its phase); values that spread by more than this and go up and
+# down mean no limit.
+OSCILLATION_EXPONENTS = (20, 22, 24, 26, 28, 30, 32)
+OSCILLATION_SPREAD = mpmath.mpf("1e-6")
 LIMIT_SETTLED = mpmath.mpf("1e-20")
 LIMIT_ZERO = mpmath.mpf("1e-320")  # both far values below float64's range: the limit is 0
 # Raw derivatives can cancel badly far out (two ~1/|x| terms); 100 digits stay exact to 3e38.
@@ -73,22 +84,76 @@ def at_dps(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class _ModMixin:
+    """``Mod(a, b)`` as ``(a % b)``: SymPy's Python printers give Mod the precedence of ``*``, so
+    ``2*Mod(x, p)`` prints as ``2*x % p``, which Python reads as ``(2*x) % p``."""
+
+    def _print_Mod(self, expr: sympy.Mod) -> str:
+        a, b = (self._print(arg) for arg in expr.args)  # type: ignore[attr-defined]
+        return f"(({a}) % ({b}))"
+
+
+class MpmathPrinter(_ModMixin, MpmathPrinterBase):
+    pass
+
+
+class NumPyPrinter(_ModMixin, NumPyPrinterBase):
+    pass
+
+
+# What lambdify gives its own printer: names unqualified (the namespace holds them).
+_LAMBDIFY_SETTINGS = {
+    "fully_qualified_modules": False,
+    "inline": True,
+    "allow_unknown_functions": True,
+}
+
+
+def _elementwise(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndarray]:
+    """A math-module function over an array, result in the array's dtype (NumPy has no erf)."""
+    return lambda a: np.vectorize(fn, otypes=[np.asarray(a).dtype])(a)
+
+
+_NUMPY_EXTRAS = {"erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc)}
+
+
 def lambdify(
-    model: SurrogateModel, expr: sympy.Expr, modules: object, cse: bool = True
+    model: SurrogateModel,
+    expr: sympy.Expr,
+    modules: Literal["mpmath", "numpy"],
+    cse: bool = True,
+    args: Sequence[sympy.Symbol] | None = None,
 ) -> Callable[..., object]:
-    """``expr`` as a function of (x, *params). The symbols are renamed ``_a0, _a1, ...`` first
-    so that no parameter name (``exp``, ``select``, ``beta``) can shadow a function of the
-    numeric module (what ``dummify=True`` does, at a fraction of its cost on large trees).
-    ``cse``: common subexpressions computed once (fewer operations, and large derivatives stay
-    shallow enough for Python's compiler)."""
-    symbols = (model.x, *model.params)
+    """``expr`` as a function of (x, *params), or of (x, *args) where ``args`` are not the model's
+    parameters (a library preset's). The symbols are renamed ``_a0, _a1, ...`` first so that no
+    parameter name (``exp``, ``select``, ``beta``) can shadow a function of the numeric module
+    (what ``dummify=True`` does, at a fraction of its cost on large trees). ``cse``: common
+    subexpressions computed once (fewer operations, and large derivatives stay shallow enough
+    for Python's compiler). ``Mod`` is printed with its parentheses (``_ModMixin``)."""
+    symbols = (model.x, *(model.params if args is None else args))
+    return _lambdified(symbols, expr, modules, cse)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lambdified(
+    symbols: tuple[sympy.Symbol, ...], expr: sympy.Expr, numeric: str, cse: bool
+) -> Callable[..., object]:
+    """lambdify, once per expression: the checks of a spec ask for the same candidate forms many
+    times (scores, finiteness, proofs), and printing a large tree costs more than evaluating it."""
     safe = [sympy.Symbol(f"_a{i}", **s.assumptions0) for i, s in enumerate(symbols)]
     renamed = expr.xreplace(dict(zip(symbols, safe, strict=True)))
-    return sympy.lambdify(safe, renamed, modules=modules, cse=cse)
+    printer = MpmathPrinter if numeric == "mpmath" else NumPyPrinter
+    modules = "mpmath" if numeric == "mpmath" else [_NUMPY_EXTRAS, "numpy"]
+    return sympy.lambdify(
+        safe, renamed, modules=modules, cse=cse, printer=printer(_LAMBDIFY_SETTINGS)
+    )
 
 
 class Evaluator:
     """An expression as an mpmath function of (x, *params); None where undefined or not finite.
+
+    ``args`` are the parameter symbols when they are not the model's (a library preset's).
+    Integer parameters are passed as Python ints: a Sum's bound is a ``range`` argument.
 
     No common-subexpression elimination here: it would hoist a Piecewise branch's terms out of
     its condition (a**2/x**2 evaluated at x = 0 where another branch applies). With ``adaptive``
@@ -98,15 +163,24 @@ class Evaluator:
     """
 
     def __init__(
-        self, model: SurrogateModel, expr: sympy.Expr, dps: int = DPS, adaptive: bool = False
+        self,
+        model: SurrogateModel,
+        expr: sympy.Expr,
+        dps: int = DPS,
+        adaptive: bool = False,
+        args: Sequence[sympy.Symbol] | None = None,
     ) -> None:
-        self.f = lambdify(model, expr, "mpmath", cse=False)
+        symbols = tuple(model.params if args is None else args)
+        self.f = lambdify(model, expr, "mpmath", cse=False, args=symbols)
+        self.integer = tuple(bool(s.is_integer) for s in symbols)
         self.dps, self.adaptive = dps, adaptive
 
     def _at(self, dps: int, x: mpmath.mpf, params: Sequence[mpmath.mpf]) -> mpmath.mpf | None:
         with mpmath.workdps(dps):
             try:
-                value = self.f(x, *params)
+                pairs = zip(params, self.integer, strict=True)
+                values = [int(p) if integer else p for p, integer in pairs]
+                value = self.f(x, *values)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                 return None
             if isinstance(value, int | float):
@@ -131,16 +205,38 @@ class Evaluator:
 @at_dps
 def param_sets(model: SurrogateModel) -> list[tuple[mpmath.mpf, ...]]:
     """Defaults, and a perturbed set so that a formula right only at the defaults still fails."""
-    perturbed = []
-    for p in model.spec.params:
-        if p.domain == "integer":
-            perturbed.append(mpmath.mpf(p.default) + 1)
-        else:
-            perturbed.append(
-                mpmath.mpf(p.default) * PERTURB_FACTOR if p.default else PERTURB_FROM_ZERO
-            )
+    perturbed = tuple(perturb(p) for p in model.spec.params)
     defaults = tuple(mpmath.mpf(p.default) for p in model.spec.params)
-    return [defaults] if not perturbed else [defaults, tuple(perturbed)]
+    return [defaults] if not perturbed else [defaults, perturbed]
+
+
+def inside(p: Param, value: mpmath.mpf) -> bool:
+    """Whether ``value`` satisfies the parameter's domain and bounds."""
+    checks = [
+        p.domain != "integer" or value == mpmath.floor(value),
+        p.domain != "positive" or value > 0,
+        p.domain != "nonnegative" or value >= 0,
+        p.min is None or value >= p.min,
+        p.max is None or value <= p.max,
+        p.above is None or value > p.above,
+        p.below is None or value < p.below,
+    ]
+    return all(checks)
+
+
+def perturb(p: Param) -> mpmath.mpf:
+    """The default moved (x1.37, or +1 for integers) and kept inside the parameter's bounds."""
+    default = mpmath.mpf(p.default)
+    if p.domain == "integer":
+        candidates = [default + 1, default - 1]
+    elif p.default:
+        candidates = [default * PERTURB_FACTOR, default / PERTURB_FACTOR]
+    else:
+        candidates = [PERTURB_FROM_ZERO, -PERTURB_FROM_ZERO]
+    for value in candidates:
+        if inside(p, value):
+            return value
+    return default
 
 
 @functools.lru_cache(maxsize=256)
@@ -209,11 +305,12 @@ def differ(a: mpmath.mpf | None, b: mpmath.mpf | None) -> bool:
 @functools.lru_cache(maxsize=256)
 @at_dps
 def values(
-    model: SurrogateModel, expr: sympy.Expr, stride: int = 1
+    model: SurrogateModel, expr: sympy.Expr, stride: int = 1, adaptive: bool = False
 ) -> tuple[tuple[tuple[mpmath.mpf, mpmath.mpf | None], ...], ...]:
     """``expr`` at every sample point (every ``stride``-th, and always both sides of every
-    breakpoint), per parameter set; cached: each reference is used often."""
-    f = Evaluator(model, expr)
+    breakpoint), per parameter set; cached: each reference is used often. ``adaptive``: tiny
+    values recomputed at more digits (``Evaluator``)."""
+    f = Evaluator(model, expr, adaptive=adaptive)
     rows = []
     for ps in param_sets(model):
         xs = sample_points(model, ps)
@@ -228,18 +325,24 @@ def values(
 
 @at_dps
 def worst_difference(
-    model: SurrogateModel, expr: sympy.Expr, reference: sympy.Expr, stride: int = 1
+    model: SurrogateModel,
+    expr: sympy.Expr,
+    reference: sympy.Expr,
+    stride: int = 1,
+    adaptive: bool = False,
 ) -> tuple[Point, mpmath.mpf | None, mpmath.mpf | None] | None:
     """Where ``expr`` and ``reference`` differ most (absolutely), or None if equal at every sample
-    (every ``stride``-th sample, see ``values``).
+    (every ``stride``-th sample, see ``values``). ``adaptive``: both evaluated with tiny values
+    recomputed at more digits, where a value of 0 is what is left of a cancellation (sin(c*x)
+    at a multiple of its period far from 0 keeps 1e-35 of noise at 40 digits).
 
     The defaults are scanned first; the perturbed parameters only if the defaults show no
     difference, so a report names the defaults whenever they already disagree.
     """
     for params, rows, refs in zip(
         param_sets(model),
-        values(model, expr, stride),
-        values(model, reference, stride),
+        values(model, expr, stride, adaptive),
+        values(model, reference, stride, adaptive),
         strict=True,
     ):
         worst: tuple[mpmath.mpf, Point, mpmath.mpf | None, mpmath.mpf | None] | None = None
@@ -258,9 +361,13 @@ def sample_count(model: SurrogateModel) -> int:
 
 
 def limit_value(f: Callable[[mpmath.mpf], mpmath.mpf | None], sign: int) -> float | None:
-    """The limit of f at sign*inf: f(+-1e150) if settled, else 0 (decaying) or +-inf."""
+    """The limit of f at sign*inf: f(+-1e150) if settled, else 0 (decaying) or +-inf (growing);
+    None where f is undefined there or has no limit (it oscillates, as a periodic one does)."""
+    probes = [f(sign * mpmath.sqrt(2) * mpmath.mpf(10) ** e) for e in OSCILLATION_EXPONENTS]
     near, far = f(sign * LIMIT_NEAR), f(sign * LIMIT_FAR)
-    if near is None or far is None:
+    if near is None or far is None or any(v is None for v in probes):
+        return None
+    if _oscillates([v for v in probes if v is not None]):
         return None
     if abs(near) < LIMIT_ZERO and abs(far) < LIMIT_ZERO:
         return 0.0
@@ -269,3 +376,12 @@ def limit_value(f: Callable[[mpmath.mpf], mpmath.mpf | None], sign: int) -> floa
     if abs(far) < abs(near):
         return 0.0
     return float("inf") if far > 0 else float("-inf")
+
+
+def _oscillates(values: Sequence[mpmath.mpf]) -> bool:
+    """Far values that spread by more than OSCILLATION_SPREAD and go up and down."""
+    spread = max(values) - min(values)
+    if spread <= OSCILLATION_SPREAD * max(1, *map(abs, values)):
+        return False
+    steps = [b - a for a, b in itertools.pairwise(values)]
+    return not (all(s >= 0 for s in steps) or all(s <= 0 for s in steps))

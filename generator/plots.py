@@ -25,7 +25,7 @@ import mpmath
 import numpy as np
 
 from .checks import CheckedModel
-from .numeric import Evaluator, limit_value, numeric_breakpoints
+from .numeric import Evaluator, inside, limit_value, numeric_breakpoints
 from .spec import Param
 
 PLOT_DPS = 30  # digits of every plotted value (far beyond what a pixel resolves)
@@ -128,14 +128,8 @@ def _value_text(value: float) -> str:
 
 
 def _in_domain(value: float, param: Param) -> bool:
-    if not math.isfinite(value):
-        return False
-    return {
-        "positive": value > 0,
-        "nonnegative": value >= 0,
-        "integer": float(value).is_integer(),
-        "real": True,
-    }[param.domain]
+    """Inside the parameter's domain and its declared bounds."""
+    return math.isfinite(value) and inside(param, mpmath.mpf(value))
 
 
 def _candidates(param: Param) -> list[float]:
@@ -162,6 +156,8 @@ def variants(checked: CheckedModel) -> tuple[list[Variant], list[str]]:
         label = f"{first.name} = {_value_text(value)}"
         if not _in_domain(value, first):
             domain = _DOMAIN_TEXT[first.domain].format(name=first.name)
+            bounds = first.describe_bounds().removeprefix("an integer").lstrip(", ")
+            domain += f", {bounds}" if bounds else ""
             notes.append(f"{label} is not drawn: outside the parameter's domain ({domain}).")
             continue
         drawn.append(Variant(label, (mpmath.mpf(value), *defaults[1:]), value == first.default))
@@ -241,45 +237,69 @@ def _axes_style(ax: Any, xlabel: str = "x = v - v_th") -> None:
     ax.set_xlabel(xlabel)
 
 
+def _gap_notes(v: Variant, curves: Sequence[tuple[str, Curve | None]]) -> list[str]:
+    """A note for each drawn curve with undefined points (left out of its line)."""
+    notes = []
+    for name, c in curves:
+        if c is not None and c.undefined:
+            gaps = ", ".join(f"{x:.3g}" for x in c.xs[np.isnan(c.ys)][:3])
+            where = f" ({v.label})" if v.label else ""
+            notes.append(
+                f"The {name}{where} is undefined at {c.undefined} plotted points"
+                f" (x = {gaps}{', ...' if c.undefined > 3 else ''}): left out of the line."
+            )
+    return notes
+
+
 def page_plot(checked: CheckedModel) -> PagePlot:
-    """Origin and gradient for the default and two neighbouring values of the first parameter."""
+    """Origin and gradient for the default and two neighbouring values of the first parameter
+    (the gradient alone for a gradient-only family)."""
     model, spec = checked.model, checked.model.spec
     candidates, notes = variants(checked)
-    origin, grad = Evaluator(model, model.origin), Evaluator(model, model.grad)
-    curves: list[tuple[Variant, Curve, Curve]] = []
+    grad = Evaluator(model, model.grad)
+    origin = Evaluator(model, model.origin) if model.origin is not None else None
+
+    def curves_at(xs: np.ndarray, v: Variant) -> tuple[Curve | None, Curve]:
+        o = sample(origin, xs, v.params) if origin is not None else None
+        return o, sample(grad, xs, v.params)
+
+    curves: list[tuple[Variant, Curve | None, Curve]] = []
     w0 = max(HALF_WIDTHS[-1], BREAKPOINT_MARGIN * max(map(abs, checked.breakpoints), default=0))
     for v in candidates:
-        xs = grid(w0, _breakpoints(checked, v.params))
-        o, g = sample(origin, xs, v.params), sample(grad, xs, v.params)
-        worst = max(o.undefined, g.undefined)
-        if worst > UNDEFINED_FRACTION * len(xs) and not v.is_default:
+        o, g = curves_at(grid(w0, _breakpoints(checked, v.params)), v)
+        worst = max(o.undefined if o is not None else 0, g.undefined)
+        if worst > UNDEFINED_FRACTION * len(g.xs) and not v.is_default:
             notes.append(
                 f"{v.label} is not drawn: the formula is undefined there"
-                f" (at {worst} of {len(xs)} sampled points; a pole in {spec.params[0].name})."
+                f" (at {worst} of {len(g.xs)} sampled points; a pole in {spec.params[0].name})."
             )
             continue
         curves.append((v, o, g))
     drawn = [v for v, _, _ in curves]
     # The peaks on the widest range (whose grid holds x = 0 and both sides of every breakpoint).
     width, tail = half_width(checked, drawn, [_peak(g)[0] for _, _, g in curves])
-    with _figure(nrows=1, ncols=2, figsize=(8, 3.2)) as (fig, (ax1, ax2)):
+    layout = (
+        {"nrows": 1, "ncols": 2, "figsize": (8, 3.2)}
+        if origin is not None
+        else {"nrows": 1, "ncols": 1, "figsize": (4.5, 3.2)}
+    )
+    with _figure(**layout) as (fig, axes):
+        ax1, ax2 = axes if origin is not None else (None, axes)
         for v, _, _ in curves:
-            xs = grid(width, _breakpoints(checked, v.params))
-            o, g = sample(origin, xs, v.params), sample(grad, xs, v.params)
+            o, g = curves_at(grid(width, _breakpoints(checked, v.params)), v)
             style = {"label": v.label or None, "linewidth": 2.0 if v.is_default else 1.3}
-            ax1.plot(o.xs, o.ys, **style)
+            if ax1 is not None and o is not None:
+                ax1.plot(o.xs, o.ys, **style)
             ax2.plot(g.xs, g.ys, **style)
-            for name, c in (("origin", o), ("gradient", g)):
-                if c.undefined:
-                    gaps = ", ".join(f"{x:.3g}" for x in c.xs[np.isnan(c.ys)][:3])
-                    where = f" ({v.label})" if v.label else ""
-                    notes.append(
-                        f"The {name}{where} is undefined at {c.undefined} plotted points"
-                        f" (x = {gaps}{', ...' if c.undefined > 3 else ''}): left out of the line."
-                    )
-        ax1.set_title("origin(x)")
-        ax2.set_title("grad(x) = d origin / dx")
+            notes += _gap_notes(v, (("origin", o), ("gradient", g)))
+        if ax1 is not None:
+            ax1.set_title("origin(x)")
+            ax2.set_title("grad(x) = d origin / dx")
+        else:
+            ax2.set_title("grad(x)")
         for ax in (ax1, ax2):
+            if ax is None:
+                continue
             _axes_style(ax)
             ax.set_xlim(-width, width)
         if spec.params:
@@ -300,10 +320,13 @@ def shape(checked: CheckedModel) -> Shape:
     """Peak and area of the gradient at the default parameters."""
     model = checked.model
     params = tuple(mpmath.mpf(p.default) for p in model.spec.params)
-    grad, origin = Evaluator(model, model.grad), Evaluator(model, model.origin)
+    grad = Evaluator(model, model.grad)
     w = max(GALLERY_HALF_WIDTH, BREAKPOINT_MARGIN * max(map(abs, checked.breakpoints), default=0))
     xs = np.union1d(grid(w, checked.breakpoints, 1001), [0.0])
     peak, at = _peak(sample(grad, xs, params))
+    if model.origin is None:  # a gradient-only family: no origin to take the area from
+        return Shape(peak, at, None)
+    origin = Evaluator(model, model.origin)
     with mpmath.workdps(PLOT_DPS):
         low = limit_value(lambda t: origin(t, params), -1)
         high = limit_value(lambda t: origin(t, params), 1)

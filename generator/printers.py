@@ -18,8 +18,21 @@ TEMP_PREFIX = "_t"  # CSE temporaries _t0, _t1, ...: a spec parameter cannot sta
 
 
 def is_constant(expr: sympy.Expr) -> bool:
-    """A number that is not a literal (sqrt(2), pi/2, ...): printed as one float literal."""
-    return bool(expr.is_number) and not isinstance(expr, sympy.Integer | sympy.Float)
+    """A number that is not a literal (sqrt(2), pi/2, ...): printed as one float literal.
+
+    NaN is not one: each printer spells it (``jnp.nan``, a typed ``math.nan``)."""
+    return (
+        bool(expr.is_number)
+        and not isinstance(expr, sympy.Integer | sympy.Float)
+        and expr is not sympy.nan
+    )
+
+
+def guarded(expr: sympy.Expr, guard: sympy.Basic) -> sympy.Expr:
+    """``expr`` where the parameters are valid (``guard``), NaN elsewhere."""
+    if guard is sympy.true:
+        return expr
+    return sympy.Piecewise((expr, guard), (sympy.nan, True))
 
 
 class CodePrinterMixin:
@@ -80,3 +93,106 @@ def print_cse(expr: sympy.Expr, printer: Any, x: sympy.Symbol) -> Printed:
         result=printer.doprint(reduced),
         constant=not expr.has(x),
     )
+
+
+# Non-finite arguments and speculated branches, for backends whose floating-point flags are
+# visible (a CPU ufunc loop: NumPy reports them as warnings). Two kinds of fault, fixed on the
+# expression before CSE:
+#  - a periodic operation (Mod, floor, sin, cos, tan) of an infinite argument is an invalid
+#    operation (inf % p, sin(inf)) and has no value: the smallest enclosing formula (a
+#    Piecewise branch, else the whole expression) returns NaN there instead, and the operation
+#    sees 0 (``Finite``), so that no NaN reaches an ordered comparison either;
+#  - a compiler computes both sides of a Piecewise (select, or an if-converted if/else): a division,
+#    log or root in a branch sees its operand only where the branch is taken, 1 elsewhere
+#    (``Safe``), so 1/x in the |x| > c branch never divides by 0 at x = 0.
+
+PERIODIC = (sympy.Mod, sympy.floor, sympy.ceiling, sympy.frac, sympy.sin, sympy.cos, sympy.tan)
+
+
+class Finite(sympy.Function):
+    """``a`` where finite, 0 at +-inf (printed by the backend's printer)."""
+
+    nargs = 1
+
+    def _eval_is_extended_real(self) -> bool:
+        return True
+
+    def _eval_is_finite(self) -> bool:
+        return True
+
+
+class IsFinite(sympy.logic.boolalg.BooleanFunction):
+    """``abs(a) != inf``: a quiet comparison (printed by the backend's printer)."""
+
+    nargs = 1
+
+
+class Safe(sympy.Function):
+    """``Safe(u, cond)``: u where cond holds, else 1 (printed by the backend's printer)."""
+
+    nargs = 2
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+
+def _rebuild(expr: sympy.Basic, branch: Any) -> sympy.Basic:
+    """expr with every Piecewise rebuilt as ``branch(value, guard)`` per branch, innermost first;
+    guard: the condition under which that branch is taken."""
+    if isinstance(expr, sympy.Piecewise):
+        pieces: list[tuple[sympy.Basic, sympy.Basic]] = []
+        earlier: list[sympy.Basic] = []
+        for value, cond in expr.args:
+            taken = sympy.And(cond, *[sympy.Not(c) for c in earlier]) if earlier else cond
+            pieces.append((branch(_rebuild(value, branch), taken), cond))
+            earlier.append(cond)
+        return sympy.Piecewise(*pieces)
+    if not expr.args or isinstance(expr, Finite | Safe | IsFinite):
+        return expr
+    return expr.func(*(_rebuild(a, branch) for a in expr.args))
+
+
+def _unsafe(e: sympy.Basic, x: sympy.Symbol) -> bool:
+    """A division, fractional power or log of an x-dependent operand."""
+    if isinstance(e, sympy.Pow) and e.base.has(x) and not isinstance(e.base, Safe):
+        return not (e.exp.is_Integer and e.exp >= 0)
+    return isinstance(e, sympy.log) and e.args[0].has(x) and not isinstance(e.args[0], Safe)
+
+
+def speculation_safe(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """Divisions, roots and logs in a Piecewise branch see their operand only where the branch
+    is taken (``Safe``)."""
+
+    def branch(value: sympy.Basic, taken: sympy.Basic) -> sympy.Basic:
+        if taken is sympy.true:
+            return value
+        return value.replace(
+            lambda e: _unsafe(e, x),
+            lambda e: (
+                e.func(Safe(e.base, taken), e.exp)
+                if isinstance(e, sympy.Pow)
+                else e.func(Safe(e.args[0], taken))
+            ),
+        )
+
+    return _rebuild(expr, branch)
+
+
+def finite_guarded(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """NaN at x = +-inf in the smallest branch (else the whole expression) that holds a periodic
+    operation of an x-dependent argument; the operation itself sees 0 there (``Finite``)."""
+
+    def level(value: sympy.Basic, taken: sympy.Basic = sympy.true) -> sympy.Basic:
+        def bare(e: sympy.Basic) -> bool:
+            return (
+                isinstance(e, PERIODIC) and e.args[0].has(x) and not isinstance(e.args[0], Finite)
+            )
+
+        if not any(bare(e) for e in value.atoms(*PERIODIC)):
+            return value
+        value = value.replace(bare, lambda e: e.func(Finite(e.args[0]), *e.args[1:]))
+        # Finite x, not each argument: a condition holding a Piecewise would be rewritten by
+        # SymPy; an argument that overflows at finite x is 0 in the operation, and no flag.
+        return sympy.Piecewise((value, IsFinite(x)), (sympy.nan, True))
+
+    return level(_rebuild(expr, level))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import keyword
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,6 +35,33 @@ class Param:
     default: float
     domain: str
     doc: str
+    # Optional bounds: min/max inclusive, above/below exclusive (q-PseudoSpike's alpha > 1).
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+    below: float | None = None
+
+    @property
+    def bounded(self) -> bool:
+        """An integer domain or an explicit bound: the generated code validates the value."""
+        return self.domain == "integer" or any(
+            b is not None for b in (self.min, self.max, self.above, self.below)
+        )
+
+    def describe_bounds(self) -> str:
+        """``"an integer, 1 <= n <= 16"`` / ``"> 1"`` / ``""``: the constraints beyond the sign."""
+        parts = ["an integer"] if self.domain == "integer" else []
+        low = f"{_num(self.min)} <= " if self.min is not None else ""
+        low = f"{_num(self.above)} < " if self.above is not None else low
+        high = f" <= {_num(self.max)}" if self.max is not None else ""
+        high = f" < {_num(self.below)}" if self.below is not None else high
+        if low or high:
+            parts.append(f"{low}{self.name}{high}")
+        return ", ".join(parts)
+
+
+def _num(value: float | None) -> str:
+    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,35 @@ class Backward:
     expr: str
     expect: str  # "match" or "mismatch" (a known-wrong or differently parametrised quote)
     note: str
+
+
+FORWARDS = ("ge", "gt", "half")  # a preset's forward: x >= 0 -> 1, x > 0 -> 1, 0.5 at x == 0
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One library's surrogate expressed through this spec's family: its gradient is
+    ``scale * grad(x_map, **family)``, each an expression of ``x`` and the library's parameters."""
+
+    library: str
+    also: tuple[str, ...]  # libraries exporting the same API (brainpy re-exports braintools)
+    class_name: str  # the library's class name, or "" if it has none
+    function: str  # the library's function (or factory) name, or ""
+    params: tuple[tuple[str, float], ...]  # the library's keyword names and defaults, in order
+    family: tuple[tuple[str, str], ...]  # every family parameter as an expression of those
+    x: str  # the family's input as an expression of x (affine)
+    scale: str  # the factor on the family's gradient
+    grad: str  # the library code's gradient, quoted; verified equal to scale * grad(x_map)
+    origin: str | None  # the library code's origin, quoted, where it has one; verified too
+    forward: str  # one of FORWARDS
+    ignored: tuple[tuple[str, str], ...]  # parameters that leave the gradient alone, and why
+    source: str  # where in the library the code lives
+    note: str  # what a user switching from the library should know (code-vs-docs differences)
+
+    @property
+    def label(self) -> str:
+        """``braintools.Sigmoid`` / ``spyx.tanh``: how messages and docs name the preset."""
+        return f"{self.library}.{self.class_name or self.function}"
 
 
 @dataclass(frozen=True)
@@ -62,7 +118,7 @@ class Spec:
     title: str
     summary: str
     params: tuple[Param, ...]
-    origin: str  # SymPy source text, parsed (never eval'd) by symbolic.py
+    origin: str | None  # SymPy source text, parsed (never eval'd) by symbolic.py; None: grad-only
     backward: tuple[Backward, ...]
     grad_impl: str | None
     origin_impl: str | None
@@ -71,7 +127,13 @@ class Spec:
     notes: str
     path: str  # as shown in messages: "specs/<name>.yaml"
     class_name: str  # the spec's ``class_name``, or the CamelCase of ``name``
+    grad: str | None = None  # a gradient-only family's gradient (no closed-form origin)
+    presets: tuple[Preset, ...] = ()
     aliases: tuple[Alias, ...] = ()
+
+    @property
+    def gradient_only(self) -> bool:
+        return self.origin is None
 
 
 def camel_case(name: str) -> str:
@@ -156,12 +218,14 @@ _TOP_KEYS = (
     "aliases",
     "params",
     "origin",
+    "grad",
     "backward",
     "grad_impl",
     "origin_impl",
     "properties",
     "references",
     "notes",
+    "presets",
 )
 
 
@@ -182,30 +246,67 @@ def _load_param(path: str, name: object, raw: object, reserved: Mapping[str, str
     default = f.take("default")
     domain = f.text("domain", required=False, default="real")
     doc = f.text("doc")
-    f.done(("default", "domain", "doc"))
+    bounds = {key: f.take(key) for key in _BOUNDS}
+    f.done(("default", "domain", "doc", *_BOUNDS))
     if domain not in DOMAINS:
         f.fail("domain", f"{domain!r} is not one of {list(DOMAINS)}")
-    if isinstance(default, bool) or not isinstance(default, int | float):
-        hint = " (write floats as 1.0e-3: YAML 1.1 reads 1e-3 as a string)"
-        f.fail(
-            "default",
-            f"must be a number, got {_type_name(default)}" + hint * (type(default) is str),
-        )
-    assert isinstance(default, int | float)
-    if isinstance(default, int) and abs(default) > 2**53:
-        f.fail("default", f"{default!r} is too large (|default| <= 2**53)")
-    if domain == "integer" and not isinstance(default, int):
-        f.fail("default", f"{default!r} is not an integer (domain: integer)")
-    value = float(default) if domain != "integer" else default
+    value = _number(f, "default", default, integer=domain == "integer")
     ok = {
         "positive": value > 0,
         "nonnegative": value >= 0,
-        "real": value == value and abs(value) != float("inf"),
+        "real": True,
         "integer": True,
     }[domain]
-    if not ok or value != value or abs(value) == float("inf"):
+    if not ok:
         f.fail("default", f"{default!r} lies outside its domain {domain!r}")
-    return Param(name=name, default=value, domain=domain, doc=doc)
+    limits = {
+        key: _number(f, key, raw_bound, integer=domain == "integer")
+        if raw_bound is not None
+        else None
+        for key, raw_bound in bounds.items()
+    }
+    param = Param(name=name, default=value, domain=domain, doc=doc, **limits)
+    _check_bounds(f, param)
+    return param
+
+
+_BOUNDS = ("min", "max", "above", "below")
+
+
+def _number(f: _Fields, key: str, raw: object, *, integer: bool) -> float:
+    """A finite YAML number (an int where ``integer``), as float (int for integers)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        hint = " (write floats as 1.0e-3: YAML 1.1 reads 1e-3 as a string)"
+        f.fail(key, f"must be a number, got {_type_name(raw)}" + hint * (type(raw) is str))
+    assert isinstance(raw, int | float)
+    if isinstance(raw, int) and abs(raw) > 2**53:
+        f.fail(key, f"{raw!r} is too large (|{key}| <= 2**53)")
+    if raw != raw or abs(raw) == float("inf"):
+        f.fail(key, f"{raw!r} is not a finite number")
+    if integer and not isinstance(raw, int):
+        f.fail(key, f"{raw!r} is not an integer (domain: integer)")
+    return raw if integer else float(raw)
+
+
+def _check_bounds(f: _Fields, p: Param) -> None:
+    """At most one lower and one upper bound, consistent, and the default inside them."""
+    if p.min is not None and p.above is not None:
+        f.fail("above", "give either min (inclusive) or above (exclusive), not both")
+    if p.max is not None and p.below is not None:
+        f.fail("below", "give either max (inclusive) or below (exclusive), not both")
+    low = p.min if p.min is not None else p.above
+    high = p.max if p.max is not None else p.below
+    if low is not None and high is not None and not low < high:
+        f.fail("max" if p.max is not None else "below", f"{high!r} is not above {low!r}")
+    d = p.default
+    for key, bound, inside in (
+        ("min", p.min, lambda b: d >= b),
+        ("max", p.max, lambda b: d <= b),
+        ("above", p.above, lambda b: d > b),
+        ("below", p.below, lambda b: d < b),
+    ):
+        if bound is not None and not inside(bound):
+            f.fail("default", f"{d!r} lies outside the bound {key}: {bound!r}")
 
 
 def _load_backward(path: str, index: int, raw: object) -> Backward:
@@ -327,13 +428,17 @@ def _properties(f: _Fields) -> tuple[str, ...]:
 
 
 def load_spec(
-    file: Path, shown: str | None = None, reserved: Mapping[str, str] | None = None
+    file: Path,
+    shown: str | None = None,
+    reserved: Mapping[str, str] | None = None,
+    libraries: Collection[str] | None = None,
 ) -> Spec:
     """Read and validate one spec; ``shown`` is the path used in messages.
 
     ``reserved`` maps the identifiers a parameter must not take to the reason (the input ``x``,
-    the spec language's functions, names the generated code of some backend uses); the caller
-    assembles it, so that this stage knows no backend.
+    the spec language's functions, names the generated code of some backend uses), and
+    ``libraries`` are the library names a preset may name (None: any snake_case name); the caller
+    assembles both, so that this stage knows no backend.
     """
     reserved = {"x": "the input variable", **(reserved or {})}
     path = shown or f"{file.parent.name}/{file.name}"
@@ -344,14 +449,21 @@ def load_spec(
     summary = f.text("summary")
     aliases = _aliases(f)
     params = _params(f, reserved)
-    origin = f.expression("origin")
+    origin, grad = _origin_or_grad(f)
     backward = _backward_list(f)
     grad_impl = f.expression("grad_impl", required=False) or None
     origin_impl = f.expression("origin_impl", required=False) or None
     properties = _properties(f)
     references = _string_list(f, "references")
     notes = f.text("notes", required=False)
+    presets = _presets(f, params, libraries)
     f.done(_TOP_KEYS)
+    if grad is not None:
+        for key, value in (("origin_impl", origin_impl), ("grad_impl", grad_impl)):
+            if value is not None:
+                f.fail(key, "a gradient-only family (grad:) has no origin to rewrite; remove it")
+        if "normalized" in properties:
+            f.fail("properties", "normalized needs an origin; a gradient-only family has none")
     return Spec(
         name=name,
         title=title,
@@ -366,14 +478,174 @@ def load_spec(
         notes=notes,
         path=path,
         class_name=class_name,
+        grad=grad,
+        presets=presets,
         aliases=aliases,
     )
 
 
-def load_specs(spec_dir: Path, reserved: Mapping[str, str] | None = None) -> list[Spec]:
+def _origin_or_grad(f: _Fields) -> tuple[str | None, str | None]:
+    """Exactly one of ``origin`` (a smooth step) and ``grad`` (a gradient-only family)."""
+    if "origin" in f.raw and "grad" in f.raw:
+        f.fail("grad", "give either origin (the family's smooth step) or grad, not both")
+    if "grad" in f.raw:
+        return None, f.expression("grad")
+    if "origin" not in f.raw:
+        f.fail("origin", "missing required key (or grad: for a family with no closed-form origin)")
+    return f.expression("origin"), None
+
+
+_PRESET_KEYS = (
+    "library",
+    "also",
+    "class",
+    "function",
+    "params",
+    "family",
+    "x",
+    "scale",
+    "grad",
+    "origin",
+    "forward",
+    "ignored",
+    "source",
+    "note",
+)
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _library(f: _Fields, key: str, value: object, libraries: Collection[str] | None) -> str:
+    """A library name: one the caller knows (the backends' registry), or any snake_case name."""
+    if libraries is not None and value not in libraries:
+        f.fail(key, f"{value!r} is not one of {sorted(libraries)}")
+    if not isinstance(value, str) or not _NAME.match(value):
+        f.fail(key, f"{value!r} is not a library name (snake_case)")
+    assert isinstance(value, str)
+    return value
+
+
+def _load_preset(
+    path: str,
+    index: int,
+    raw: object,
+    family: tuple[Param, ...],
+    libraries: Collection[str] | None,
+) -> Preset:
+    f = _Fields(path, f"presets[{index}]", raw)
+    library = _library(f, "library", f.take("library"), libraries)
+    also = tuple(_library(f, "also", v, libraries) for v in _string_list(f, "also"))
+    class_name = f.text("class", required=False)
+    function = f.text("function", required=False)
+    if not class_name and not function:
+        f.fail("class", "give the library's class name, its function name, or both")
+    for key, value in (("class", class_name), ("function", function)):
+        if value and (not _IDENT.match(value) or keyword.iskeyword(value)):
+            f.fail(key, f"{value!r} is not a Python identifier")
+    params = _preset_params(f)
+    names = {name for name, _ in params}
+    raw_family = f.take("family") or {}
+    if not isinstance(raw_family, dict):
+        f.fail("family", f"must be a mapping of family parameter -> expression, got {raw_family!r}")
+    assert isinstance(raw_family, dict)
+    unknown = sorted(set(map(str, raw_family)) - {p.name for p in family})
+    if unknown:
+        f.fail("family", f"{unknown} are not parameters of this family")
+    mapping: list[tuple[str, str]] = []
+    for p in family:
+        raw_value = raw_family.get(p.name, p.name if p.name in names else None)
+        if raw_value is None:
+            f.fail("family", f"no value for the family parameter {p.name!r}")
+        text = "" if isinstance(raw_value, bool) else str(raw_value).strip()
+        if not text:
+            f.fail(f"family.{p.name}", "must be an expression")
+        mapping.append((p.name, text))
+    x_map = f.expression("x", required=False) or "x"
+    scale = f.expression("scale", required=False) or "1"
+    grad = f.expression("grad")
+    origin = f.expression("origin", required=False) or None
+    forward = f.text("forward", required=False, default="ge")
+    if forward not in FORWARDS:
+        f.fail("forward", f"{forward!r} is not one of {list(FORWARDS)}")
+    ignored = _ignored(f, names)
+    source = f.text("source")
+    note = f.text("note", required=False)
+    f.done(_PRESET_KEYS)
+    return Preset(
+        library=library,
+        also=also,
+        class_name=class_name,
+        function=function,
+        params=params,
+        family=tuple(mapping),
+        x=x_map,
+        scale=scale,
+        grad=grad,
+        origin=origin,
+        forward=forward,
+        ignored=ignored,
+        source=source,
+        note=note,
+    )
+
+
+def _preset_params(f: _Fields) -> tuple[tuple[str, float], ...]:
+    """The library's keyword names with their defaults, ``{alpha: 4.0, n: 2}``, in order."""
+    raw = f.take("params") or {}
+    if not isinstance(raw, dict):
+        f.fail("params", f"must be a mapping of name -> default, got {_type_name(raw)}")
+    assert isinstance(raw, dict)
+    params = []
+    for name, default in raw.items():
+        if not isinstance(name, str) or not _PARAM.match(name) or keyword.iskeyword(name):
+            f.fail("params", f"{name!r} is not a parameter name")
+        if name == "x":
+            f.fail("params", "'x' is the input variable")
+        value = _number(f, f"params.{name}", default, integer=isinstance(default, int))
+        params.append((name, value))
+    return tuple(params)
+
+
+def _ignored(f: _Fields, names: set[str]) -> tuple[tuple[str, str], ...]:
+    raw = f.take("ignored") or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
+        f.fail("ignored", "must be a mapping of parameter -> why it leaves the gradient alone")
+    assert isinstance(raw, dict)
+    for name in raw:
+        if name not in names:
+            f.fail("ignored", f"{name!r} is not one of the preset's params")
+    return tuple((str(k), str(v).strip()) for k, v in raw.items())
+
+
+def _presets(
+    f: _Fields, family: tuple[Param, ...], libraries: Collection[str] | None
+) -> tuple[Preset, ...]:
+    raw = f.take("presets")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        f.fail("presets", f"must be a list of presets, got {_type_name(raw)}")
+    assert isinstance(raw, list)
+    presets = tuple(_load_preset(f.path, i, p, family, libraries) for i, p in enumerate(raw))
+    seen: dict[tuple[str, str], int] = {}
+    for i, preset in enumerate(presets):
+        for library in (preset.library, *preset.also):
+            for name in (preset.class_name, preset.function):
+                if name and (library, name) in seen:
+                    other = seen[library, name]
+                    f.fail(f"presets[{i}]", f"{library}.{name} is also presets[{other}]")
+                if name:
+                    seen[library, name] = i
+    return presets
+
+
+def load_specs(
+    spec_dir: Path,
+    reserved: Mapping[str, str] | None = None,
+    libraries: Collection[str] | None = None,
+) -> list[Spec]:
     """All ``*.yaml`` under ``spec_dir``, sorted so that output order is stable."""
     files = sorted(spec_dir.glob("*.yaml"))
-    specs = [load_spec(p, reserved=reserved) for p in files]
+    specs = [load_spec(p, reserved=reserved, libraries=libraries) for p in files]
     seen: dict[str, str] = {}
     for spec in specs:  # names equal stems, but class names could still collide
         key = spec.class_name.lower()
@@ -384,4 +656,15 @@ def load_specs(spec_dir: Path, reserved: Mapping[str, str] | None = None) -> lis
                 f" collides with the class of {seen[key]}"
             )
         seen[key] = spec.path
+    owner: dict[tuple[str, str], str] = {}
+    for spec in specs:  # one library name is one preset, whichever family it belongs to
+        for preset in spec.presets:
+            for library in (preset.library, *preset.also):
+                for name in filter(None, (preset.class_name, preset.function)):
+                    if (library, name) in owner and owner[library, name] != spec.path:
+                        raise SpecError(
+                            f"{spec.path}: presets: {library}.{name} is also a preset of"
+                            f" {owner[library, name]}"
+                        )
+                    owner[library, name] = spec.path
     return specs

@@ -15,7 +15,7 @@ from typing import Any
 
 import sympy
 
-from .spec import Spec, SpecError
+from .spec import Param, Preset, Spec, SpecError
 
 X = sympy.Symbol("x", real=True)
 
@@ -35,10 +35,14 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "Max": sympy.Max,
     "Min": sympy.Min,
     "Piecewise": sympy.Piecewise,
+    "Mod": sympy.Mod,
+    "floor": sympy.floor,
+    "Sum": sympy.Sum,  # Sum(term, (k, low, high)): a finite sum, parsed by _Translator._sum
 }
 CONSTANTS: dict[str, sympy.Basic] = {"pi": sympy.pi, "E": sympy.E}
 MAX_EXPONENT = 64
 MAX_LENGTH = 4000  # characters of one expression: a spec formula is a line or two
+MAX_SUM_TERMS = 64  # a Sum is emitted unrolled up to its bound's declared max
 
 _ASSUMPTIONS = {
     "positive": {"positive": True},
@@ -46,6 +50,18 @@ _ASSUMPTIONS = {
     "real": {"real": True},
     "integer": {"integer": True},
 }
+
+
+def assumptions(p: Param) -> dict[str, bool]:
+    """The SymPy assumptions of a parameter: its domain, sharpened by a lower bound."""
+    found = dict(_ASSUMPTIONS[p.domain])
+    low = p.min if p.min is not None else p.above
+    if low is not None and (low > 0 or (p.above is not None and low >= 0)):
+        found["positive"] = True
+    elif low is not None and low >= 0:
+        found["nonnegative"] = True
+    return found
+
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: lambda a, b: a + b,
@@ -157,6 +173,8 @@ class _Translator:
         name = node.func.id
         if name == "Piecewise":
             return self._piecewise(node)
+        if name == "Sum":
+            return self._sum(node)
         args = [self.visit(a) for a in node.args]
         try:
             return FUNCTIONS[name](*args)
@@ -177,6 +195,32 @@ class _Translator:
             return sympy.Piecewise(*pairs)
         except (TypeError, ValueError) as err:
             raise ValueError(f"Piecewise: {err}") from None
+
+    def _sum(self, node: ast.Call) -> Any:
+        """``Sum(term, (k, low, high))``: k is a new integer index, visible in ``term`` only."""
+        usage = "Sum takes (term, (k, low, high)) with k a new index name"
+        if len(node.args) != 2 or not isinstance(node.args[1], ast.Tuple):
+            raise ValueError(usage)
+        limits = node.args[1].elts
+        if len(limits) != 3 or not isinstance(limits[0], ast.Name):
+            raise ValueError(usage)
+        name = limits[0].id
+        if name in self.symbols or name in CONSTANTS or name in FUNCTIONS:
+            raise ValueError(f"Sum index {name!r} is already a name; pick a new one")
+        low, high = self.visit(limits[1]), self.visit(limits[2])
+        if not isinstance(low, sympy.Integer):
+            raise ValueError(f"Sum lower bound {low} must be an integer number")
+        free = high.free_symbols
+        if not (isinstance(high, sympy.Integer) or (high.is_integer and len(free) == 1)) or any(
+            s.is_integer is not True for s in free
+        ):
+            raise ValueError(
+                f"Sum upper bound {high} must be an integer number or an integer parameter"
+                " (domain: integer) plus or minus an integer"
+            )
+        index = sympy.Symbol(name, integer=True)
+        term = _Translator(self.text, {**self.symbols, name: index}).visit(node.args[0])
+        return sympy.Sum(term, (index, low, high))
 
 
 def _describe(node: ast.AST) -> str:
@@ -224,22 +268,54 @@ def parse_expression(text: str, symbols: dict[str, sympy.Symbol], where: str) ->
 
 
 @dataclass(frozen=True)
+class PresetModel:
+    """A library's surrogate as this family's gradient, ``scale * grad(x_map, **family)``."""
+
+    preset: Preset
+    params: tuple[sympy.Symbol, ...]  # the library's parameters, in the library's order
+    family: tuple[sympy.Expr, ...]  # each family parameter in terms of them
+    x_map: sympy.Expr  # the family's input, affine in x
+    scale: sympy.Expr
+    quoted_grad: sympy.Expr  # the library code's gradient
+    quoted_origin: sympy.Expr | None  # the library code's origin, where it has one
+    grad: sympy.Expr  # scale * family grad at (x_map, family): what surrogen computes
+    origin: sympy.Expr | None  # origin_factor * family origin at (x_map, family) + offset
+    origin_factor: sympy.Expr = sympy.S.One  # scale / (d x_map / dx)
+    offset: sympy.Expr = sympy.S.Zero  # the constant the library's origin adds (braintools' -1)
+
+    @property
+    def defaults(self) -> tuple[float, ...]:
+        return tuple(v for _, v in self.preset.params)
+
+
+@dataclass(frozen=True)
 class SurrogateModel:
     """The symbolic model of one surrogate; every expression is in ``x`` and ``params``."""
 
     spec: Spec
     x: sympy.Symbol
     params: tuple[sympy.Symbol, ...]
-    origin: sympy.Expr
-    grad: sympy.Expr  # d(origin)/dx exactly as SymPy differentiates it
+    origin: sympy.Expr | None  # None for a gradient-only family
+    grad: sympy.Expr  # d(origin)/dx exactly as SymPy differentiates it, or the declared grad
     backward: tuple[sympy.Expr, ...]  # the spec's documented formulas, in order
     grad_impl: sympy.Expr | None
     origin_impl: sympy.Expr | None
     breakpoints: tuple[sympy.Expr, ...]  # x where a branch, Abs, sign, Max or Min switches
+    # Where the parameters are valid (integer domains, bounds); sympy.true when unconstrained.
+    guard: sympy.Basic = sympy.true
+    presets: tuple[PresetModel, ...] = ()
 
     @property
     def defaults(self) -> dict[sympy.Symbol, float]:
         return {s: p.default for s, p in zip(self.params, self.spec.params, strict=True)}
+
+    @property
+    def gradient_only(self) -> bool:
+        return self.origin is None
+
+    def expanded(self, expr: sympy.Expr) -> sympy.Expr:
+        """``expr`` with every Sum unrolled to its bound's max, each term masked by the bound."""
+        return expand_sums(expr, dict(zip(self.params, self.spec.params, strict=True)))
 
 
 def _kink_equations(expr: sympy.Expr, x: sympy.Symbol) -> list[sympy.Expr]:
@@ -268,6 +344,34 @@ def breakpoints_of(expr: sympy.Expr, x: sympy.Symbol) -> tuple[sympy.Expr, ...]:
     return tuple(sorted(found, key=sympy.default_sort_key))
 
 
+def _jump_function_derivative(d: sympy.Derivative) -> sympy.Expr | None:
+    """d/dv of ``Mod(p, q)`` (dp/dv - floor(p/q)*dq/dv) or of ``floor(u)`` (0), away from their
+    jumps, which SymPy leaves unevaluated; None for any other unevaluated derivative."""
+    if len(d.variables) != 1:
+        return None
+    f, (v,) = d.expr, d.variables
+    if isinstance(f, sympy.Mod):
+        p, q = f.args
+        return sympy.diff(p, v) - sympy.floor(p / q) * sympy.diff(q, v)
+    if isinstance(f, sympy.floor):
+        return sympy.S.Zero
+    return None
+
+
+def _jump_derivatives(expr: sympy.Expr) -> sympy.Expr:
+    """Every unevaluated derivative of Mod or floor in ``expr`` (also inside a ``Subs``, as the
+    chain rule leaves them) replaced by its value away from the jumps."""
+
+    def known(e: sympy.Basic) -> bool:
+        return isinstance(e, sympy.Derivative) and _jump_function_derivative(e) is not None
+
+    expr = expr.replace(known, _jump_function_derivative)
+    return expr.replace(
+        lambda e: isinstance(e, sympy.Subs) and not e.expr.has(sympy.Derivative),
+        lambda e: e.doit(),
+    )
+
+
 def _sign_power(e: sympy.Expr) -> bool:
     return bool(e.is_Pow and isinstance(e.base, sympy.sign) and e.exp.is_Integer and e.exp > 1)
 
@@ -283,16 +387,153 @@ def at_kinks_as_limits(expr: sympy.Expr) -> sympy.Expr:
 
 
 def pointwise_diff(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
-    """d expr / d var away from kinks: DiracDelta terms dropped, even powers of sign() at their
-    limit (``at_kinks_as_limits``)."""
-    derivative = sympy.diff(expr, var).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
-    return at_kinks_as_limits(derivative)
+    """d expr / d var away from kinks and jumps: DiracDelta terms dropped, Mod and floor
+    piecewise, even powers of sign() at their limit (``at_kinks_as_limits``)."""
+    d = sympy.diff(expr, var).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    return at_kinks_as_limits(_jump_derivatives(d))
+
+
+def _bound_range(bound: sympy.Expr, params: dict[sympy.Symbol, Param]) -> tuple[int | None, int]:
+    """(smallest, largest) value of a Sum's upper bound: a number, or an integer parameter plus
+    an integer, whose declared min and max give the range (smallest None when unbounded)."""
+    if isinstance(bound, sympy.Integer):
+        return int(bound), int(bound)
+    (symbol,) = bound.free_symbols
+    p = params[symbol]
+    offset = int(bound - symbol)
+    if p.max is None:
+        raise ValueError(
+            f"the Sum bound {bound} needs params.{p.name}.max (the largest {p.name} the"
+            " generated code unrolls)"
+        )
+    low = p.min if p.min is not None else (p.above + 1 if p.above is not None else None)
+    return (None if low is None else int(low) + offset), int(p.max) + offset
+
+
+def expand_sums(expr: sympy.Expr, params: dict[sympy.Symbol, Param]) -> sympy.Expr:
+    """Every ``Sum(term, (k, a, b))`` as ``term(a) + ... + term(b_max)``, each term beyond b's
+    declared min wrapped in ``Piecewise((term(i), b >= i), (0, True))``.
+
+    A plain expression every printer can take, for any backend and any parameter value (per-neuron
+    arrays, traced values): the masks select the terms that count. Under ``jit`` with a constant
+    bound XLA folds them away.
+    """
+
+    def unroll(s: sympy.Sum) -> sympy.Expr:
+        term, (k, low, high) = s.function, s.limits[0]
+        always, most = _bound_range(high, params)
+        if most - int(low) + 1 > MAX_SUM_TERMS:
+            raise ValueError(f"Sum up to {high} unrolls to more than {MAX_SUM_TERMS} terms")
+        total = sympy.S.Zero
+        for i in range(int(low), most + 1):
+            value = term.subs(k, i)
+            total += (
+                value
+                if always is not None and i <= always
+                else sympy.Piecewise((value, sympy.Ge(high, i)), (0, True))
+            )
+        return total
+
+    if not expr.has(sympy.Sum):
+        return expr
+    return expr.replace(lambda e: isinstance(e, sympy.Sum), unroll)
+
+
+def _guard(spec: Spec) -> sympy.Basic:
+    """Where every parameter with an integer domain or a bound is valid, for the printers only.
+
+    Its symbols are plain reals named like the parameters: on the model's integer symbols SymPy
+    would fold ``n % 1 == 0`` to True, while the generated code must test the value it gets (and
+    ``%`` keeps a float a float, and a NaN fails it).
+    """
+    conditions = []
+    for p in spec.params:
+        s = sympy.Symbol(p.name, real=True)
+        if p.domain == "integer":
+            conditions.append(sympy.Eq(sympy.Mod(s, 1), 0))
+        for bound, relation in (
+            (p.min, sympy.Ge),
+            (p.max, sympy.Le),
+            (p.above, sympy.Gt),
+            (p.below, sympy.Lt),
+        ):
+            if bound is not None:
+                conditions.append(relation(s, sympy.Rational(repr(bound))))
+    return sympy.And(*conditions)
+
+
+def _preset_model(
+    spec: Spec,
+    index: int,
+    origin: sympy.Expr | None,
+    grad: sympy.Expr,
+    family: tuple[sympy.Symbol, ...],
+) -> PresetModel:
+    preset = spec.presets[index]
+    where = f"{spec.path}: presets[{index}]"
+    params = tuple(
+        sympy.Symbol(name, **({"integer": True} if isinstance(value, int) else {"real": True}))
+        for name, value in preset.params
+    )
+    symbols = {"x": X, **{name: s for (name, _), s in zip(preset.params, params, strict=True)}}
+    values = tuple(
+        parse_expression(text, symbols, f"{where}.family.{name}") for name, text in preset.family
+    )
+    x_map = parse_expression(preset.x, symbols, f"{where}.x")
+    slope = sympy.diff(x_map, X)
+    if slope.has(X) or slope == 0:
+        raise SpecError(f"{where}.x: must be affine in x with a nonzero slope, got {preset.x}")
+    scale = parse_expression(preset.scale, symbols, f"{where}.scale")
+    if scale.has(X):
+        raise SpecError(f"{where}.scale: must not depend on x")
+    for (name, text), value in zip(preset.family, values, strict=True):
+        if value.has(X):
+            raise SpecError(f"{where}.family.{name}: must not depend on x, got {text}")
+    quoted_grad = parse_expression(preset.grad, symbols, f"{where}.grad")
+    quoted_origin = (
+        parse_expression(preset.origin, symbols, f"{where}.origin") if preset.origin else None
+    )
+    if quoted_origin is not None and origin is None:
+        raise SpecError(f"{where}.origin: a gradient-only family has no origin to compare with")
+    used = set().union(*(e.free_symbols for e in (*values, x_map, scale)))
+    for (name, _), s in zip(preset.params, params, strict=True):
+        if s not in used and name not in dict(preset.ignored):
+            raise SpecError(
+                f"{where}.params.{name}: not used by family, x or scale; list it under ignored"
+                " with the reason"
+            )
+    substitution = {X: x_map, **dict(zip(family, values, strict=True))}
+    mapped_grad = scale * grad.subs(substitution, simultaneous=True)
+    mapped_origin, offset = None, sympy.S.Zero
+    if origin is not None:
+        mapped_origin = scale / slope * origin.subs(substitution, simultaneous=True)
+        if quoted_origin is not None:  # the constant the library adds, e.g. braintools' -1
+            offset = sympy.simplify((quoted_origin - mapped_origin).subs(X, 0).doit())
+            if offset.has(X):
+                raise SpecError(f"{where}.origin: not the family's origin plus a constant")
+            mapped_origin = mapped_origin + offset
+    return PresetModel(
+        preset=preset,
+        params=params,
+        family=values,
+        x_map=x_map,
+        scale=scale,
+        quoted_grad=quoted_grad,
+        quoted_origin=quoted_origin,
+        grad=mapped_grad,
+        origin=mapped_origin,
+        origin_factor=scale / slope,
+        offset=offset,
+    )
 
 
 def build_model(spec: Spec) -> SurrogateModel:
-    params = tuple(sympy.Symbol(p.name, **_ASSUMPTIONS[p.domain]) for p in spec.params)
+    params = tuple(sympy.Symbol(p.name, **assumptions(p)) for p in spec.params)
     symbols = {"x": X, **{p.name: s for p, s in zip(spec.params, params, strict=True)}}
-    origin = at_kinks_as_limits(parse_expression(spec.origin, symbols, f"{spec.path}: origin"))
+    declared = spec.origin if spec.origin is not None else spec.grad
+    field = "origin" if spec.origin is not None else "grad"
+    assert declared is not None
+    main = at_kinks_as_limits(parse_expression(declared, symbols, f"{spec.path}: {field}"))
     backward = tuple(
         parse_expression(b.expr, symbols, f"{spec.path}: backward[{i}].expr")
         for i, b in enumerate(spec.backward)
@@ -307,10 +548,18 @@ def build_model(spec: Spec) -> SurrogateModel:
         if spec.origin_impl
         else None
     )
+    origin = main if spec.origin is not None else None
     # The surrogate gradient is the pointwise derivative. sign() differentiates to 2*DiracDelta,
     # which is zero away from the kink; a real jump at the kink is caught by the continuity check
     # on the origin, so dropping the delta here never hides one.
-    grad = pointwise_diff(origin, X)
+    grad = pointwise_diff(main, X) if origin is not None else main
+    by_symbol = dict(zip(params, spec.params, strict=True))
+    try:
+        for expr in (main, *backward):
+            expand_sums(expr, by_symbol)
+    except ValueError as err:
+        raise SpecError(f"{spec.path}: {field}: {err}") from None
+    presets = tuple(_preset_model(spec, i, origin, grad, params) for i in range(len(spec.presets)))
     return SurrogateModel(
         spec=spec,
         x=X,
@@ -320,5 +569,7 @@ def build_model(spec: Spec) -> SurrogateModel:
         backward=backward,
         grad_impl=grad_impl,
         origin_impl=origin_impl,
-        breakpoints=breakpoints_of(origin, X),
+        breakpoints=breakpoints_of(main, X),
+        guard=_guard(spec),
+        presets=presets,
     )

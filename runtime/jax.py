@@ -1,5 +1,6 @@
-"""Helpers for the generated JAX modules: dtypes, the exact Heaviside forward, comparisons with 0
-that XLA cannot flush, broadcasting against parameters, and custom-derivative plumbing.
+"""Helpers for the generated JAX modules: dtypes, the exact Heaviside forwards, comparisons with 0
+that XLA cannot flush, broadcasting against parameters, custom-derivative plumbing, parameter
+checks, and the spike function of the library presets.
 
 Semantics every generated function shares (and the Numba backends match):
 
@@ -13,6 +14,7 @@ Semantics every generated function shares (and the Numba backends match):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,16 +23,23 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from . import params as _params
+
 __all__ = [
+    "Surrogate",
     "against",
+    "check_param",
     "cotangent",
     "float_dtype",
     "ge0",
     "gt0",
     "heaviside",
+    "heaviside_half",
+    "heaviside_strict",
     "le0",
     "lt0",
     "partial",
+    "preset_spike",
     "result",
     "tangent",
     "upcast",
@@ -124,6 +133,88 @@ def heaviside(x: Any, *params: Any) -> jax.Array:
     return against(ge0(x).astype(dtype), *params)
 
 
+def heaviside_strict(x: Any) -> jax.Array:
+    """``1 if x > 0 else 0`` in x's floating dtype (snnTorch, Norse and Spyx): 0 at x = +-0.0 and
+    for NaN; a positive subnormal gives 1 (decided on the bits, as ``heaviside``)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return (x > 0).astype(float_dtype(x))
+    return jnp.where(gt0(x), 1, 0).astype(x.dtype)
+
+
+def heaviside_half(x: Any) -> jax.Array:
+    """``0.5 + 0.5 * sign(x)`` in x's floating dtype (jaxsnn): 0.5 at x = +-0.0, NaN for NaN;
+    subnormals count by their sign (decided on the bits, as ``heaviside``)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return (0.5 + 0.5 * jnp.sign(x)).astype(float_dtype(x))
+    out = jnp.where(gt0(x), 1.0, jnp.where(lt0(x), 0.0, 0.5))
+    return jnp.where(jnp.isnan(x), jnp.nan, out).astype(x.dtype)
+
+
+_FORWARDS: dict[str, Callable[[Any], jax.Array]] = {
+    "ge": heaviside,
+    "gt": heaviside_strict,
+    "half": heaviside_half,
+}
+
+
+def check_param(surrogate: str, name: str, value: Any, **rules: Any) -> None:
+    """Raise ValueError for a Python number or NumPy array outside the parameter's domain.
+
+    JAX arrays (traced or not) are not inspected: reading one would stop the computation to copy
+    it to the host; the generated kernels give NaN for an invalid value instead.
+    """
+    if isinstance(value, jax.Array):
+        return
+    _params.check_param(surrogate, name, value, **rules)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def preset_spike(grad: Callable[..., jax.Array], forward: str, x: Any, *params: Any) -> jax.Array:
+    """A library preset's spike: its forward convention, and ``grad(x, *params)`` as derivative.
+
+    A ``custom_jvp``: forward mode (``jvp``, ``jacfwd``) and reverse mode (``grad``, ``vjp``)
+    both work, and differentiate again through ``grad`` (its own custom_jvp). The parameters get
+    no derivative. ``forward`` is "ge" (``x >= 0``), "gt" (``x > 0``) or "half" (0.5 at 0).
+    """
+    return _FORWARDS[forward](x)
+
+
+@preset_spike.defjvp
+def _preset_spike_jvp(
+    grad: Callable[..., jax.Array], forward: str, primals: tuple[Any, ...], tangents: Any
+) -> tuple[jax.Array, jax.Array]:
+    x, *params = primals
+    out = _FORWARDS[forward](x)
+    return out, (grad(x, *params) * tangents[0]).astype(out.dtype)
+
+
+class Surrogate:
+    """Base class of the preset surrogate classes (braintools' ``Surrogate``).
+
+    Subclass it with a ``surrogate_grad(x)`` (and optionally ``surrogate_fun(x)``) as in
+    braintools: calling the object gives the step forward with ``surrogate_grad`` as the
+    derivative (a straight-through construction, so higher derivatives are 0, as in braintools).
+    The generated preset classes override ``__call__`` with a custom_jvp that also carries the
+    surrogate gradient's own derivatives.
+    """
+
+    def __call__(self, x: Any) -> jax.Array:
+        x = jnp.asarray(x)
+        out = heaviside(x)
+        slope = jax.lax.stop_gradient(self.surrogate_grad(jax.lax.stop_gradient(x)))
+        return out + ((x - jax.lax.stop_gradient(x)) * slope).astype(out.dtype)
+
+    def surrogate_fun(self, x: Any) -> jax.Array:
+        """The smooth function whose derivative is ``surrogate_grad``."""
+        raise NotImplementedError
+
+    def surrogate_grad(self, x: Any) -> jax.Array:
+        """The surrogate gradient, used as the derivative of the spike."""
+        raise NotImplementedError
+
+
 def cotangent(ct: jax.Array, x: Any) -> jax.Array:
     """A cotangent of the broadcast shape summed down to x's shape, in x's floating dtype."""
     shape = jnp.shape(x)
@@ -151,6 +242,8 @@ def tangent(
     for t, partial in zip(tangents, partials, strict=True):
         if partial is None or isinstance(t, SymbolicZero):
             continue
+        if getattr(t, "dtype", None) == jax.dtypes.float0:
+            continue  # an integer argument (a parameter passed as 4, not 4.0): no derivative
         term = partial() * upcast(t)  # float32 for half-precision tangents: one rounding
         total = term if total is None else total + term
     if total is None:

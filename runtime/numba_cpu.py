@@ -15,10 +15,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["like", "not_nan", "output_strides_kept", "select", "step"]
+__all__ = [
+    "finite",
+    "is_finite",
+    "like",
+    "not_nan",
+    "opaque",
+    "output_strides_kept",
+    "safe",
+    "select",
+    "step",
+]
 
 
 def like(x: Any, value: float) -> Any:
@@ -83,14 +94,82 @@ def _step_overload(x: Any) -> Any:  # the impl's signature, annotations included
     return step if isinstance(x, types.Float) else None
 
 
+def opaque(x: Any) -> Any:
+    """x; in compiled code behind ``llvm.arithmetic.fence``, which LLVM does not see through.
+
+    Without it LLVM folds ``select(x == x, x, 0) < 0`` back into ``x < 0`` (the select only
+    changes NaN, and an ordered comparison is false for NaN anyway) and vectorises it as a
+    signalling compare: NumPy then warns "invalid value" for NaN input. Likewise it proves a
+    guarded divisor ``select(c, u, 1)`` equal to ``u`` inside the branch where c holds, then
+    if-converts the branch and divides by 0 where c does not. The fence is free at run time.
+    """
+    return x
+
+
+@intrinsic
+def _fence(typingctx: Any, x: Any) -> Any:
+    """``llvm.arithmetic.fence`` of a float (an identity no optimisation looks through)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        (value,) = args
+        fnty = ir.FunctionType(value.type, [value.type])
+        fn = builder.module.declare_intrinsic("llvm.arithmetic.fence", [value.type], fnty)
+        return builder.call(fn, [value])
+
+    return x(x), codegen
+
+
+@overload(opaque, inline="always")
+def _opaque_overload(x: Any) -> Any:  # the impl's signature, annotations included
+    def impl(x: Any) -> Any:  # annotated as ``opaque`` (Numba compares the signatures)
+        return _fence(x)  # type: ignore[call-arg]  # typingctx is implicit
+
+    return impl if isinstance(x, types.Float) else None
+
+
 def not_nan(x: Any) -> Any:
-    """x, or 0 where x is NaN: the formulas never compare a NaN (the caller returns NaN)."""
-    return select(x == x, x, like(x, 0.0))
+    """x, or 0 where x is NaN: the formulas never compare a NaN (the caller returns NaN).
+    Opaque to LLVM, which would otherwise compare x itself (see ``opaque``)."""
+    return opaque(select(x == x, x, like(x, 0.0)))
 
 
 @overload(not_nan, inline="always")
 def _not_nan_overload(x: Any) -> Any:  # the impl's signature, annotations included
     return not_nan if isinstance(x, types.Float) else None
+
+
+def finite(x: Any) -> Any:
+    """x, or 0 where x is infinite (NaN stays NaN), opaque to LLVM: the argument of a periodic
+    operation (``%``, sin, cos) that would raise the invalid flag at +-inf. The formula then
+    returns NaN there itself (``is_finite``)."""
+    return opaque(select(is_finite(x), x, like(x, 0.0)))
+
+
+@overload(finite, inline="always")
+def _finite_overload(x: Any) -> Any:  # the impl's signature, annotations included
+    return finite if isinstance(x, types.Float) else None
+
+
+def is_finite(x: Any) -> Any:
+    """``abs(x) != inf`` (True for NaN): a quiet comparison, never an ordered one."""
+    return abs(x) != like(x, math.inf)
+
+
+@overload(is_finite, inline="always")
+def _is_finite_overload(x: Any) -> Any:  # the impl's signature, annotations included
+    return is_finite if isinstance(x, types.Float) else None
+
+
+def safe(cond: Any, x: Any, value: Any) -> Any:
+    """x where ``cond`` holds, else ``value``, opaque to LLVM: the operand of a division, log or
+    root inside one branch of a formula, so that evaluating the branch where it is not taken
+    (LLVM computes both sides of a select) never divides by 0 or takes the log of a negative."""
+    return opaque(select(cond, x, value))
+
+
+@overload(safe, inline="always")
+def _safe_overload(cond: Any, x: Any, value: Any) -> Any:  # the impl's signature
+    return safe if isinstance(x, types.Float) else None
 
 
 @contextlib.contextmanager

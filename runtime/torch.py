@@ -2,6 +2,9 @@
 bookkeeping of their ``torch.autograd.Function`` classes (what is saved, which input gets a
 gradient, broadcasting and its reduction).
 
+The library presets (``surrogen.torch.presets.<library>``) use ``preset_spike`` and
+``preset_count``: a library's forward convention with the preset's gradient as derivative.
+
 Each generated function exists as two ``autograd.Function`` classes with the same forward and
 backward: one also has a ``jvp`` rule (forward mode: ``torch.func.jvp``, ``jacfwd``, ``hessian``),
 the other has none, because Dynamo refuses to trace a Function that defines ``jvp``. ``apply``
@@ -23,7 +26,14 @@ __all__ = [
     "finish",
     "float_dtype",
     "heaviside",
+    "heaviside_half",
+    "heaviside_strict",
+    "param_tensor",
     "prepare",
+    "preset_count",
+    "preset_spike",
+    "refuse_graded",
+    "require_value",
     "save",
     "saved",
     "set_params",
@@ -85,9 +95,13 @@ def _shape(x: torch.Tensor, params: Sequence[Any]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def finish(value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any) -> torch.Tensor:
+def finish(
+    value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any, nan_in: bool = False
+) -> torch.Tensor:
     """A formula's value in ``dtype`` with the broadcast shape of x and the parameters (a
-    constant, or a formula without some parameter, is broadcast)."""
+    constant, or a formula without some parameter, is broadcast). With ``nan_in`` (a formula of
+    x: origin, gradient, partials), NaN where x is NaN: a select on x < 0, or a constant, would
+    give a number."""
     shape = _shape(x, params)
     if isinstance(value, torch.Tensor):
         # A Function must not return an input as is (origin(x) = x, grad = a parameter).
@@ -95,6 +109,8 @@ def finish(value: Any, dtype: torch.dtype, x: torch.Tensor, *params: Any) -> tor
         value = value.clone() if any(value is a for a in (x, *params)) else value
     else:
         value = torch.full((), value, dtype=dtype, device=x.device)
+    if nan_in and x.is_floating_point():
+        value = torch.where(torch.isnan(x), x.to(dtype), value)
     return value if tuple(value.shape) == shape else value.expand(shape).contiguous()
 
 
@@ -111,6 +127,32 @@ def heaviside(x: torch.Tensor) -> torch.Tensor:
     int_type, inf = _INF_BITS[x.dtype]
     bits = x.view(int_type)
     return (((bits >= 0) & (bits <= inf)) | (bits == torch.iinfo(int_type).min)).to(x.dtype)
+
+
+def heaviside_strict(x: torch.Tensor) -> torch.Tensor:
+    """``1 if x > 0 else 0`` in x's floating dtype (snnTorch, Norse): 0 at x = +-0.0 and for
+    NaN; a positive subnormal gives 1 (decided on the bits, as ``heaviside``)."""
+    if not x.is_floating_point():
+        return (x > 0).to(float_dtype(x))
+    int_type, inf = _INF_BITS[x.dtype]
+    bits = x.view(int_type)
+    return ((bits > 0) & (bits <= inf)).to(x.dtype)
+
+
+def heaviside_half(x: torch.Tensor) -> torch.Tensor:
+    """``0.5 + 0.5 * sign(x)`` in x's floating dtype: 0.5 at x = +-0.0, NaN for NaN;
+    subnormals count by their sign (decided on the bits, as ``heaviside``)."""
+    if not x.is_floating_point():
+        return (0.5 + 0.5 * torch.sign(x)).to(float_dtype(x))
+    out = 0.5 * (heaviside(x) + heaviside_strict(x))
+    return torch.where(torch.isnan(x), x, out)
+
+
+_FORWARDS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "ge": heaviside,
+    "gt": heaviside_strict,
+    "half": heaviside_half,
+}
 
 
 def step(x: torch.Tensor, *params: Any) -> torch.Tensor:
@@ -192,12 +234,15 @@ def tangent(
 
 def set_params(module: torch.nn.Module, names: Sequence[str], values: Sequence[Any]) -> None:
     """A tensor parameter value becomes a buffer (it follows ``.to(device)`` and ``state_dict``),
-    an ``nn.Parameter`` stays a parameter, a number a plain float attribute."""
+    an ``nn.Parameter`` stays a parameter, a number a plain attribute (an int stays an int: an
+    integer parameter; any other real number a float)."""
     for name, value in zip(names, values, strict=True):
         if isinstance(value, torch.nn.Parameter):
             setattr(module, name, value)
         elif isinstance(value, torch.Tensor):
             module.register_buffer(name, value)
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            setattr(module, name, int(value))
         elif isinstance(value, numbers.Real) and not isinstance(value, bool):
             setattr(module, name, float(value))
         else:
@@ -212,5 +257,134 @@ def extra_repr(module: torch.nn.Module, names: Sequence[str]) -> str:
             return f"tensor(shape={list(value.shape)}, dtype={value.dtype})"
         return repr(value)
 
-    items = [f"{n}={show(getattr(module, n))}" for n in (*names, "spiking")]
+    flags = ("spiking",) if hasattr(module, "spiking") else ()  # none for a gradient-only family
+    items = [f"{n}={show(getattr(module, n))}" for n in (*names, *flags)]
     return ", ".join(items)
+
+
+# --- library presets -----------------------------------------------------------------------------
+
+
+def _check_x(x: Any) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+
+
+def _preset_grad(
+    grad: Callable[..., Any], g: torch.Tensor, x: torch.Tensor, params: Sequence[Any]
+) -> torch.Tensor:
+    """``g * grad(x, *params)`` summed to x's shape, in x's floating dtype; NaN where x is NaN
+    (a constant branch of a piecewise gradient would otherwise hide it)."""
+    value = torch.as_tensor(grad(x, *params), device=x.device).to(g.dtype)
+    value = torch.where(torch.isnan(x), x.to(g.dtype), value)
+    return sum_to(g * value, x)
+
+
+class _PresetSpike(torch.autograd.Function):
+    """A preset's spike: ``forward`` convention, ``g * grad(x, *params)`` backward."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(grad: Callable[..., Any], forward: str, x: torch.Tensor, *params: Any) -> Any:
+        return finish(_FORWARDS[forward](x), float_dtype(x), x, *params)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Sequence[Any], output: Any) -> None:
+        ctx.grad = inputs[0]
+        save(ctx, inputs[2:])
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, *params = saved(ctx)
+        dx = _preset_grad(ctx.grad, g, x, params) if ctx.needs_input_grad[2] else None
+        return (None, None, dx, *[None] * len(params))
+
+
+class _PresetSpikeJvp(_PresetSpike):
+    """``_PresetSpike`` with a jvp rule, for forward mode in eager code."""
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> torch.Tensor:
+        x, *params = saved(ctx)
+        t = tangents[2]
+        dtype = float_dtype(x)
+        if t is None:
+            return finish(0.0, dtype, x, *params)
+        return finish(ctx.grad(x, *params) * t, dtype, x, *params)
+
+
+def preset_spike(grad: Callable[..., Any], forward: str, x: Any, *params: Any) -> torch.Tensor:
+    """A library preset's spike: its forward convention, and ``grad(x, *params)`` as derivative.
+
+    ``forward`` is "ge" (``x >= 0``), "gt" (``x > 0``) or "half" (0.5 at 0, NaN for NaN). The
+    spikes are in x's floating dtype, in the broadcast shape of x and the parameters (numbers or
+    tensors, per-neuron values too). Reverse mode gives ``g * grad(x, *params)`` summed to x's
+    shape and dtype (NaN for NaN), differentiable again through ``grad``; forward mode
+    (``torch.func.jvp``) ``grad(x, *params) * tangent``. The parameters get no gradient.
+    """
+    _check_x(x)
+    chosen = _PresetSpike if torch.compiler.is_compiling() else _PresetSpikeJvp
+    return chosen.apply(grad, forward, x, *params)
+
+
+class _PresetCount(torch.autograd.Function):
+    """Rockpool's multi-spike forward, ``g * grad(v - threshold, *params)`` backward."""
+
+    @staticmethod
+    def forward(
+        grad: Callable[..., Any], v: torch.Tensor, threshold: Any, max_spikes: Any, *params: Any
+    ) -> Any:
+        dtype = float_dtype(v)
+        count = (v >= threshold) * torch.floor(v / threshold)  # NaN stays NaN, as Rockpool's
+        return torch.clamp(count, max=max_spikes).to(dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Sequence[Any], output: Any) -> None:
+        ctx.grad = inputs[0]
+        ctx.threshold = inputs[2]
+        save(ctx, (inputs[1], *inputs[4:]))
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        v, *params = saved(ctx)
+        dv = None
+        if ctx.needs_input_grad[1]:
+            dv = _preset_grad(ctx.grad, g, v - ctx.threshold, params).to(v.dtype)
+        return (None, dv, None, None, *[None] * len(params))
+
+
+def preset_count(
+    grad: Callable[..., Any], v: Any, threshold: Any, max_spikes: Any, *params: Any
+) -> torch.Tensor:
+    """Rockpool's spike count ``floor(v / threshold)`` where ``v >= threshold`` (else 0; NaN for
+    NaN), at most ``max_spikes``, in v's floating dtype; its derivative in ``v`` is
+    ``grad(v - threshold, *params)``. The threshold gets no gradient."""
+    _check_x(v)
+    if isinstance(threshold, torch.Tensor) and threshold.requires_grad:
+        threshold = threshold.detach()
+    return _PresetCount.apply(grad, v, threshold, torch.as_tensor(max_spikes), *params)
+
+
+def param_tensor(p: Any, x: torch.Tensor) -> torch.Tensor:
+    """A parameter as a tensor on x's device (a number in float64, kept exact), for a formula
+    that compares it (``torch.lt`` takes no Python number)."""
+    if isinstance(p, torch.Tensor):
+        return p
+    return torch.tensor(float(p), dtype=torch.float64, device=x.device)
+
+
+def refuse_graded(graded_spike: Any) -> None:
+    """lava-dl's graded spikes are another family (surrogen.torch.graded_exponential)."""
+    if graded_spike:
+        raise NotImplementedError(
+            "graded_spike=True is lava-dl's graded spike (forward v/scale above the threshold,"
+            " a one-sided exponential gradient): not reproduced by this preset; see"
+            " surrogen.torch.graded_exponential for its gradient"
+        )
+
+
+def require_value(surrogate: str, name: str, value: Any, only: float, why: str) -> None:
+    """Raise ValueError unless a library field the preset reproduces at one value has it."""
+    if isinstance(value, torch.Tensor) or value != only:
+        raise ValueError(f"{surrogate}: {name} must be {only!r}, got {value!r}: {why}")

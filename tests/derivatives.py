@@ -12,7 +12,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from tests.reference import SPECS, checked, defaults
+from tests.reference import SPECS, checked, defaults, lambdify_mpmath, mp_params
 
 DPS = 50
 
@@ -20,13 +20,38 @@ DPS = 50
 @functools.cache
 def _function(name: str, order: int, wrt: int | None):
     m = checked(name).model
-    expr = m.origin
+    if m.origin is None:  # a gradient-only family: its declared gradient is order 1
+        assert order >= 1, f"{name} has no origin"
+        expr, order = m.grad, order - 1
+    else:
+        expr = m.origin
+    # Mod(a, b) as a - b*floor(a/b) before differentiating: SymPy leaves d/dx Mod unevaluated.
+    expr = expr.replace(sympy.Mod, lambda a, b: a - b * sympy.floor(a / b))
     for _ in range(order):
         expr = sympy.diff(expr, m.x)
     if wrt is not None:
+        assert SPECS[name].params[wrt].domain != "integer", "no derivative in an integer parameter"
         expr = sympy.diff(expr, m.params[wrt])
+    return lambdify_mpmath((m.x, *m.params), without_deltas(expr))
+
+
+def without_deltas(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with DiracDelta terms (the jumps of a Piecewise, zero away from breakpoints)
+    dropped and any unevaluated derivative evaluated. Only derivatives: a ``doit`` of the whole
+    expression would try to sum a ``Sum`` with a symbolic bound in closed form (minutes, through
+    ``solve``), where mpmath adds its terms exactly as written."""
     expr = expr.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
-    return sympy.lambdify((m.x, *m.params), expr, "mpmath", dummify=True)
+    # floor is constant between its jumps: its derivative (bare or in the chain rule's Subs) is 0.
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Subs | sympy.Derivative) and _is_floor_derivative(e),
+        lambda e: sympy.S.Zero,
+    )
+    return expr.replace(lambda e: isinstance(e, sympy.Derivative), lambda e: e.doit())
+
+
+def _is_floor_derivative(e: sympy.Basic) -> bool:
+    inner = e.expr if isinstance(e, sympy.Subs) else e
+    return isinstance(inner, sympy.Derivative) and isinstance(inner.expr, sympy.floor)
 
 
 def derivative(name, order, xs, params=None, wrt=None) -> np.ndarray:
@@ -39,7 +64,7 @@ def derivative(name, order, xs, params=None, wrt=None) -> np.ndarray:
     rows = ps if np.ndim(ps) == 2 else [ps] * xs.size
     with mpmath.workdps(DPS):
         out = [
-            float(f(mpmath.mpf(float(x)), *(mpmath.mpf(float(p)) for p in row)))
+            float(f(mpmath.mpf(float(x)), *mp_params(name, row)))
             for x, row in zip(xs.ravel(), rows, strict=True)
         ]
     return np.array(out).reshape(xs.shape)

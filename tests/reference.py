@@ -7,6 +7,7 @@ from SymPy's own derivative of the spec's origin, evaluated at 30+ significant d
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import sympy
 
 from surrogen.generator.checks import CheckedModel, run_checks
 from surrogen.generator.spec import load_specs
-from surrogen.generator.symbolic import build_model
+from surrogen.generator.symbolic import build_model, pointwise_diff
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = {s.name: s for s in load_specs(ROOT / "specs")}
@@ -42,7 +43,13 @@ class Reference:
     x: np.ndarray  # float64 holding values exactly representable in the tested dtype
     origin: np.ndarray
     grad: np.ndarray
-    grad_cond: np.ndarray  # |x * grad'(x) / grad(x)|: how much rounding the input can amplify
+    # |x * grad'(x)|: how far rounding x to the dtype moves grad (relative condition number times
+    # |grad|, and finite where grad crosses zero); the same for the origin, |x * grad(x)|.
+    grad_slope: np.ndarray
+    origin_slope: np.ndarray
+    # |x * grad'(x) / grad(x)|: how much rounding the input can amplify (relative; 0 where the
+    # value is 0); the same for the origin. ``assert_strict`` caps it.
+    grad_cond: np.ndarray
     origin_cond: np.ndarray
 
 
@@ -60,16 +67,77 @@ def grid(name: str, dtype: np.dtype) -> np.ndarray:
     return xs.astype(np.float64)
 
 
+def lambdify_mpmath(args, expr):
+    """``expr`` as an mpmath function, with ``Mod(a, b)`` written ``a - b*floor(a/b)``: SymPy's
+    Python printers print ``2*Mod(x, p)`` as ``2*x % p``, which Python reads as ``(2*x) % p``."""
+    expr = expr.replace(sympy.Mod, lambda a, b: a - b * sympy.floor(a / b))
+    return sympy.lambdify(args, expr, "mpmath", dummify=True)
+
+
+def mp_params(name: str, values) -> list:
+    """Parameter values for an mpmath function: integer parameters as Python ints (a Sum's bound
+    is a ``range`` argument), the others as mpf."""
+    return [
+        int(v) if p.domain == "integer" else mpmath.mpf(float(v))
+        for p, v in zip(SPECS[name].params, values, strict=True)
+    ]
+
+
+def real_params(name: str) -> list[int]:
+    """Indices of the parameters with a derivative (not integer ones)."""
+    return [i for i, p in enumerate(SPECS[name].params) if p.domain != "integer"]
+
+
+def scaled_within_bounds(name: str, index: int, factor):
+    """``params[index]``'s default moved by ``factor`` (a number or a NumPy array), inside the
+    parameter's declared bounds. Unbounded: ``default*factor``. With a lower bound L (``min`` or
+    ``above``): ``L + (default - L)*factor``, the distance from the bound scaled, so any factor > 0
+    stays valid (q_pseudo_spike's alpha > 1); with only an upper bound U: ``U - (U - default)*
+    factor``. An integer parameter: ``default*factor`` rounded and clipped to [min, max]."""
+    p = SPECS[name].params[index]
+    factor = np.asarray(factor, dtype=np.float64)
+    low = p.min if p.min is not None else p.above
+    high = p.max if p.max is not None else p.below
+    if p.domain == "integer":
+        value = np.round(p.default * factor)
+        value = np.clip(
+            value, low if low is not None else -np.inf, high if high is not None else np.inf
+        )
+    elif low is not None:
+        value = low + (p.default - low) * factor
+    elif high is not None:
+        value = high - (high - p.default) * factor
+    else:
+        value = p.default * factor
+    inside = np.ones(value.shape, bool)
+    if p.min is not None:
+        inside &= value >= p.min
+    if p.above is not None:
+        inside &= value > p.above
+    if p.max is not None:
+        inside &= value <= p.max
+    if p.below is not None:
+        inside &= value < p.below
+    assert inside.all(), f"{name}.{p.name}: {value} leaves its bounds ({p.describe_bounds()})"
+    return value if value.ndim else (int(value) if p.domain == "integer" else float(value))
+
+
+def has_origin(name: str) -> bool:
+    """False for a gradient-only family (declared by ``grad:``, no origin function)."""
+    return SPECS[name].origin is not None
+
+
 @functools.cache
 def _functions(name: str):
     c = checked(name)
     m = c.model
     args = (m.x, *m.params)
-    second = sympy.diff(m.grad, m.x).replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
+    second = pointwise_diff(m.grad, m.x)
+    origin = m.origin if m.origin is not None else sympy.nan
     return (
-        sympy.lambdify(args, m.origin, "mpmath", dummify=True),
-        sympy.lambdify(args, m.grad, "mpmath", dummify=True),
-        sympy.lambdify(args, second, "mpmath", dummify=True),
+        lambdify_mpmath(args, origin),
+        lambdify_mpmath(args, m.grad),
+        lambdify_mpmath(args, second),
     )
 
 
@@ -78,10 +146,20 @@ def _at(x: float) -> mpmath.mpf:
 
 
 def _evaluate(f, x: float, ps) -> mpmath.mpf:
-    """f(x), and at x = +-inf its limit: f(+-1e150) if settled, else 0 (decaying) or +-inf."""
+    """f(x), and at x = +-inf its limit: f(+-1e150) if settled, else 0 (decaying) or +-inf
+    (growing) judged on far points, and NaN where it has none (it oscillates)."""
     if not np.isinf(x):
         return f(mpmath.mpf(x), *ps)
     sign = 1 if x > 0 else -1
+    # A periodic function has no limit: probed off any simple period (sqrt(2)*10**e), its far
+    # values spread and go up and down.
+    probes = [f(sign * mpmath.sqrt(2) * mpmath.mpf(10) ** e, *ps) for e in range(20, 33, 2)]
+    steps = [b - a for a, b in itertools.pairwise(probes)]
+    spread = max(probes) - min(probes)
+    if spread > mpmath.mpf("1e-6") * max(1, *map(abs, probes)) and not (
+        all(s >= 0 for s in steps) or all(s <= 0 for s in steps)
+    ):
+        return mpmath.nan
     near, far = f(sign * mpmath.mpf("1e100"), *ps), f(sign * mpmath.mpf("1e150"), *ps)
     if abs(near) < mpmath.mpf("1e-320") and abs(far) < mpmath.mpf("1e-320"):
         return mpmath.mpf(0)
@@ -99,19 +177,28 @@ def reference(name: str, dtype_name: str, params: tuple[float, ...] | None = Non
 
 
 def reference_at(name: str, xs: np.ndarray, params: tuple[float, ...] | None = None) -> Reference:
-    """origin, d/dx and condition numbers at the float64 points ``xs``, at DPS digits."""
+    """origin, d/dx and their input-rounding slopes at the float64 points ``xs``, at DPS digits."""
     origin, grad, second = _functions(name)
-    ps = [mpmath.mpf(p) for p in (params if params is not None else defaults(name))]
-    o, g, gc, oc = [], [], [], []
+    # Integer parameters stay Python ints: a Sum's bound is a range() argument.
+    ps = [
+        int(p) if spec.domain == "integer" else mpmath.mpf(p)
+        for p, spec in zip(
+            params if params is not None else defaults(name), SPECS[name].params, strict=True
+        )
+    ]
+    o, g, gs, os_, gc, oc = [], [], [], [], [], []
     with mpmath.workdps(DPS):
         for x in xs:
             xm = _at(x)
             ov, gv, sv = (_evaluate(f, x, ps) for f in (origin, grad, second))
             o.append(float(ov))
             g.append(float(gv))
-            gc.append(float(abs(xm * sv / gv)) if gv != 0 and np.isfinite(x) else 0.0)
-            oc.append(float(abs(xm * gv / ov)) if ov != 0 and np.isfinite(x) else 0.0)
-    return Reference(xs, np.array(o), np.array(g), np.array(gc), np.array(oc))
+            finite = np.isfinite(x)
+            gs.append(float(abs(xm * sv)) if finite else 0.0)
+            os_.append(float(abs(xm * gv)) if finite else 0.0)
+            gc.append(float(abs(xm * sv / gv)) if gv != 0 and finite else 0.0)
+            oc.append(float(abs(xm * gv / ov)) if ov != 0 and finite and ov == ov else 0.0)
+    return Reference(xs, *(np.array(v) for v in (o, g, gs, os_, gc, oc)))
 
 
 # Per-dtype tolerance: k units of roundoff, scaled by (1 + condition number) of the evaluation.
@@ -121,17 +208,19 @@ ULPS = {"float16": 16, "bfloat16": 16, "float32": 16, "float64": 64}
 def assert_close(
     got: np.ndarray,
     want: np.ndarray,
-    cond: np.ndarray,
+    slope: np.ndarray,
     xs: np.ndarray,
     dtype_name: str,
     what: str,
     scale: float = 0.0,
 ) -> None:
-    """|got - want| <= k*eps*((1 + cond)*|want| + scale) + tiny, where want is finite in the dtype.
+    """|got - want| <= k*eps*(|want| + slope + scale) + tiny, where want is finite in the dtype.
 
-    ``scale`` adds an absolute allowance: origins are step approximations of height ~1 whose tails
-    are computed as 1/2 + (something near -1/2) (arctan, erf), so they are held to k*eps
-    absolutely; gradients, what training uses, are held to a relative tolerance.
+    ``slope`` is |x * f'(x)|, the change of f when x is rounded to the dtype (for |want| > 0 the
+    relative condition number times |want|; at a zero crossing it is what remains). ``scale``
+    adds an absolute allowance: origins are step approximations of height ~1 whose tails are
+    computed as 1/2 + (something near -1/2) (arctan, erf), so they are held to k*eps absolutely;
+    gradients, what training uses, are held to a relative tolerance.
     """
     import ml_dtypes
 
@@ -140,7 +229,7 @@ def assert_close(
     representable = np.abs(want) <= float(finfo.max)
     k_eps = ULPS[dtype_name] * float(finfo.eps)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where both are infinite
-        tol = k_eps * ((1 + np.minimum(cond, 1e15)) * np.abs(want) + scale) + float(finfo.tiny)
+        tol = k_eps * (np.abs(want) + np.nan_to_num(slope) + scale) + float(finfo.tiny)
         bad = representable & ~(np.abs(got - want) <= tol)
     if bad.any():
         i = np.flatnonzero(bad)[:5]
@@ -153,13 +242,15 @@ def assert_close(
 # The tolerance of ``assert_strict`` (test_dtypes_strict.py, test_edge_values.py), per point:
 #
 #     tol = R * ulp_d(max(|got|, |want|))              rounding the result to the storage dtype
-#         + K * eps_c * ((1 + cond) * |want| + A)      the arithmetic in dtype c
+#         + K * eps_c * (|want| + slope + A)          the arithmetic in dtype c
 #         + tiny_d                                     a subnormal result flushed to zero
 #
 # d is the storage dtype and c the arithmetic dtype (float32 for float16/bfloat16, which every
-# backend computes in float32 and rounds once: R = 1/2; R = 0 where d = c). cond = |x f'(x)/f(x)|
-# is the condition number of f at x: an input or intermediate rounded by eps changes f by
-# cond*eps relatively. K = 4 units: the kernels measure at most 1.5 (Numba float32/float64) on
+# backend computes in float32 and rounds once: R = 1/2; R = 0 where d = c). slope = |x f'(x)|
+# = cond * |f(x)|, cond = |x f'(x)/f(x)| the condition number of f at x: an input or intermediate
+# rounded by eps changes f by cond*eps relatively, i.e. by slope*eps absolutely, which stays
+# finite where f crosses zero (a Fourier series' gradient; cond is infinite there). K = 4 units:
+# the kernels measure at most 1.5 (Numba float32/float64) on
 # every spec's grid, so 4 leaves room for another libm and still rejects a planted error of
 # ``PLANTED[d]`` relative (1e-3 in float16/bfloat16: about 1 ulp of float16, and in bfloat16,
 # eps 7.8e-3, visible where it moves the rounding to the neighbour; 1e-6 in float32 = 8.4 eps):
@@ -211,7 +302,7 @@ def ulp(values: np.ndarray, dtype_name: str) -> np.ndarray:
 def strict_bad(
     got: np.ndarray,
     want: np.ndarray,
-    cond: np.ndarray,
+    slope: np.ndarray,
     dtype_name: str,
     absolute: float = 0.0,
     extra: np.ndarray | float = 0.0,
@@ -228,7 +319,7 @@ def strict_bad(
     with np.errstate(invalid="ignore", over="ignore"):
         tol = (
             rounding * ulp(np.maximum(np.abs(got), np.abs(want)), dtype_name)
-            + STRICT_K * eps_c * ((1 + np.minimum(cond, 1e15)) * np.abs(want) + absolute)
+            + STRICT_K * eps_c * (np.abs(want) + np.nan_to_num(slope) + absolute)
             + float(f.tiny)
             + extra
         )
@@ -241,7 +332,7 @@ def strict_bad(
 def assert_strict(
     got: np.ndarray,
     want: np.ndarray,
-    cond: np.ndarray,
+    slope: np.ndarray,
     xs: np.ndarray,
     dtype_name: str,
     what: str,
@@ -249,7 +340,7 @@ def assert_strict(
     extra: np.ndarray | float = 0.0,
 ) -> None:
     """``got`` within the strict tolerance of ``want`` at every point; names the first few off."""
-    bad = strict_bad(got, want, cond, dtype_name, absolute, extra)
+    bad = strict_bad(got, want, slope, dtype_name, absolute, extra)
     if bad.any():
         got64 = np.asarray(got, dtype=np.float64)
         i = np.flatnonzero(bad)[:5]
@@ -259,7 +350,7 @@ def assert_strict(
 
 def assert_rejects_planted(
     want: np.ndarray,
-    cond: np.ndarray,
+    slope: np.ndarray,
     dtype_name: str,
     what: str,
     absolute: float = 0.0,
@@ -268,7 +359,7 @@ def assert_rejects_planted(
     """The tolerance is tight: a kernel off by PLANTED[dtype] relative (and otherwise exact,
     rounded to the dtype) fails at some point of this grid."""
     planted = as_dtype(np.asarray(want) * (1 + PLANTED[dtype_name]), dtype_name)
-    assert strict_bad(planted, want, cond, dtype_name, absolute, extra).any(), (
+    assert strict_bad(planted, want, slope, dtype_name, absolute, extra).any(), (
         f"{what} [{dtype_name}]: a {PLANTED[dtype_name]:g} relative error would pass"
     )
 
@@ -333,7 +424,14 @@ def limit_at_infinity(name: str, which: str, sign: int, params: tuple[float, ...
     origin, grad, _ = _functions(name)
     f = origin if which == "origin" else grad
     with mpmath.workdps(LIMIT_DPS):
-        ps = [mpmath.mpf(p) for p in params]
+        ps = mp_params(name, params)
+        # A periodic function has no limit (NaN): its far values spread and go up and down.
+        probes = [f(sign * mpmath.sqrt(2) * mpmath.mpf(10) ** e, *ps) for e in range(20, 33, 2)]
+        steps = [b - a for a, b in itertools.pairwise(probes)]
+        if max(probes) - min(probes) > mpmath.mpf("1e-6") * max(1, *map(abs, probes)) and not (
+            all(s >= 0 for s in steps) or all(s <= 0 for s in steps)
+        ):
+            return float("nan")
         near, far = f(sign * mpmath.mpf("1e100"), *ps), f(sign * mpmath.mpf("1e150"), *ps)
         if abs(far) < mpmath.mpf("1e-320") or abs(far - near) <= mpmath.mpf("1e-20") * abs(far):
             return float(far) if abs(far) >= mpmath.mpf("1e-320") else 0.0
@@ -353,10 +451,17 @@ def strict_reference_at(name: str, xs: np.ndarray, params: tuple[float, ...]) ->
 
 
 def origin_height(name: str, params: tuple[float, ...]) -> float:
-    """|origin(+inf) - origin(-inf)|, the scale of the step (0 where it is unbounded)."""
-    height = abs(
-        limit_at_infinity(name, "origin", 1, params) - limit_at_infinity(name, "origin", -1, params)
-    )
+    """|origin(+inf) - origin(-inf)|, the scale of the step (0 where it is unbounded); for an
+    origin with no limits (a periodic one oscillates), the largest |origin| on the dense grid:
+    computed as a constant plus an oscillation, it has the same cancellation in its troughs."""
+    if not has_origin(name):
+        return 0.0
+    low = limit_at_infinity(name, "origin", -1, params)
+    high = limit_at_infinity(name, "origin", 1, params)
+    if np.isnan(low) or np.isnan(high):
+        values = strict_reference_at(name, grid(name, np.dtype("float64")), params).origin
+        return float(np.max(np.abs(values[np.isfinite(values)])))
+    height = abs(high - low)
     return height if np.isfinite(height) else 0.0
 
 
@@ -373,5 +478,8 @@ def reference_per_point(name: str, xs: np.ndarray, rows: list[tuple[float, ...]]
     return Reference(
         xs,
         *(np.concatenate([getattr(p, f) for p in parts]) for f in ("origin", "grad")),
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("grad_cond", "origin_cond")),
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in ("grad_slope", "origin_slope", "grad_cond", "origin_cond")
+        ),
     )

@@ -24,8 +24,34 @@ EXP_ARGUMENT = "exp(u) amplifies the rounding of its argument u by |u| (u is rou
 CANCELLATION = "cancellation near a zero or the edge of the support (a - b|x| with b|x| ~ a)"
 FLUSH = "XLA:CPU flushes a subnormal intermediate to 0 (exp(-a|x|) below 1.2e-38)"
 SQUARED = "the flush-safe form exp(u/2)**2 (kept normal under XLA) rounds once more (2.005 ulp)"
+PERIODIC = (
+    "periodic in x: the phase of a large float x is its rounding error (x's ulp exceeds the"
+    " period beyond |x| ~ period/eps), so no form is accurate there; nearer, the reduction"
+    " Mod(x, period) amplifies x's rounding by |x|/period"
+)
+POWER = "(1 + b|x|)**-alpha rounds its base once; the power amplifies that by alpha (3.9 ulp)"
+SQRT_CUBED = "x**2 + alpha**2 rounded once, then raised to -3/2 (2.5 ulp)"
 # (spec, second parameter set?, backend, dtype) -> why it misses its target today
 KNOWN_GAPS = {
+    **{
+        (s, second, b, d): PERIODIC
+        for s in ("squarewave_fourier_series", "periodic_exponential")
+        for second in (False, True)
+        for b in ("jax", "numba_cpu")
+        for d in ("float16", "bfloat16", "float32", "float64")
+    },
+    **{
+        ("graded_exponential", second, b, d): EXP_ARGUMENT
+        for second in (False, True)
+        for b in ("jax", "numba_cpu")
+        for d in ("float32", "float64")
+    },
+    **{
+        ("q_pseudo_spike", second, b, "float32"): POWER
+        for second in (False, True)
+        for b in ("jax", "numba_cpu")
+    },
+    **{("circ", second, "numba_cpu", "float32"): SQRT_CUBED for second in (False, True)},
     **{
         (s, second, b, d): EXP_ARGUMENT
         for s in ("gaussian", "sigmoid", "s2nn")
@@ -85,6 +111,7 @@ def _grad_fn(backend, name):
     ],
     ids=[f"{n}-{'second' if s else 'defaults'}-{b}-{d}" for n, s, b, d in CASES],
 )
+@pytest.mark.slow
 def test_within_target_ulps(name, second, backend, dtype):
     params = accuracy.param_sets(name)[int(second)]
     r = accuracy.measure(_grad_fn(backend, name), name, params, dtype, quick=True)

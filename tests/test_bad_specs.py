@@ -20,21 +20,26 @@ from surrogen.generator.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = Path(__file__).resolve().parent / "bad_specs"
-FUNCTIONS = "Abs, Max, Min, Piecewise, atan, cos, cosh, erf, erfc, exp, log, sign, sin, sqrt, tanh"
+FUNCTIONS = (
+    "Abs, Max, Min, Mod, Piecewise, Sum, atan, cos, cosh, erf, erfc, exp, floor, log, sign, sin,"
+    " sqrt, tanh"
+)
 ONLY = (
     "is not allowed (only numbers, x, the parameters, pi, E, + - * / **, comparisons, & | and"
     f" the functions {FUNCTIONS})"
 )
 TOP_KEYS = (
-    "['name', 'class_name', 'title', 'summary', 'aliases', 'params', 'origin', 'backward',"
-    " 'grad_impl', 'origin_impl', 'properties', 'references', 'notes']"
+    "['name', 'class_name', 'title', 'summary', 'aliases', 'params', 'origin', 'grad',"
+    " 'backward', 'grad_impl', 'origin_impl', 'properties', 'references', 'notes', 'presets']"
 )
 NUM = r"-?\d[\d.]*(e[+-]?\d+)?"  # a number as mpmath.nstr prints it
 
 # file stem -> the whole first line of stderr after "specs/<stem>.yaml: " (a str is compared
 # exactly; a compiled pattern must match the whole line, for messages that quote long numbers).
 EXPECTED: dict[str, str | re.Pattern[str]] = {
-    "missing_origin": "origin: missing required key",
+    "missing_origin": (
+        "origin: missing required key (or grad: for a family with no closed-form origin)"
+    ),
     "alias_without_name": "aliases[0].name: missing required key",
     # The misspelt key itself is not named: "origin" is reported missing before unknown keys.
     "misspelt_origin": (
@@ -96,6 +101,19 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     ),
     "discontinuous_origin": (
         "origin: not continuous at x = 0.0, alpha = 2.0: 0.25 on the left, 0.75 on the right"
+    ),
+    "sum_without_max": (
+        "origin: the Sum bound n needs params.n.max (the largest n the generated code unrolls)"
+    ),
+    "sum_real_bound": (
+        "origin: Sum upper bound alpha must be an integer number or an integer parameter"
+        " (domain: integer) plus or minus an integer"
+    ),
+    "integer_default_float": "params.n.default: 2.5 is not an integer (domain: integer)",
+    "default_outside_bound": "params.alpha.default: 1.0 lies outside the bound above: 1.0",
+    "origin_and_grad": "grad: give either origin (the family's smooth step) or grad, not both",
+    "gradient_only_normalized": (
+        "properties: normalized needs an origin; a gradient-only family has none"
     ),
 }
 EXIT_BAD_SPEC = 2

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from surrogen.generator.__main__ import check_spec
 from surrogen.generator.backends import reserved_names
+from surrogen.generator.checks import check_spec
 from surrogen.generator.spec import load_spec
 from tests.reference import ROOT
 

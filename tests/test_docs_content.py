@@ -18,7 +18,8 @@ import sympy
 import yaml
 from sympy.printing.latex import LatexPrinter
 
-from tests.reference import ROOT, checked
+from surrogen.generator.symbolic import at_kinks_as_limits
+from tests.reference import ROOT, SPECS, checked, has_origin, lambdify_mpmath
 
 DOCS = ROOT / "generated" / "docs"
 
@@ -28,8 +29,13 @@ def latex(expr: sympy.Expr) -> str:
 
 
 def derivative(name: str) -> sympy.Expr:
+    """d origin / dx away from kinks (the model's convention: sign(u)**2 at its limit 1, which the
+    page shows); a gradient-only family's declared gradient."""
     m = checked(name).model
-    return sympy.diff(m.origin, m.x).replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
+    if m.origin is None:
+        return m.grad
+    d = sympy.diff(m.origin, m.x).replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
+    return at_kinks_as_limits(d)
 
 
 def raw_spec(name: str) -> dict:
@@ -38,20 +44,30 @@ def raw_spec(name: str) -> dict:
 
 def test_formulas_in_their_places(name):
     page = (DOCS / f"{name}.md").read_text()
-    origin, grad = latex(checked(name).model.origin), latex(derivative(name))
-    assert origin != grad
-    assert f"$$\n\\mathrm{{origin}}(x) = {origin}\n$$\n" in page
-    derivative_line = f"\\mathrm{{grad}}(x) = \\frac{{d}}{{dx}}\\,\\mathrm{{origin}}(x) = {grad}"
+    grad = latex(derivative(name))
+    if has_origin(name):
+        origin = latex(checked(name).model.origin)
+        assert origin != grad
+        assert f"$$\n\\mathrm{{origin}}(x) = {origin}\n$$\n" in page
+        derivative_line = (
+            f"\\mathrm{{grad}}(x) = \\frac{{d}}{{dx}}\\,\\mathrm{{origin}}(x) = {grad}"
+        )
+    else:  # a gradient-only family: its declared gradient
+        assert "\\mathrm{origin}" not in page
+        derivative_line = f"\\mathrm{{grad}}(x) = {grad}"
     assert f"$$\n{derivative_line}\n$$\n" in page
     c = checked(name)
     emitted = f"$$\n\\mathrm{{grad}}(x) = {latex(c.emitted_grad)}\n$$"
-    assert (emitted in page) == (c.emitted_form != "raw derivative")
+    if emitted.strip("$\n") != derivative_line:  # the declared gradient shows itself as such
+        assert (emitted in page) == (c.emitted_form not in ("raw derivative", "declared grad"))
 
 
 def test_parameter_table_defaults(name):
     page = (DOCS / f"{name}.md").read_text()
     for pname, p in (raw_spec(name).get("params") or {}).items():
-        assert re.search(rf"^\| `{pname}` \| {float(p['default'])!r} \| ", page, re.M), pname
+        integer = p.get("domain") == "integer"  # an integer default stays an int
+        default = p["default"] if integer else float(p["default"])
+        assert re.search(rf"^\| `{pname}` \| {default!r} \| ", page, re.M), pname
 
 
 def _entries(page: str) -> list[tuple[str, str, str]]:
@@ -72,7 +88,8 @@ def test_published_formulas_are_labelled_as_the_spec_says(name):
     backward = raw_spec(name)["backward"]
     assert len(entries) == len(backward)
     m = checked(name).model
-    grad = sympy.lambdify((m.x, *m.params), derivative(name), "mpmath")
+    grad = lambdify_mpmath((m.x, *m.params), derivative(name))
+    integer = [p.domain == "integer" for p in SPECS[name].params]
     for i, ((source, label, evidence), spec) in enumerate(zip(entries, backward, strict=True)):
         assert source == spec["source"]
         if spec.get("expect", "match") == "match":
@@ -80,12 +97,16 @@ def test_published_formulas_are_labelled_as_the_spec_says(name):
             continue
         assert label == "**Checked discrepancy**"
         assert spec["note"].split()[0] in evidence
-        found = re.match(r"differs at (.+?): quoted (\S+), d\(origin\)/dx (\S+?)\.( |$)", evidence)
+        against = r"(?:d\(origin\)/dx|grad)"  # a gradient-only family's is its grad
+        found = re.match(rf"differs at (.+?): quoted (\S+), {against} (\S+?)\.( |$)", evidence)
         assert found, evidence
         point = dict(kv.split(" = ") for kv in found.group(1).split(", "))
-        quoted = sympy.lambdify((m.x, *m.params), m.backward[i], "mpmath")
+        quoted = lambdify_mpmath((m.x, *m.params), m.backward[i])
         with mpmath.workdps(30):
-            args = [mpmath.mpf(point["x"])] + [mpmath.mpf(point[str(s)]) for s in m.params]
+            args = [mpmath.mpf(point["x"])] + [
+                int(float(point[str(s)])) if is_int else mpmath.mpf(point[str(s)])
+                for s, is_int in zip(m.params, integer, strict=True)
+            ]
             for shown, value in ((found.group(2), quoted(*args)), (found.group(3), grad(*args))):
                 assert float(shown) == pytest.approx(float(value), rel=1e-7, abs=1e-300), shown
             assert abs(quoted(*args) - grad(*args)) > mpmath.mpf("1e-6") * abs(grad(*args))
@@ -100,8 +121,13 @@ def _formula(doc: str, label: str) -> str:
 @pytest.mark.parametrize("backend", ["jax", "numba_cpu"])
 def test_docstrings_show_the_right_formula(name, backend):
     m = importlib.import_module(f"surrogen.{backend}.{name}")
-    origin = " ".join(sympy.sstr(checked(name).model.origin).split())
     grad = " ".join(sympy.sstr(derivative(name)).split())
+    if not has_origin(name):  # a gradient-only family: its declared gradient, no origin
+        assert not hasattr(m, "origin")
+        assert _formula(m.grad.__doc__, "grad(x) = ") == grad
+        assert _formula(m.__doc__, "grad(x) = ") == grad
+        return
+    origin = " ".join(sympy.sstr(checked(name).model.origin).split())
     assert origin != grad
     assert _formula(m.origin.__doc__, "origin(x) = ") == origin
     assert _formula(m.grad.__doc__, "grad(x) = ") == grad

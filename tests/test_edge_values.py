@@ -41,7 +41,9 @@ def _run(name, backend, dtype_name, params, xs):
     ref = strict_reference_at(name, np.where(finite, xs, 0.0), ps)
     for field in ("origin", "grad"):
         getattr(ref, field)[~finite] = np.nan
-    ref = type(ref)(xs, ref.origin, ref.grad, ref.grad_cond, ref.origin_cond)
+    ref = type(ref)(
+        xs, ref.origin, ref.grad, ref.grad_slope, ref.origin_slope, ref.grad_cond, ref.origin_cond
+    )
     x = as_dtype(xs, dtype_name)
     g = as_dtype(np.full(len(xs), 1.5), dtype_name)
     call, _ = BACKENDS[backend]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from surrogen.generator import __main__ as cli
+from surrogen.generator import checks
 from surrogen.generator.__main__ import main
 
 pytestmark = pytest.mark.xdist_group("generator")
@@ -52,7 +53,10 @@ def _edit(text: str, old: str, new: str) -> str:
 
 BACKWARD = "expr: alpha*exp(-alpha*x)/(1 + exp(-alpha*x))**2"
 PARAM = '  alpha: {default: 4.0, domain: positive, doc: "Steepness."}'
-FUNCTIONS = "Abs, Max, Min, Piecewise, atan, cos, cosh, erf, erfc, exp, log, sign, sin, sqrt, tanh"
+FUNCTIONS = (
+    "Abs, Max, Min, Mod, Piecewise, Sum, atan, cos, cosh, erf, erfc, exp, floor, log, sign, sin,"
+    " sqrt, tanh"
+)
 
 # id -> (spec text with NAME, expected message: str (exact) or compiled pattern (full match))
 LOADER: dict[str, tuple[str, str | re.Pattern[str]]] = {
@@ -92,7 +96,8 @@ LOADER: dict[str, tuple[str, str | re.Pattern[str]]] = {
     ),
     "param_unknown_key": (
         _edit(SIGMOID, "domain: positive,", "domain: positive, unit: mV,"),
-        "params.alpha: unknown key(s) ['unit']; allowed keys are ['default', 'domain', 'doc']",
+        "params.alpha: unknown key(s) ['unit']; allowed keys are"
+        " ['default', 'domain', 'doc', 'min', 'max', 'above', 'below']",
     ),
     "param_doc_missing": (
         _edit(SIGMOID, ', doc: "Steepness."', ""),
@@ -112,11 +117,11 @@ LOADER: dict[str, tuple[str, str | re.Pattern[str]]] = {
     ),
     "real_nan": (
         _edit(SIGMOID, "default: 4.0, domain: positive", "default: .nan, domain: real"),
-        "params.alpha.default: nan lies outside its domain 'real'",
+        "params.alpha.default: nan is not a finite number",
     ),
     "real_inf": (
         _edit(SIGMOID, "default: 4.0, domain: positive", "default: .inf, domain: real"),
-        "params.alpha.default: inf lies outside its domain 'real'",
+        "params.alpha.default: inf is not a finite number",
     ),
     "backward_missing": (
         SIGMOID.split("backward:")[0],
@@ -360,7 +365,8 @@ def test_sympy_failure_is_a_spec_error(error, message, tmp_path, monkeypatch, ca
     def fail(spec):
         raise error
 
-    monkeypatch.setattr(cli, "build_model", fail)
+    # The CLI checks each spec through checks.check_spec, which calls build_model.
+    monkeypatch.setattr(checks, "build_model", fail)
     rc = _run(tmp_path, monkeypatch, {"good": SIGMOID})
     assert rc == EXIT_BAD_SPEC
     assert capsys.readouterr().err == f"specs/good.yaml: {message}\n"

@@ -6,7 +6,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from tests.reference import SPECS, checked, defaults
+from surrogen.generator.symbolic import pointwise_diff
+from tests.reference import SPECS, checked, defaults, has_origin, lambdify_mpmath
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -30,14 +31,16 @@ def points(name):
 
 def mp_derivative(name, order, xs, params=None):
     """d^order origin / dx^order from SymPy + mpmath (independent of the generated code)."""
-    import sympy
-
     m = checked(name).model
-    expr = m.origin
-    for _ in range(order):
-        expr = sympy.diff(expr, m.x).replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
-    f = sympy.lambdify((m.x, *m.params), expr, "mpmath", dummify=True)
+    # A gradient-only family starts from its declared gradient (the first derivative).
+    expr, done = (m.origin, 0) if m.origin is not None else (m.grad, 1)
+    assert order >= done
+    for _ in range(order - done):
+        expr = pointwise_diff(expr, m.x)
+    f = lambdify_mpmath((m.x, *m.params), expr)
     ps = params if params is not None else defaults(name)
+    kinds = [p.domain for p in SPECS[name].params]
+    ps = [int(v) if kind == "integer" else v for v, kind in zip(ps, kinds, strict=True)]
     with mpmath.workdps(50):
         return np.array([float(f(mpmath.mpf(float(x)), *ps)) for x in np.asarray(xs)])
 
@@ -51,6 +54,10 @@ def test_grad_of_spike_equals_grad_and_reference(name):
 
 def test_grad_of_origin_equals_reference(name):
     m, xs = mod(name), points(name)
+    if not has_origin(name):  # a gradient-only family has no origin, and no class flag for it
+        assert not hasattr(m, "origin")
+        assert "spiking" not in getattr(m, SPECS[name].class_name).__dataclass_fields__
+        return
     np.testing.assert_allclose(
         jax.vmap(jax.grad(m.origin))(xs), mp_derivative(name, 1, xs), rtol=2e-5, atol=1e-6
     )
@@ -60,6 +67,8 @@ def test_printed_origin_autodiff_matches_printed_grad(name):
     """Autodiff of the printed origin body (origin.fun, not its custom_jvp) vs the printed grad:
     two independently printed expressions that must agree (away from breakpoints)."""
     m, xs = mod(name), points(name)
+    if not has_origin(name):
+        pytest.skip("a gradient-only family has no origin (test_grad_of_origin_equals_reference)")
     np.testing.assert_allclose(
         jax.vmap(jax.grad(m.origin.fun))(xs), m.grad(xs), rtol=2e-5, atol=1e-6
     )
@@ -128,10 +137,12 @@ def test_parameters_traced_positional_keyword_and_per_neuron(name):
 
 
 def test_origin_parameter_derivative(name):
-    """origin's custom_jvp also carries d origin / d parameter (checked by finite differences)."""
+    """origin's custom_jvp also carries d origin / d parameter (checked by finite differences);
+    for a gradient-only family, grad's custom_jvp does."""
     m, spec = mod(name), SPECS[name]
     if not spec.params:
         pytest.skip("no parameters")
+    fn = m.origin if has_origin(name) else m.grad
     xs = points(name)[::8]
     ps = list(defaults(name))
     with jax.enable_x64(True):
@@ -143,7 +154,7 @@ def test_origin_parameter_derivative(name):
             def f(p, i=i):
                 args = list(ps)
                 args[i] = p
-                return m.origin(x64, *args)
+                return fn(x64, *args)
 
             got = jax.jacfwd(f)(jnp.float64(ps[i]))
             h = 1e-6 * max(1.0, abs(ps[i]))
@@ -157,12 +168,16 @@ def test_vmap_and_class(name):
     f = cls()
     batch = jnp.stack([points(name)[:32]] * 3)
     np.testing.assert_array_equal(jax.vmap(f)(batch), m.spike(batch))
+    assert hash(f) == hash(cls()) and f == cls()  # usable as a static argument of jit
+    if not has_origin(name):
+        with pytest.raises(TypeError, match="spiking"):
+            cls(spiking=False)  # a gradient-only family has no smooth forward
+        return
     smooth = cls(spiking=False)
     np.testing.assert_allclose(smooth(batch), m.origin(batch), rtol=1e-6)
     np.testing.assert_allclose(
         jax.grad(lambda v: smooth(v).sum())(batch[0]), m.grad(batch[0]), rtol=1e-5, atol=1e-6
     )
-    assert hash(f) == hash(cls()) and f == cls()  # usable as a static argument of jit
 
 
 def test_reexports():
@@ -213,7 +228,9 @@ def test_second_derivatives_stay_finite_far_from_threshold(name):
     xs = jnp.array([-1e4, -50.0, -30.0, -7.5, 7.5, 30.0, 50.0, 1e4])
     want = mp_derivative(name, 2, xs)
     scale = np.max(np.abs(mp_derivative(name, 2, points(name)))) + 1
-    for fn in (jax.grad(jax.grad(m.spike)), jax.hessian(m.spike_jvp), jax.grad(jax.grad(m.origin))):
+    fns = [jax.grad(jax.grad(m.spike)), jax.hessian(m.spike_jvp)]
+    fns += [jax.grad(jax.grad(m.origin))] if has_origin(name) else [jax.grad(m.grad)]
+    for fn in fns:
         got = np.asarray(jax.vmap(fn)(xs))
         assert np.all(np.isfinite(got)), got
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * scale)

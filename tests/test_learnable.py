@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.derivatives import away_from_breakpoints, derivative, scaled_params
-from tests.reference import SPECS, defaults
+from tests.reference import SPECS, defaults, has_origin
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -24,8 +24,8 @@ def real_params(name):
 
 def test_parameter_gradient_is_d_origin_d_parameter(name):
     m = mod(name)
-    if not real_params(name):
-        pytest.skip("no real parameters")
+    if not real_params(name) or not has_origin(name):
+        pytest.skip("no real parameters, or no origin (a gradient-only family: no spike_learnable)")
     xs = away_from_breakpoints(name, np.linspace(-3, 3, 37))
     g = np.linspace(0.5, 1.5, xs.size)  # the incoming gradient
     ps = scaled_params(name)
@@ -34,17 +34,31 @@ def test_parameter_gradient_is_d_origin_d_parameter(name):
         def loss(params, x):
             return jnp.sum(jnp.asarray(g) * m.spike_learnable(x, *params))
 
-        dparams, dx = jax.grad(loss, argnums=(0, 1))(tuple(map(jnp.float64, ps)), jnp.asarray(xs))
+        # Only the real parameters are differentiated: an integer one stays a fixed Python int.
+        reals = real_params(name)
+
+        def loss_real(values, x):
+            params = list(ps)
+            for i, v in zip(reals, values, strict=True):
+                params[i] = v
+            return loss(tuple(params), x)
+
+        start = tuple(jnp.float64(ps[i]) for i in reals)
+        dreal, dx = jax.grad(loss_real, argnums=(0, 1))(start, jnp.asarray(xs))
         np.testing.assert_allclose(
             np.asarray(dx), g * derivative(name, 1, xs, ps), rtol=1e-10, atol=1e-13
         )
-        for i in real_params(name):
+        for k, i in enumerate(reals):
             want = np.sum(g * derivative(name, 0, xs, ps, wrt=i))
-            np.testing.assert_allclose(float(dparams[i]), want, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(float(dreal[k]), want, rtol=1e-9, atol=1e-12)
         # per-neuron parameters: each neuron's gradient, not a sum over neurons
+        # (only the real parameter is differentiated: an integer one stays a fixed Python int)
         i = real_params(name)[0]
-        per = [jnp.full(xs.shape, p) if j == i else p for j, p in enumerate(ps)]
-        dper = jax.grad(loss)(tuple(per), jnp.asarray(xs))[i]
+
+        def loss_i(value):
+            return loss(tuple(value if j == i else p for j, p in enumerate(ps)), jnp.asarray(xs))
+
+        dper = jax.grad(loss_i)(jnp.full(xs.shape, ps[i]))
         assert dper.shape == xs.shape
         np.testing.assert_allclose(
             np.asarray(dper), g * derivative(name, 0, xs, ps, wrt=i), rtol=1e-9, atol=1e-12
@@ -54,10 +68,10 @@ def test_parameter_gradient_is_d_origin_d_parameter(name):
 def test_default_is_no_gradient_and_class_opt_in(name):
     m = mod(name)
     cls = getattr(m, SPECS[name].class_name)
-    if not real_params(name):
-        pytest.skip("no real parameters")
+    if not real_params(name) or not has_origin(name):
+        pytest.skip("no real parameters, or no origin (a gradient-only family: no spike_learnable)")
     xs = jnp.asarray(away_from_breakpoints(name, np.linspace(-2, 2, 9)))
-    ps = tuple(defaults(name))
+    ps = tuple(map(float, defaults(name)))  # an integer parameter as a whole float: no gradient
 
     def loss(fn, params):
         return jnp.sum(fn(xs, *params))

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.reference import SPECS, defaults
+from tests.reference import SPECS, defaults, has_origin
 
 numba = pytest.importorskip("numba")
 from numba import cuda  # noqa: E402 (module global: the simulator swaps it inside kernels)
@@ -28,14 +28,20 @@ def test_cpu_ufuncs_have_float32_and_float64_loops(name):
     m = cpu(name)
     n = len(SPECS[name].params)
     # Each x type has loops for float32 and float64 g and parameters; the output is x's type.
+    unary = ["f" * (n + 1) + "->f", "f" + "d" * n + "->f", "d" * (n + 1) + "->d"]
     loops = {
         m.spike: ["f->f", "d->d"],
-        m.origin: ["f" * (n + 1) + "->f", "f" + "d" * n + "->f", "d" * (n + 1) + "->d"],
+        m.grad: unary,
         m.spike_bwd: [f"{xg}{p * n}->{xg[0]}" for xg in ("ff", "fd") for p in "fd"]
         + ["dd" + "d" * n + "->d"],
     }
-    loops[m.grad] = loops[m.origin]
-    for fn, arity in ((m.spike, 1), (m.origin, n + 1), (m.grad, n + 1), (m.spike_bwd, n + 2)):
+    functions = [(m.spike, 1), (m.grad, n + 1), (m.spike_bwd, n + 2)]
+    if has_origin(name):
+        loops[m.origin] = unary
+        functions.append((m.origin, n + 1))
+    else:
+        assert not hasattr(m, "origin") and not hasattr(gpu(name), "origin")
+    for fn, arity in functions:
         assert isinstance(fn, np.ufunc) or hasattr(fn, "ufunc"), fn
         assert fn.nin == arity
         assert fn.types == list(dict.fromkeys(loops[fn]))
@@ -48,7 +54,9 @@ def test_cpu_dtype_broadcast_and_spike_bwd(name, dtype):
     x = np.linspace(-2, 2, 24, dtype=dtype).reshape(4, 6)
     g = np.full_like(x, 0.5)
     ps = defaults(name)
-    for out in (m.spike(x), m.origin(x, *ps), m.grad(x, *ps), m.spike_bwd(x, g, *ps)):
+    outs = [m.spike(x), m.grad(x, *ps), m.spike_bwd(x, g, *ps)]
+    outs += [m.origin(x, *ps)] if has_origin(name) else []
+    for out in outs:
         assert out.dtype == dtype and out.shape == x.shape
     np.testing.assert_array_equal(m.spike_bwd(x, g, *ps), dtype(0.5) * m.grad(x, *ps))
     with np.errstate(invalid="ignore"):  # NaN >= 0 raises the invalid flag; the answer is 0
@@ -102,12 +110,14 @@ def test_cuda_matches_cpu_on_host_arrays(name, dtype):
     c, k = cpu(name), gpu(name)
     # The simulator computes math.* in double and rounds once; the CPU loop rounds each f32 step.
     rtol = 1e-5 if dtype == np.float32 else 1e-14
-    for got, want in (
+    pairs = [
         (_run(k.spike, x), c.spike(x)),
-        (_run(k.origin, x, *ps), c.origin(x, *ps)),
         (_run(k.grad, x, *ps), c.grad(x, *ps)),
         (_run(k.spike_bwd, x, g, *ps), c.spike_bwd(x, g, *ps)),
-    ):
+    ]
+    if has_origin(name):
+        pairs.append((_run(k.origin, x, *ps), c.origin(x, *ps)))
+    for got, want in pairs:
         assert isinstance(got, np.ndarray) and got.dtype == dtype and got.shape == x.shape
         # Absolute slack at the function's scale: near a zero of multi_gaussian's gradient the
         # two terms cancel, and a GPU exp() one ulp off is a large relative error there.

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.reference import assert_close, defaults, reference, reference_at
+from tests.reference import assert_close, defaults, has_origin, reference, reference_at
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -24,7 +24,10 @@ def _jax(name, fn, x):
 
 def _numba_cpu(name, fn, x):
     mod = importlib.import_module(f"surrogen.numba_cpu.{name}")
-    return getattr(mod, fn)(x, *defaults(name))
+    # A periodic surrogate is NaN at x = +-inf (it has no limit there), which NumPy reports as an
+    # invalid operation; a NaN anywhere else fails the comparison with the reference below.
+    with np.errstate(invalid="ignore"):
+        return getattr(mod, fn)(x, *defaults(name))
 
 
 def _numba_cuda(name, fn, x):
@@ -81,6 +84,10 @@ def _as_dtype(xs, dtype_name):
 @pytest.mark.parametrize("backend, dtype_name", CASES, ids=[f"{b}-{d}" for b, d in CASES])
 @pytest.mark.parametrize("fn", ["grad", "origin"])
 def test_backend_matches_mpmath(name, backend, dtype_name, fn):
+    if fn == "origin" and not has_origin(name):  # a gradient-only family has no origin function
+        package = "torch" if backend.startswith("torch_") else backend  # torch_cpu, torch_cuda
+        assert not hasattr(importlib.import_module(f"surrogen.{package}.{name}"), "origin")
+        pytest.skip("gradient-only family: no origin function (and none exported)")
     ref = reference(name, "float32" if dtype_name == "bfloat16" else dtype_name)
     x = _as_dtype(ref.x, dtype_name)
     if dtype_name == "bfloat16":  # the grid rounded to bfloat16 needs its own reference values
@@ -88,9 +95,9 @@ def test_backend_matches_mpmath(name, backend, dtype_name, fn):
     call, _ = BACKENDS[backend]
     got = call(name, fn, x)
     assert got.dtype == x.dtype, f"{backend} {fn} turned {x.dtype} into {got.dtype}"
-    want, cond = (ref.grad, ref.grad_cond) if fn == "grad" else (ref.origin, ref.origin_cond)
+    want, slope = (ref.grad, ref.grad_slope) if fn == "grad" else (ref.origin, ref.origin_slope)
     scale = 0.0 if fn == "grad" else 1.0  # origins: absolute k*eps, see assert_close
-    assert_close(got, want, cond, ref.x, dtype_name, f"{backend}.{name}.{fn}", scale)
+    assert_close(got, want, slope, ref.x, dtype_name, f"{backend}.{name}.{fn}", scale)
 
 
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
@@ -102,4 +109,4 @@ def test_jax_float64_and_float32_grad(name, dtype_name):
         x = jnp.asarray(ref.x.astype(dtype_name))
         got = np.asarray(mod.grad(x, *defaults(name)))
         assert got.dtype == np.dtype(dtype_name)
-    assert_close(got, ref.grad, ref.grad_cond, ref.x, dtype_name, f"jax.{name}.grad")
+    assert_close(got, ref.grad, ref.grad_slope, ref.x, dtype_name, f"jax.{name}.grad")

@@ -8,6 +8,7 @@ error text for hostile input, and that no ``eval`` path (``sympify``, ``parse_ex
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import CodeType
@@ -21,9 +22,11 @@ from surrogen.generator.spec import Backward, Param, Spec, SpecError, load_specs
 from surrogen.generator.symbolic import CONSTANTS, FUNCTIONS, X, build_model, parse_expression
 
 ROOT = Path(__file__).resolve().parents[1]
+K = sympy.Symbol("k", integer=True)  # a Sum's index
 WHERE = "specs/t.yaml: origin"
 FUNCTION_LIST = (
-    "Abs, Max, Min, Piecewise, atan, cos, cosh, erf, erfc, exp, log, sign, sin, sqrt, tanh"
+    "Abs, Max, Min, Mod, Piecewise, Sum, atan, cos, cosh, erf, erfc, exp, floor, log, sign, sin,"
+    " sqrt, tanh"
 )
 ONLY = (
     " is not allowed (only numbers, x, the parameters, pi, E, + - * / **, comparisons, & | and"
@@ -154,6 +157,12 @@ EVERY_FUNCTION = {
     "Piecewise": (
         "Piecewise((0, x < -1), (x + 1, (x >= -1) & (x < 0)), (1, True))",
         sympy.Piecewise((0, X < -1), (X + 1, (X >= -1) & (X < 0)), (1, True)),
+    ),
+    "Mod": ("Mod(x, 2)", sympy.Mod(X, 2)),
+    "floor": ("floor(x/2)", sympy.floor(X / 2)),
+    "Sum": (
+        "Sum(sin(k*x)/k, (k, 1, 3))",
+        sympy.Sum(sympy.sin(K * X) / K, (K, 1, 3)),
     ),
 }
 
@@ -301,6 +310,11 @@ def no_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[st
             code = args[0] if args else None
             if name == "exec" and isinstance(code, CodeType) and Path(code.co_filename).is_file():
                 return real_exec(*args, **kwargs)  # a lazy module import inside SymPy
+            caller = sys._getframe(1).f_globals.get("__name__")
+            if name == "exec" and caller == "sympy.polys.monomials":
+                # SymPy's polynomial code builds monomial_mul & co. from its own fixed template
+                # (solving a kink equation with Mod needs it); no spec text reaches it.
+                return real_exec(*args, **kwargs)
             calls.append(f"{name}{args!r:.80}")
             raise ExecutedSpecText(f"{name} called with {args!r:.80}")
 

@@ -9,7 +9,8 @@ from surrogen.generator.backends.docs import latex
 from surrogen.generator.backends.jax import JaxPrinter
 from surrogen.generator.backends.numba import NumbaPrinter
 from surrogen.generator.printers import print_cse
-from surrogen.generator.symbolic import CONSTANTS, FUNCTIONS
+from surrogen.generator.spec import Param
+from surrogen.generator.symbolic import CONSTANTS, FUNCTIONS, expand_sums
 
 x = sympy.Symbol("x", real=True)
 a = sympy.Symbol("alpha", positive=True)
@@ -62,6 +63,19 @@ def test_division_by_a_power_keeps_its_parentheses():
     assert f(0.3, 4.0) == pytest.approx(float(e.subs({x: 0.3, a: 4.0})), rel=1e-15)
 
 
+def test_mod_keeps_its_parentheses_and_floor_stays_a_float():
+    """SymPy's Python printers print 2*Mod(x, p) as ``2*x % p``, which Python reads as (2*x) % p;
+    Numba's math.floor returns an int (promoting float32 code), so floor prints as a - a % 1."""
+    e = 2 * sympy.Mod(x, a) + sympy.floor(x / a)
+    text = numba("{}").doprint(e)
+    f = eval(f"lambda x, alpha: {text}", {"math": __import__("math")})  # our own printed text
+    for value in (0.3, 2.7, -2.7, 7.9):
+        want = 2 * (value % 2.5) + (value // 2.5)
+        assert f(value, 2.5) == pytest.approx(want, rel=1e-15), (value, text)
+    assert "math.floor" not in text
+    assert jaxp().doprint(2 * sympy.Mod(x, a)) == "2*(jnp.mod(x, alpha))"
+
+
 def test_every_numba_literal_is_typed():
     """No bare float literal reaches Numba code (numba/numba#4676: it would promote to float64)."""
     e = (
@@ -82,6 +96,14 @@ def test_every_whitelisted_function_prints_strictly(name):
         expr = fn((x, x < 0), (1, True))
     elif name in ("Max", "Min"):
         expr = fn(x, 1 - x)
+    elif name == "Mod":
+        expr = 2 * fn(x + 2, a)
+    elif name == "Sum":  # printed unrolled: the backends never see a Sum node
+        k = sympy.Symbol("k", integer=True)
+        n = sympy.Symbol("n", integer=True)
+        param = Param("n", 2, "integer", "terms", min=1, max=4)
+        expr = expand_sums(fn(sympy.sin(k * x) / k, (k, 1, n)), {n: param})
+        assert not expr.has(sympy.Sum) and expr.has(sympy.Piecewise)
     else:
         expr = fn(x + 2)
     for printer in (numba(), numba("like(x, {})"), jaxp()):
@@ -148,10 +170,12 @@ def test_every_whitelisted_function_prints_for_torch(name):
     from surrogen.generator.backends.torch import TorchPrinter
 
     fn = FUNCTIONS[name]
+    if name == "Sum":
+        pytest.skip("a finite Sum is unrolled before any printer sees it (model.expanded)")
     if name == "Piecewise":
         expr = fn((x, x < 0), (1, True))
-    elif name in ("Max", "Min"):
-        expr = fn(x, 1 - x)
+    elif name in ("Max", "Min", "Mod"):
+        expr = fn(x, 1 - x) if name != "Mod" else fn(x, a)
     else:
         expr = fn(x + 2)
     text = TorchPrinter().doprint(expr)

@@ -16,15 +16,22 @@ import sympy
 
 from surrogen.generator.backends.jax import JaxPrinter
 from surrogen.generator.backends.numba import NumbaPrinter
-from surrogen.generator.symbolic import FUNCTIONS
+from surrogen.generator.spec import Param
+from surrogen.generator.symbolic import FUNCTIONS, expand_sums
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
 
 x = sympy.Symbol("x", real=True)
 a = sympy.Symbol("alpha", positive=True)
+n = sympy.Symbol("n", integer=True, positive=True)
+k = sympy.Symbol("k", integer=True)
 POINTS = [-2.5, -1.0, -0.3, 0.0, 0.4, 1.0, 1.7, 3.0]
 ALPHA = 1.3
+# An integer parameter, the bound of a Sum: unrolled to its max (4) with the terms beyond its min
+# (1) masked by its value, as the generated modules print it; N = 3 keeps terms and drops one.
+N_PARAM = Param(name="n", default=2, domain="integer", doc="Terms.", min=1, max=4)
+N = 3
 
 # Each whitelisted function with arguments that stay in its domain at every point.
 EXPRESSIONS = {
@@ -43,6 +50,11 @@ EXPRESSIONS = {
     "Max": sympy.Max(x, 1 - x, x / 2 + sympy.Rational(1, 4)),
     "Min": sympy.Min(x, 1 - x, x / 2 + sympy.Rational(1, 4)),
     "Piecewise": sympy.Piecewise((x**2, x < -1), (1 - x, x <= 1), (a * x**3, True)),
+    # no point puts x/alpha or -3x/2 on an integer (where Mod jumps) except 0, which is exact;
+    # the factors check the parentheses (SymPy's own printers write 2*Mod(x, a) as 2*x % a).
+    "Mod": 2 * sympy.Mod(x, a) - sympy.Mod(-3 * x / 2, 1),
+    "floor": 2 * sympy.floor(a * x) - x * sympy.floor(-x / 2),
+    "Sum": sympy.Sum(sympy.cos((2 * k - 1) * a * x) / (2 * k - 1), (k, 1, n)),
 }
 OPERATORS = {
     "division by a power": a / (1 + sympy.exp(-a * x)) ** 2,
@@ -59,26 +71,31 @@ def test_every_whitelisted_function_is_exercised():
 
 
 def _exact(expr: sympy.Expr) -> np.ndarray:
+    """SymPy's value at 30 digits (a Sum at n = N summed by SymPy, not unrolled)."""
+    values = {a: sympy.Float(ALPHA, 30), n: N}
     return np.array(
-        [
-            float(expr.subs({x: sympy.Float(v, 30), a: sympy.Float(ALPHA, 30)}).evalf(30))
-            for v in POINTS
-        ]
+        [float(expr.subs({x: sympy.Float(v, 30), **values}).doit().evalf(30)) for v in POINTS]
     )
 
 
+def _printable(expr: sympy.Expr) -> sympy.Expr:
+    """What the generated modules print: a Sum unrolled, its terms masked by the bound."""
+    return expand_sums(expr, {n: N_PARAM})
+
+
 def _numba_values(expr: sympy.Expr, select: str | None) -> np.ndarray:
-    text = NumbaPrinter("{}", select).doprint(expr)
+    text = NumbaPrinter("{}", select).doprint(_printable(expr))
     env = {"math": math, "select": lambda c, p, q: p if c else q}
-    f = eval(f"lambda x, alpha: {text}", env)  # our own printed code, not spec text
-    return np.array([f(v, ALPHA) for v in POINTS])
+    f = eval(f"lambda x, alpha, n: {text}", env)  # our own printed code, not spec text
+    return np.array([f(v, ALPHA, float(N)) for v in POINTS])
 
 
 def _jax_values(expr: sympy.Expr) -> np.ndarray:
-    text = JaxPrinter().doprint(expr)
-    f = eval(f"lambda x, alpha: {text}", {"jnp": jnp, "jax": jax})  # our own printed code
+    text = JaxPrinter().doprint(_printable(expr))
+    f = eval(f"lambda x, alpha, n: {text}", {"jnp": jnp, "jax": jax})  # our own printed code
     with jax.enable_x64(True):
-        return np.asarray(f(jnp.asarray(POINTS, jnp.float64), jnp.float64(ALPHA)), np.float64)
+        args = jnp.asarray(POINTS, jnp.float64), jnp.float64(ALPHA), jnp.float64(N)
+        return np.asarray(f(*args), np.float64)
 
 
 CASES = {**EXPRESSIONS, **OPERATORS}

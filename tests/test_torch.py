@@ -8,12 +8,17 @@ of the generated code); the per-dtype extreme-grid tests are in test_numerics.py
 import doctest
 import importlib
 
-import mpmath
 import numpy as np
 import pytest
-import sympy
 
-from tests.reference import SPECS, checked, defaults
+from tests.derivatives import derivative, scaled_params
+from tests.reference import (
+    SPECS,
+    checked,
+    defaults,
+    has_origin,
+    real_params,
+)
 
 torch = pytest.importorskip("torch")
 func = torch.func
@@ -43,18 +48,12 @@ def points(name, device="cpu", dtype=torch.float64):
 
 def mp_derivative(name, xs, order=1, wrt=None, params=None):
     """d^order origin / dx^order (or d origin / d wrt, a parameter name) by SymPy and mpmath."""
-    m = checked(name).model
-    expr = m.origin
+    xs = xs.detach().cpu().numpy() if isinstance(xs, torch.Tensor) else np.asarray(xs)
+    index = None
     if wrt is not None:
-        symbols = {p.name: s for p, s in zip(m.spec.params, m.params, strict=True)}
-        expr = sympy.diff(expr, symbols[wrt])
-    for _ in range(order if wrt is None else 0):
-        expr = sympy.diff(expr, m.x)
-    expr = expr.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
-    f = sympy.lambdify((m.x, *m.params), expr, "mpmath", dummify=True)
-    ps = params if params is not None else defaults(name)
-    with mpmath.workdps(50):
-        return np.array([float(f(mpmath.mpf(float(x)), *ps)) for x in xs.detach().cpu().numpy()])
+        index = [p.name for p in SPECS[name].params].index(wrt)
+        order = 0
+    return derivative(name, order, xs, params=params, wrt=index)
 
 
 def close(got, want, rtol=1e-9, atol=1e-12):
@@ -116,9 +115,10 @@ def test_backward_of_spike_equals_grad_and_reference(name, device):
     want = mp_derivative(name, xs)
     close(x.grad, want)
     close(m.grad(xs), want)
-    y = xs.clone().requires_grad_()
-    m.origin(y).sum().backward()  # origin's own backward is grad
-    close(y.grad, want)
+    if has_origin(name):
+        y = xs.clone().requires_grad_()
+        m.origin(y).sum().backward()  # origin's own backward is grad
+        close(y.grad, want)
 
 
 def test_torch_func_transforms(name):
@@ -134,7 +134,9 @@ def test_torch_func_transforms(name):
     close(func.vmap(func.jacrev(m.spike))(xs), first)
     close(func.vmap(func.jacfwd(m.spike))(xs), first)
     close(torch.diagonal(func.jacrev(m.spike)(xs[:40])), first[:40])
-    for fn in (func.hessian(m.spike), func.grad(func.grad(m.spike)), func.hessian(m.origin)):
+    second_order = [func.hessian(m.spike), func.grad(func.grad(m.spike))]
+    second_order += [func.hessian(m.origin)] if has_origin(name) else [func.grad(m.grad)]
+    for fn in second_order:
         close(func.vmap(fn)(xs), second, rtol=1e-8, atol=1e-10 * scale)
     # Double backward with plain autograd: create_graph through spike's backward.
     x = xs.clone().requires_grad_()
@@ -151,19 +153,34 @@ def test_second_derivatives_stay_finite_far_from_threshold(name):
     want = mp_derivative(name, xs, order=2)
     scale = np.max(np.abs(mp_derivative(name, points(name), order=2))) + 1
     second_order = (func.grad(func.grad(m.spike)), func.hessian(m.spike))
-    for fn in (*second_order, func.grad(func.grad(m.origin))):
+    third = func.grad(func.grad(m.origin)) if has_origin(name) else func.grad(m.grad)
+    for fn in (*second_order, third):
         got = func.vmap(fn)(xs)
         assert torch.isfinite(got).all(), (fn, got)
         close(got, want, rtol=1e-4, atol=1e-6 * scale)
 
 
-def test_gradcheck_origin_and_grad_float64(name):
+# Known gap: a second derivative through a parameter is autograd of the emitted first partial,
+# and where that partial is a per-sign select (q_pseudo_spike's (1 -+ 2x/(alpha - 1))**-alpha),
+# the unselected branch's log of a negative number makes the select's gradient NaN. The JAX
+# backend carries explicit forms for this; the torch one does not yet.
+MIXED_SECOND_ORDER_GAPS = {"q_pseudo_spike"}
+
+
+def test_gradcheck_origin_and_grad_float64(name, request):
     """The Functions' own derivative rules against finite differences, in x and in a tensor
     parameter (first and second order; forward mode too)."""
+    if name in MIXED_SECOND_ORDER_GAPS:
+        reason = "second derivative in a parameter through a per-sign select is NaN (known gap)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     m = mod(name)
     xs = points(name)[::12].clone().requires_grad_()
-    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in defaults(name)]
-    for fn in (m.origin, m.grad):
+    # An integer parameter is passed as an int: it has no derivative (nor a finite difference).
+    params = [
+        torch.tensor(p, dtype=torch.float64, requires_grad=True) if i in real_params(name) else p
+        for i, p in enumerate(defaults(name))
+    ]
+    for fn in (m.origin, m.grad) if has_origin(name) else (m.grad,):
         assert torch.autograd.gradcheck(fn, (xs, *params), check_forward_ad=True)
         assert torch.autograd.gradgradcheck(fn, (xs, *params))
     # spike: its derivative is by design not the finite difference of the step; check the
@@ -180,7 +197,7 @@ def test_parameters_positional_keyword_tensor_and_per_neuron(name):
     if not spec.params:
         pytest.skip("no parameters")
     xs = points(name)[:64]
-    scaled = [p.default * 1.5 for p in spec.params]
+    scaled = list(scaled_params(name))
     want = mp_derivative(name, xs, params=scaled)
 
     def backward(*params, **kwargs):
@@ -202,13 +219,16 @@ def test_broadcast_shape_and_no_gradient_for_spike_parameters(name):
     if not spec.params:
         pytest.skip("no parameters")
     x = torch.linspace(-1, 1, 5, dtype=torch.float64, requires_grad=True)
-    first = torch.tensor([[spec.params[0].default], [spec.params[0].default * 2]])
+    first = torch.tensor(
+        [[spec.params[0].default], [spec.params[0].default * 2]], dtype=torch.get_default_dtype()
+    )
     first.requires_grad_()
     rest = [p.default for p in spec.params[1:]]
     out = m.spike(x, first, *rest)
     assert out.shape == (2, 5) and out.dtype == torch.float64
     assert m.grad(x, first, *rest).shape == (2, 5)
-    assert m.origin(x, first, *rest).shape == (2, 5)
+    if has_origin(name):
+        assert m.origin(x, first, *rest).shape == (2, 5)
     out.sum().backward()
     assert first.grad is None  # no gradient for a parameter of spike
     want = mp_derivative(name, x, params=[first[0, 0].item(), *rest])
@@ -219,12 +239,17 @@ def test_broadcast_shape_and_no_gradient_for_spike_parameters(name):
 def test_origin_parameter_derivative(name):
     """origin's Function gives tensor parameters their symbolic derivative."""
     m, spec = mod(name), SPECS[name]
-    if not spec.params:
-        pytest.skip("no parameters")
+    if not real_params(name) or not has_origin(name):
+        pytest.skip("no real parameters, or no origin (a gradient-only family)")
     xs = points(name)[::8]
-    ps = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in defaults(name)]
+    ps = [
+        torch.tensor(p, dtype=torch.float64, requires_grad=True) if i in real_params(name) else p
+        for i, p in enumerate(defaults(name))
+    ]
     m.origin(xs, *ps).sum().backward()
-    for p, t in zip(spec.params, ps, strict=True):
+    for i, (p, t) in enumerate(zip(spec.params, ps, strict=True)):
+        if i not in real_params(name):
+            continue
         want = mp_derivative(name, xs, wrt=p.name).sum()
         np.testing.assert_allclose(t.grad.item(), want, rtol=1e-9, atol=1e-12)
 
@@ -254,8 +279,11 @@ def test_module_classes(name):
     assert torch.equal(func.vmap(f)(xs.reshape(4, 8)), m.spike(xs).reshape(4, 8))
     for p in spec.params:
         assert getattr(f, p.name) == p.default
-    shown = ", ".join([*(f"{p.name}={p.default!r}" for p in spec.params), "spiking=True"])
+    flags = ["spiking=True"] if has_origin(name) else []  # a gradient-only family has no flag
+    shown = ", ".join([*(f"{p.name}={p.default!r}" for p in spec.params), *flags])
     assert repr(f) == f"{spec.class_name}({shown})"
+    if not has_origin(name):
+        return
     smooth = cls(spiking=False)
     torch.testing.assert_close(smooth(xs), m.origin(xs), rtol=0, atol=0)
     x = xs.clone().requires_grad_()
@@ -345,6 +373,23 @@ def test_torch_compile_fullgraph_lif_step_matches_eager():
     assert results[0][2].abs().sum() > 0
     special = torch.tensor([-0.0, float("nan"), -1.4e-45, 1.4e-45, -1.0, float("inf")])
     assert torch.compile(m.spike, fullgraph=True)(special).tolist() == [1, 0, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_nan_in_gives_nan_out(name, dtype):
+    """A NaN input gives a NaN origin, gradient and backward (a select on x < 0, as in the
+    rectangular or sign-flip gradients, would give a number), and no spike."""
+    m = mod(name)
+    x = torch.tensor([float("nan"), -float("nan"), 0.25], dtype=dtype, requires_grad=True)
+    fns = [m.grad, *([m.origin] if has_origin(name) else [])]
+    for fn in fns:
+        got = fn(x.detach())
+        assert got.dtype == dtype
+        assert torch.isnan(got[:2]).all() and torch.isfinite(got[2]), (fn.__name__, got)
+    s = m.spike(x)
+    assert s.tolist()[:2] == [0.0, 0.0]
+    (gx,) = torch.autograd.grad(s.sum(), x)
+    assert torch.isnan(gx[:2]).all() and torch.isfinite(gx[2])
 
 
 @pytest.mark.parametrize("surrogate", ["superspike", "sigmoid", "piecewise_quadratic", "s2nn"])

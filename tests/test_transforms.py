@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.derivatives import derivative, scaled_params
-from tests.reference import SPECS, defaults
+from tests.reference import SPECS, defaults, has_origin, real_params, scaled_within_bounds
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -28,7 +28,8 @@ def first_param_values(name):
     p = SPECS[name].params[0]
     if p.domain == "integer":
         return [p.default + i for i in range(len(FACTORS))]
-    return [p.default * f for f in FACTORS]
+    # inside its declared bounds: a lower bound's distance scaled (q_pseudo_spike's alpha > 1)
+    return [scaled_within_bounds(name, 0, f) for f in FACTORS]
 
 
 def with_params(fn, rest):
@@ -57,6 +58,8 @@ def test_the_issue_example_is_not_four_times_too_large():
 @pytest.mark.parametrize("entry", ["spike", "spike_jvp", "spike_learnable", "origin", "grad"])
 def test_vmap_over_a_parameter_gradient_outside_and_inside(name, entry):
     _params_or_skip(name)
+    if entry in ("origin", "spike_learnable") and not has_origin(name):
+        pytest.skip(f"gradient-only family: no origin function, so no {entry}")
     m = mod(name)
     order = {"origin": 1, "grad": 2}.get(entry, 1)  # d(entry)/dx is d^order origin / dx^order
     fn = with_params(getattr(m, entry), defaults(name)[1:])
@@ -86,7 +89,12 @@ def test_every_entry_point_returns_the_broadcast_shape(name):
         return
     first = jnp.array([[defaults(name)[0]], [scaled_params(name)[0]]])  # (2, 1)
     rest = defaults(name)[1:]
-    fns = [getattr(m, f) for f in ("spike", "spike_jvp", "spike_learnable", "origin", "grad")]
+    # A gradient-only family has no origin, hence no origin and no spike_learnable.
+    spikes = (
+        ("spike", "spike_jvp", "spike_learnable") if has_origin(name) else ("spike", "spike_jvp")
+    )
+    others = ("origin", "grad") if has_origin(name) else ("grad",)
+    fns = [getattr(m, f) for f in spikes + others]
     fns.append(lambda v, p, *r: cls(p, *r)(v))
     for fn in fns:
         assert fn(x, first, *rest).shape == (2, 5)
@@ -95,7 +103,7 @@ def test_every_entry_point_returns_the_broadcast_shape(name):
     # broadcast dimension, row by row the reference's gradient.
     rows = [(float(first[i, 0]), *rest) for i in range(2)]
     want = sum(derivative(name, 1, np.asarray(x, np.float64), row) for row in rows)
-    for fn in fns[:3] + fns[5:]:
+    for fn in fns[: len(spikes)] + fns[-1:]:
         g = jax.grad(lambda v, fn=fn: jnp.sum(fn(v, first, *rest)))(x)
         assert g.shape == x.shape
         np.testing.assert_allclose(np.asarray(g), want, rtol=2e-5, atol=1e-6)
@@ -134,30 +142,58 @@ def test_class_is_a_pytree_with_the_parameters_as_leaves(name):
     if not spec.params:
         assert jax.jit(lambda c, v: c(v))(f, x).shape == (7,)
         return
+    # What depends on the parameters: the smooth forward (the origin), or for a gradient-only
+    # family (no origin, no spiking=False) the surrogate gradient of its step, d/dx, against grad.
+    if has_origin(name):
+
+        def make(*ps):
+            return cls(*ps, spiking=False)
+
+        def value(c, v):
+            return c(v)
+
+        want_fn = m.origin
+    else:
+        make = cls
+
+        def value(c, v):
+            return jax.grad(lambda u: jnp.sum(c(u)))(v)
+
+        want_fn = m.grad
     # jit traces the parameters: an array parameter works, and a new value does not retrace.
     traces = []
 
     @jax.jit
     def smooth(c, v):
         traces.append(None)
-        return c(v)
+        return value(c, v)
 
-    a = cls(jnp.asarray(scaled_params(name)[0]), *defaults(name)[1:], spiking=False)
-    b = cls(jnp.asarray(defaults(name)[0]), *defaults(name)[1:], spiking=False)
+    a = make(jnp.asarray(scaled_params(name)[0]), *defaults(name)[1:])
+    b = make(jnp.asarray(defaults(name)[0]), *defaults(name)[1:])
     np.testing.assert_allclose(
         np.asarray(smooth(a, x)),
-        np.asarray(m.origin(x, scaled_params(name)[0], *defaults(name)[1:])),
+        np.asarray(want_fn(x, scaled_params(name)[0], *defaults(name)[1:])),
         rtol=1e-6,
     )
     smooth(b, x)
     assert len(traces) == 1
     # vmap over a batch of classes: one row per parameter value.
     ks = jnp.asarray(first_param_values(name))
-    batch = cls(ks, *(jnp.full(ks.shape, r) for r in defaults(name)[1:]), spiking=False)
-    rows = jax.vmap(lambda c: c(x))(batch)
+    batch = make(ks, *(jnp.full(ks.shape, r) for r in defaults(name)[1:]))
+    rows = jax.vmap(lambda c: value(c, x))(batch)
     for k, row in zip(ks.tolist(), np.asarray(rows), strict=True):
-        np.testing.assert_allclose(row, np.asarray(m.origin(x, k, *defaults(name)[1:])), rtol=1e-5)
-    # Not learnable (the default): the parameters get no gradient, in either mode.
-    for spiking in (True, False):
-        g = jax.grad(lambda c, s=spiking: jnp.sum(cls(*c, spiking=s)(x)))(tuple(defaults(name)))
+        np.testing.assert_allclose(row, np.asarray(want_fn(x, k, *defaults(name)[1:])), rtol=1e-5)
+    # Not learnable (the default): the real parameters get no gradient, in either mode (an
+    # integer parameter has no derivative: it stays a fixed Python int).
+    ps, reals = defaults(name), real_params(name)
+
+    def loss(values, **mode):
+        params = list(ps)
+        for i, v in zip(reals, values, strict=True):
+            params[i] = v
+        return jnp.sum(cls(*params, **mode)(x))
+
+    modes = [{"spiking": True}, {"spiking": False}] if has_origin(name) else [{}]
+    for mode in modes:
+        g = jax.grad(lambda vs, mode=mode: loss(vs, **mode))(tuple(float(ps[i]) for i in reals))
         assert all(float(v) == 0.0 for v in g)

@@ -28,7 +28,7 @@ __all__ = ["Arctan", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 @jax.custom_jvp
 def origin(x, alpha=2.0):
-    """Arctan origin: a smooth step; its derivative is ``grad``.
+    """Arctan origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = atan(pi*alpha*x/2)/pi + 1/2
 

@@ -28,7 +28,7 @@ __all__ = ["Gaussian", "grad", "origin", "spike", "spike_jvp", "spike_learnable"
 
 @jax.custom_jvp
 def origin(x, alpha=1.0):
-    """Gaussian (erf) origin: a smooth step; its derivative is ``grad``.
+    """Gaussian (erf) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = 1 - erfc(alpha*x)/2
 

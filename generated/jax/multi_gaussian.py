@@ -34,7 +34,7 @@ __all__ = ["MultiGaussian", "grad", "origin", "spike", "spike_jvp", "spike_learn
 
 @jax.custom_jvp
 def origin(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
-    """Multi-Gaussian origin: a smooth step; its derivative is ``grad``.
+    """Multi-Gaussian origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = scale*(-h*(erf(sqrt(2)*(-sigma + x)/(2*s*sigma)) + 1)/2 -
             h*(erf(sqrt(2)*(sigma + x)/(2*s*sigma)) + 1)/2 + (h +

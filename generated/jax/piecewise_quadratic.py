@@ -30,7 +30,7 @@ __all__ = ["PiecewiseQuadratic", "grad", "origin", "spike", "spike_jvp", "spike_
 
 @jax.custom_jvp
 def origin(x, alpha=1.0):
-    """Piecewise quadratic origin: a smooth step; its derivative is ``grad``.
+    """Piecewise quadratic origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x < -1/alpha), (-alpha**2*x*Abs(x)/2 + alpha*x + 1/2, x <=
             1/alpha), (1, True))

@@ -30,7 +30,7 @@ __all__ = ["Polynomial", "grad", "origin", "spike", "spike_jvp", "spike_learnabl
 
 @jax.custom_jvp
 def origin(x, alpha=4.0):
-    """Polynomial origin: a smooth step; its derivative is ``grad``.
+    """Polynomial origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x < -2/sqrt(alpha)), (sqrt(alpha)*x/2 -
             alpha*x**2*sign(x)/8 + 1/2, x <= 2/sqrt(alpha)), (1, True))

@@ -28,7 +28,7 @@ __all__ = ["Rectangular", "grad", "origin", "spike", "spike_jvp", "spike_learnab
 
 @jax.custom_jvp
 def origin(x, alpha=1.0):
-    """Rectangular origin: a smooth step; its derivative is ``grad``.
+    """Rectangular origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((0, x <= -alpha/2), (1/2 + x/alpha, x < alpha/2), (1, True))
 

@@ -29,7 +29,7 @@ __all__ = ["S2NN", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 @jax.custom_jvp
 def origin(x, alpha=4.0, beta=1.0):
-    """S2NN origin: a smooth step; its derivative is ``grad``.
+    """S2NN origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((1/(1 + exp(-alpha*x)), x < 0), (beta*log(x + 1) + 1/2, True))
 

@@ -27,7 +27,7 @@ __all__ = ["Sigmoid", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 @jax.custom_jvp
 def origin(x, alpha=4.0):
-    """Sigmoid origin: a smooth step; its derivative is ``grad``.
+    """Sigmoid origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = 1/(1 + exp(-alpha*x))
 

@@ -30,7 +30,7 @@ __all__ = ["SingleExponential", "grad", "origin", "spike", "spike_jvp", "spike_l
 
 @jax.custom_jvp
 def origin(x, tau=1.0, scale=1.0):
-    """Single exponential (Laplace) origin: a smooth step; its derivative is ``grad``.
+    """Single exponential (Laplace) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((scale*exp(x/tau)/2, x < 0), (scale*(1 - exp(-x/tau)/2),
             True))

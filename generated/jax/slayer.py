@@ -29,7 +29,7 @@ __all__ = ["SLAYER", "grad", "origin", "spike", "spike_jvp", "spike_learnable"]
 
 @jax.custom_jvp
 def origin(x, alpha=0.5, beta=1.0):
-    """SLAYER exponential (slayer_pdf) origin: a smooth step; its derivative is ``grad``.
+    """SLAYER exponential (slayer_pdf) origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = Piecewise((alpha*exp(beta*x)/beta, x < 0), (alpha*(2 -
             exp(-beta*x))/beta, True))

@@ -28,7 +28,7 @@ __all__ = ["StraightThrough", "grad", "origin", "spike", "spike_jvp", "spike_lea
 
 @jax.custom_jvp
 def origin(x):
-    """Straight-through origin: a smooth step; its derivative is ``grad``.
+    """Straight-through origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = x
 

@@ -27,7 +27,7 @@ __all__ = ["SuperSpike", "grad", "origin", "spike", "spike_jvp", "spike_learnabl
 
 @jax.custom_jvp
 def origin(x, beta=20.0):
-    """SuperSpike origin: a smooth step; its derivative is ``grad``.
+    """SuperSpike origin: the smooth function whose derivative is ``grad``.
 
         origin(x) = x/(beta*Abs(x) + 1) + 1/beta
 

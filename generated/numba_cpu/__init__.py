@@ -13,15 +13,26 @@ from typing import TYPE_CHECKING
 
 NAMES = [
     "arctan",
+    "circ",
+    "fake_numerical_gradient",
     "gaussian",
+    "graded_exponential",
+    "leaky_relu",
+    "log_tailed_relu",
     "multi_gaussian",
+    "nonzero_sign_log",
+    "periodic_exponential",
+    "piecewise_leaky_relu",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
+    "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -32,15 +43,26 @@ _CLASSES = {}  # class name -> the submodule that defines it
 __all__ = [
     "NAMES",
     "arctan",
+    "circ",
+    "fake_numerical_gradient",
     "gaussian",
+    "graded_exponential",
+    "leaky_relu",
+    "log_tailed_relu",
     "multi_gaussian",
+    "nonzero_sign_log",
+    "periodic_exponential",
+    "piecewise_leaky_relu",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
+    "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -61,14 +83,25 @@ def __dir__():
 
 if TYPE_CHECKING:  # what static tools see: every submodule and class, imported eagerly
     from . import arctan as arctan
+    from . import circ as circ
+    from . import fake_numerical_gradient as fake_numerical_gradient
     from . import gaussian as gaussian
+    from . import graded_exponential as graded_exponential
+    from . import leaky_relu as leaky_relu
+    from . import log_tailed_relu as log_tailed_relu
     from . import multi_gaussian as multi_gaussian
+    from . import nonzero_sign_log as nonzero_sign_log
+    from . import periodic_exponential as periodic_exponential
+    from . import piecewise_leaky_relu as piecewise_leaky_relu
     from . import piecewise_quadratic as piecewise_quadratic
     from . import polynomial as polynomial
+    from . import q_pseudo_spike as q_pseudo_spike
     from . import rectangular as rectangular
     from . import s2nn as s2nn
     from . import sigmoid as sigmoid
+    from . import sign_flip_triangular as sign_flip_triangular
     from . import single_exponential as single_exponential
     from . import slayer as slayer
+    from . import squarewave_fourier_series as squarewave_fourier_series
     from . import straight_through as straight_through
     from . import superspike as superspike

@@ -32,9 +32,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -101,7 +103,7 @@ with _output_strides_kept():
         cache=True,
     )
     def origin(x, h, s, sigma, scale):
-        """Multi-Gaussian origin: a smooth step; its derivative is ``grad``.
+        """Multi-Gaussian origin: the smooth function whose derivative is ``grad``.
 
             origin(x) = scale*(-h*(erf(sqrt(2)*(-sigma + x)/(2*s*sigma)) + 1)/2 -
                 h*(erf(sqrt(2)*(sigma + x)/(2*s*sigma)) + 1)/2 + (h +

@@ -27,9 +27,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -41,12 +43,16 @@ DEFAULTS = {"alpha": 4.0, "beta": 1.0}
 @numba.njit(cache=True, error_model="numpy")
 def _origin(_x, alpha, beta):
     x = _not_nan(_x)
+    _t0 = x < _like(x, 0.0)
     return _select(
         _x == _x,
         (
-            (_like(x, 1.0) / (_like(x, 1.0) + math.exp(-alpha * x)))
-            if (x < _like(x, 0.0))
-            else (beta * math.log(x + _like(x, 1.0)) + _like(x, 0.5))
+            (_like(x, 1.0) / _safe(_t0, _like(x, 1.0) + math.exp(-alpha * x), _like(x, 1.0)))
+            if _t0
+            else (
+                beta * math.log(_safe((x >= _like(x, 0.0)), x + _like(x, 1.0), _like(x, 1.0)))
+                + _like(x, 0.5)
+            )
         ),
         _x,
     )
@@ -56,12 +62,20 @@ def _origin(_x, alpha, beta):
 def _grad(_x, alpha, beta):
     x = _not_nan(_x)
     _t0 = math.exp(alpha * x)
+    _t1 = x < _like(x, 0.0)
     return _select(
         _x == _x,
         (
-            (_t0 * alpha / ((_t0 + _like(x, 1.0)) * (_t0 + _like(x, 1.0))))
-            if (x < _like(x, 0.0))
-            else (beta / (x + _like(x, 1.0)))
+            (
+                _t0
+                * alpha
+                / (
+                    _safe(_t1, _t0 + _like(x, 1.0), _like(x, 1.0))
+                    * _safe(_t1, _t0 + _like(x, 1.0), _like(x, 1.0))
+                )
+            )
+            if _t1
+            else (beta / _safe((x >= _like(x, 0.0)), x + _like(x, 1.0), _like(x, 1.0)))
         ),
         _x,
     )
@@ -81,7 +95,7 @@ with _output_strides_kept():
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
     )
     def origin(x, alpha, beta):
-        """S2NN origin: a smooth step; its derivative is ``grad``.
+        """S2NN origin: the smooth function whose derivative is ``grad``.
 
             origin(x) = Piecewise((1/(1 + exp(-alpha*x)), x < 0), (beta*log(x + 1) + 1/2, True))
 

@@ -25,9 +25,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
 from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
+from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
 
@@ -40,21 +42,29 @@ DEFAULTS = {"beta": 20.0}
 def _origin(_x, beta):
     x = _not_nan(_x)
     _t0 = _like(x, 1.0) / beta
-    _t1 = _like(x, 1.0) / max(_like(x, 1.0), x)
-    _t2 = _like(x, 2.0) * beta
-    _t3 = _like(x, 1.0) / min(_like(x, -1.0), x)
-    _t4 = abs(x)
-    _t5 = _t0 / (_t4 * beta + _like(x, 1.0))
+    _t1 = _like(x, 2.0) * beta
+    _t2 = x > _like(x, 1.0)
+    _t3 = _like(x, 1.0) / _safe(_t2, max(_like(x, 1.0), x), _like(x, 1.0))
+    _t4 = x <= _like(x, 1.0)
+    _t5 = x < _like(x, -1.0)
+    _t6 = _t4 and _t5
+    _t7 = _like(x, 1.0) / _safe(_t6, min(_like(x, -1.0), x), _like(x, 1.0))
+    _t8 = abs(x)
+    _t9 = _t8 * beta + _like(x, 1.0)
+    _t10 = x >= _like(x, -1.0)
+    _t11 = x >= _like(x, 0.0)
     return _select(
         _x == _x,
         (
-            (_t0 * (_t1 + _t2) / (_t1 + beta))
-            if (x > _like(x, 1.0))
-            else (-_t0 * _t3 / (-_t3 + beta))
-            if (x < _like(x, -1.0))
-            else (_t5 * (_t2 * _t4 + _like(x, 1.0)))
-            if (x >= _like(x, 0.0))
-            else (_t5)
+            (_t0 * (_t1 + _t3) / _safe(_t2, _t3 + beta, _like(x, 1.0)))
+            if _t2
+            else (-_t0 * _t7 / _safe(_t6, -_t7 + beta, _like(x, 1.0)))
+            if _t5
+            else (
+                _t0 * (_t1 * _t8 + _like(x, 1.0)) / _safe(_t10 and _t11 and _t4, _t9, _like(x, 1.0))
+            )
+            if _t11
+            else (_t0 / _safe(_t10 and _t4 and (x < _like(x, 0.0)), _t9, _like(x, 1.0)))
         ),
         _x,
     )
@@ -82,7 +92,7 @@ with _output_strides_kept():
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def origin(x, beta):
-        """SuperSpike origin: a smooth step; its derivative is ``grad``.
+        """SuperSpike origin: the smooth function whose derivative is ``grad``.
 
             origin(x) = x/(beta*Abs(x) + 1) + 1/beta
 

@@ -13,15 +13,26 @@ from typing import TYPE_CHECKING
 
 NAMES = [
     "arctan",
+    "circ",
+    "fake_numerical_gradient",
     "gaussian",
+    "graded_exponential",
+    "leaky_relu",
+    "log_tailed_relu",
     "multi_gaussian",
+    "nonzero_sign_log",
+    "periodic_exponential",
+    "piecewise_leaky_relu",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
+    "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -29,15 +40,26 @@ NAMES = [
 
 _CLASSES = {
     "Arctan": "arctan",
+    "Circ": "circ",
+    "FakeNumericalGradient": "fake_numerical_gradient",
     "Gaussian": "gaussian",
+    "GradedExponential": "graded_exponential",
+    "LeakyRelu": "leaky_relu",
+    "LogTailedRelu": "log_tailed_relu",
     "MultiGaussian": "multi_gaussian",
+    "NonzeroSignLog": "nonzero_sign_log",
+    "PeriodicExponential": "periodic_exponential",
+    "PiecewiseLeakyRelu": "piecewise_leaky_relu",
     "PiecewiseQuadratic": "piecewise_quadratic",
     "Polynomial": "polynomial",
+    "QPseudoSpike": "q_pseudo_spike",
     "Rectangular": "rectangular",
     "S2NN": "s2nn",
     "SLAYER": "slayer",
     "Sigmoid": "sigmoid",
+    "SignFlipTriangular": "sign_flip_triangular",
     "SingleExponential": "single_exponential",
+    "SquarewaveFourierSeries": "squarewave_fourier_series",
     "StraightThrough": "straight_through",
     "SuperSpike": "superspike",
 }  # class name -> the submodule that defines it
@@ -45,27 +67,49 @@ _CLASSES = {
 __all__ = [
     "NAMES",
     "Arctan",
+    "Circ",
+    "FakeNumericalGradient",
     "Gaussian",
+    "GradedExponential",
+    "LeakyRelu",
+    "LogTailedRelu",
     "MultiGaussian",
+    "NonzeroSignLog",
+    "PeriodicExponential",
+    "PiecewiseLeakyRelu",
     "PiecewiseQuadratic",
     "Polynomial",
+    "QPseudoSpike",
     "Rectangular",
     "S2NN",
     "SLAYER",
     "Sigmoid",
+    "SignFlipTriangular",
     "SingleExponential",
+    "SquarewaveFourierSeries",
     "StraightThrough",
     "SuperSpike",
     "arctan",
+    "circ",
+    "fake_numerical_gradient",
     "gaussian",
+    "graded_exponential",
+    "leaky_relu",
+    "log_tailed_relu",
     "multi_gaussian",
+    "nonzero_sign_log",
+    "periodic_exponential",
+    "piecewise_leaky_relu",
     "piecewise_quadratic",
     "polynomial",
+    "q_pseudo_spike",
     "rectangular",
     "s2nn",
     "sigmoid",
+    "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "squarewave_fourier_series",
     "straight_through",
     "superspike",
 ]
@@ -86,26 +130,48 @@ def __dir__():
 
 if TYPE_CHECKING:  # what static tools see: every submodule and class, imported eagerly
     from . import arctan as arctan
+    from . import circ as circ
+    from . import fake_numerical_gradient as fake_numerical_gradient
     from . import gaussian as gaussian
+    from . import graded_exponential as graded_exponential
+    from . import leaky_relu as leaky_relu
+    from . import log_tailed_relu as log_tailed_relu
     from . import multi_gaussian as multi_gaussian
+    from . import nonzero_sign_log as nonzero_sign_log
+    from . import periodic_exponential as periodic_exponential
+    from . import piecewise_leaky_relu as piecewise_leaky_relu
     from . import piecewise_quadratic as piecewise_quadratic
     from . import polynomial as polynomial
+    from . import q_pseudo_spike as q_pseudo_spike
     from . import rectangular as rectangular
     from . import s2nn as s2nn
     from . import sigmoid as sigmoid
+    from . import sign_flip_triangular as sign_flip_triangular
     from . import single_exponential as single_exponential
     from . import slayer as slayer
+    from . import squarewave_fourier_series as squarewave_fourier_series
     from . import straight_through as straight_through
     from . import superspike as superspike
     from .arctan import Arctan as Arctan
+    from .circ import Circ as Circ
+    from .fake_numerical_gradient import FakeNumericalGradient as FakeNumericalGradient
     from .gaussian import Gaussian as Gaussian
+    from .graded_exponential import GradedExponential as GradedExponential
+    from .leaky_relu import LeakyRelu as LeakyRelu
+    from .log_tailed_relu import LogTailedRelu as LogTailedRelu
     from .multi_gaussian import MultiGaussian as MultiGaussian
+    from .nonzero_sign_log import NonzeroSignLog as NonzeroSignLog
+    from .periodic_exponential import PeriodicExponential as PeriodicExponential
+    from .piecewise_leaky_relu import PiecewiseLeakyRelu as PiecewiseLeakyRelu
     from .piecewise_quadratic import PiecewiseQuadratic as PiecewiseQuadratic
     from .polynomial import Polynomial as Polynomial
+    from .q_pseudo_spike import QPseudoSpike as QPseudoSpike
     from .rectangular import Rectangular as Rectangular
     from .s2nn import S2NN as S2NN
     from .sigmoid import Sigmoid as Sigmoid
+    from .sign_flip_triangular import SignFlipTriangular as SignFlipTriangular
     from .single_exponential import SingleExponential as SingleExponential
     from .slayer import SLAYER as SLAYER
+    from .squarewave_fourier_series import SquarewaveFourierSeries as SquarewaveFourierSeries
     from .straight_through import StraightThrough as StraightThrough
     from .superspike import SuperSpike as SuperSpike

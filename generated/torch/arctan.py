@@ -124,8 +124,8 @@ class Arctan(torch.nn.Module):
       alpha: Steepness; the gradient peaks at alpha/2. Default ``2.0`` (> 0). A float, or a
         tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -162,6 +162,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -172,13 +173,18 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     return _rt.finish(
-        (0.5) * x / ((0.25) * 9.869604401089358 * (alpha * alpha) * (x * x) + 1), _dtype, x, alpha
+        (0.5) * x / ((0.25) * 9.869604401089358 * (alpha * alpha) * (x * x) + 1),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 
@@ -190,6 +196,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -197,7 +204,7 @@ def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = (0.25) * 9.869604401089358 * (alpha * alpha) * (x * x)
     _t1 = _t0 + 1
-    return _rt.finish(-_t0 / (_t1 * _t1) + (0.5) / _t1, _dtype, x, alpha)
+    return _rt.finish(-_t0 / (_t1 * _t1) + (0.5) / _t1, _dtype, x, alpha, nan_in=True)
 
 
 class _Origin(torch.autograd.Function):

@@ -127,8 +127,8 @@ class Gaussian(torch.nn.Module):
       alpha: Inverse width; the gradient is alpha/sqrt(pi)*exp(-(alpha*x)**2). Default ``1.0``
         (> 0). A float, or a tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -161,20 +161,24 @@ class Gaussian(torch.nn.Module):
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = (0.5) * torch.erfc(alpha * torch.abs(x))
-    return _rt.finish(torch.where(torch.ge(x, 0), 1 - _t0, _t0), _dtype, x, alpha)
+    return _rt.finish(torch.where(torch.ge(x, 0), 1 - _t0, _t0), _dtype, x, alpha, nan_in=True)
 
 
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     return _rt.finish(
-        alpha * torch.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516, _dtype, x, alpha
+        alpha * torch.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516,
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     return _rt.finish(
-        x * torch.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516, _dtype, x, alpha
+        x * torch.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516, _dtype, x, alpha, nan_in=True
     )
 
 
@@ -189,6 +193,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -197,7 +202,7 @@ def _d_grad_d_alpha(x, alpha):
     _t0 = 0.5641895835477563
     _t1 = (alpha * alpha) * (x * x)
     _t2 = torch.exp(-_t1)
-    return _rt.finish(-2 * _t0 * _t1 * _t2 + _t0 * _t2, _dtype, x, alpha)
+    return _rt.finish(-2 * _t0 * _t1 * _t2 + _t0 * _t2, _dtype, x, alpha, nan_in=True)
 
 
 class _Origin(torch.autograd.Function):

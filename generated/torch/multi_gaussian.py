@@ -166,8 +166,8 @@ class MultiGaussian(torch.nn.Module):
       scale: Overall scale of the gradient. Default ``0.5`` (> 0). A float, or a tensor (per-
         neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -215,6 +215,7 @@ def _origin(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -239,6 +240,7 @@ def _grad(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -260,6 +262,7 @@ def _d_origin_d_h(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -279,6 +282,7 @@ def _d_origin_d_s(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -307,6 +311,7 @@ def _d_origin_d_sigma(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -325,6 +330,7 @@ def _d_origin_d_scale(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -348,6 +354,7 @@ def _d_grad_d_x(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -372,6 +379,7 @@ def _d_grad_d_h(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -394,6 +402,7 @@ def _d_grad_d_s(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -434,6 +443,7 @@ def _d_grad_d_sigma(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 
@@ -455,6 +465,7 @@ def _d_grad_d_scale(x, h, s, sigma, scale):
         s,
         sigma,
         scale,
+        nan_in=True,
     )
 
 

@@ -136,8 +136,8 @@ class PiecewiseQuadratic(torch.nn.Module):
       alpha: Height of the triangular gradient; its support is |x| <= 1/alpha. Default ``1.0``
         (> 0). A float, or a tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -181,6 +181,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -196,6 +197,7 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -209,6 +211,7 @@ def _d_origin_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -222,6 +225,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -235,6 +239,7 @@ def _d_grad_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 

@@ -137,8 +137,8 @@ class Polynomial(torch.nn.Module):
         gives peak 1. Default ``4.0`` (> 0). A float, or a tensor (per-neuron values) kept as a
         buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -183,6 +183,7 @@ def _origin(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -199,6 +200,7 @@ def _grad(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -215,6 +217,7 @@ def _d_origin_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -228,6 +231,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -244,6 +248,7 @@ def _d_grad_d_alpha(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 

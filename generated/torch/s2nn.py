@@ -141,8 +141,8 @@ class S2NN(torch.nn.Module):
       beta: Scale of the logarithmic branch used for x >= 0. Default ``1.0`` (> 0). A float, or
         a tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -182,6 +182,7 @@ def _origin(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -194,6 +195,7 @@ def _grad(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -201,13 +203,20 @@ def _d_origin_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
     _t0 = torch.exp(-alpha * x)
     return _rt.finish(
-        torch.where(torch.lt(x, 0), _t0 * x / torch.square(_t0 + 1), 0), _dtype, x, alpha, beta
+        torch.where(torch.lt(x, 0), _t0 * x / torch.square(_t0 + 1), 0),
+        _dtype,
+        x,
+        alpha,
+        beta,
+        nan_in=True,
     )
 
 
 def _d_origin_d_beta(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), 0, torch.log(x + 1)), _dtype, x, alpha, beta)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), 0, torch.log(x + 1)), _dtype, x, alpha, beta, nan_in=True
+    )
 
 
 def _d_grad_d_x(x, alpha, beta):
@@ -226,6 +235,7 @@ def _d_grad_d_x(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -242,12 +252,15 @@ def _d_grad_d_alpha(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
 def _d_grad_d_beta(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    return _rt.finish(torch.where(torch.lt(x, 0), 0, (1 / (x + 1))), _dtype, x, alpha, beta)
+    return _rt.finish(
+        torch.where(torch.lt(x, 0), 0, (1 / (x + 1))), _dtype, x, alpha, beta, nan_in=True
+    )
 
 
 class _Origin(torch.autograd.Function):

@@ -127,8 +127,8 @@ class Sigmoid(torch.nn.Module):
       alpha: Steepness of the sigmoid; the gradient peaks at alpha/4. Default ``4.0`` (> 0). A
         float, or a tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -160,19 +160,19 @@ class Sigmoid(torch.nn.Module):
 
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    return _rt.finish((1 / (1 + torch.exp(-alpha * x))), _dtype, x, alpha)
+    return _rt.finish((1 / (1 + torch.exp(-alpha * x))), _dtype, x, alpha, nan_in=True)
 
 
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = torch.exp(-alpha * torch.abs(x))
-    return _rt.finish(_t0 * alpha / torch.square(_t0 + 1), _dtype, x, alpha)
+    return _rt.finish(_t0 * alpha / torch.square(_t0 + 1), _dtype, x, alpha, nan_in=True)
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = torch.exp(-alpha * x)
-    return _rt.finish(_t0 * x / torch.square(_t0 + 1), _dtype, x, alpha)
+    return _rt.finish(_t0 * x / torch.square(_t0 + 1), _dtype, x, alpha, nan_in=True)
 
 
 def _d_grad_d_x(x, alpha):
@@ -187,6 +187,7 @@ def _d_grad_d_x(x, alpha):
         _dtype,
         x,
         alpha,
+        nan_in=True,
     )
 
 
@@ -198,7 +199,7 @@ def _d_grad_d_alpha(x, alpha):
     _t3 = _t1 / (_t2 * _t2)
     _t4 = 2 * _t0
     return _rt.finish(
-        -_t0 * _t3 + _t3 + _t4 * torch.exp(-_t4) / (_t2 * _t2 * _t2), _dtype, x, alpha
+        -_t0 * _t3 + _t3 + _t4 * torch.exp(-_t4) / (_t2 * _t2 * _t2), _dtype, x, alpha, nan_in=True
     )
 
 

@@ -136,8 +136,8 @@ class SingleExponential(torch.nn.Module):
       scale: Integral of the gradient, lava-dl's scale_rho. Default ``1.0`` (> 0). A float, or a
         tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -178,6 +178,7 @@ def _origin(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -192,6 +193,7 @@ def _grad(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -205,6 +207,7 @@ def _d_origin_d_tau(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -217,6 +220,7 @@ def _d_origin_d_scale(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -230,6 +234,7 @@ def _d_grad_d_x(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -251,6 +256,7 @@ def _d_grad_d_tau(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 
@@ -265,6 +271,7 @@ def _d_grad_d_scale(x, tau, scale):
         x,
         tau,
         scale,
+        nan_in=True,
     )
 
 

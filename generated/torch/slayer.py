@@ -134,8 +134,8 @@ class SLAYER(torch.nn.Module):
       beta: Decay rate of the gradient away from the threshold. Default ``1.0`` (> 0). A float,
         or a tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -175,6 +175,7 @@ def _origin(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -187,6 +188,7 @@ def _grad(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -200,6 +202,7 @@ def _d_origin_d_alpha(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -216,6 +219,7 @@ def _d_origin_d_beta(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -229,6 +233,7 @@ def _d_grad_d_x(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 
@@ -236,7 +241,12 @@ def _d_grad_d_alpha(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
     _t0 = beta * x
     return _rt.finish(
-        torch.where(torch.lt(x, 0), torch.exp(_t0), torch.exp(-_t0)), _dtype, x, alpha, beta
+        torch.where(torch.lt(x, 0), torch.exp(_t0), torch.exp(-_t0)),
+        _dtype,
+        x,
+        alpha,
+        beta,
+        nan_in=True,
     )
 
 
@@ -250,6 +260,7 @@ def _d_grad_d_beta(x, alpha, beta):
         x,
         alpha,
         beta,
+        nan_in=True,
     )
 
 

@@ -116,8 +116,8 @@ class StraightThrough(torch.nn.Module):
 
     Args:
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -149,12 +149,12 @@ class StraightThrough(torch.nn.Module):
 
 def _origin(x):
     _dtype, x = _rt.prepare(x)
-    return _rt.finish(x, _dtype, x)
+    return _rt.finish(x, _dtype, x, nan_in=True)
 
 
 def _grad(x):
     _dtype, x = _rt.prepare(x)
-    return _rt.finish(1, _dtype, x)
+    return _rt.finish(1, _dtype, x, nan_in=True)
 
 
 class _Origin(torch.autograd.Function):

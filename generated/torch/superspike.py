@@ -127,8 +127,8 @@ class SuperSpike(torch.nn.Module):
       beta: Steepness; the gradient has peak 1 and integrates to 2/beta. Default ``20.0`` (> 0).
         A float, or a tensor (per-neuron values) kept as a buffer.
       spiking: if True (default), ``spike``: the Heaviside step forward with the
-        surrogate gradient backward. If False, ``origin``: the smooth forward with its
-        true gradient (SpikingJelly's ``spiking=False``).
+        surrogate gradient backward. If False, ``origin``: the smooth forward with
+        its true gradient (SpikingJelly's ``spiking=False``).
 
     Raises:
       TypeError: a parameter is neither a number nor a tensor.
@@ -179,31 +179,38 @@ def _origin(x, beta):
         _dtype,
         x,
         beta,
+        nan_in=True,
     )
 
 
 def _grad(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
-    return _rt.finish((1 / torch.square(beta * torch.abs(x) + 1)), _dtype, x, beta)
+    return _rt.finish((1 / torch.square(beta * torch.abs(x) + 1)), _dtype, x, beta, nan_in=True)
 
 
 def _d_origin_d_beta(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
     _t0 = torch.abs(x)
-    return _rt.finish(-_t0 * x / torch.square(_t0 * beta + 1) - 1 / (beta * beta), _dtype, x, beta)
+    return _rt.finish(
+        -_t0 * x / torch.square(_t0 * beta + 1) - 1 / (beta * beta), _dtype, x, beta, nan_in=True
+    )
 
 
 def _d_grad_d_x(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
     return _rt.finish(
-        -2 * beta * torch.sign(x) / torch.pow(beta * torch.abs(x) + 1, 3), _dtype, x, beta
+        -2 * beta * torch.sign(x) / torch.pow(beta * torch.abs(x) + 1, 3),
+        _dtype,
+        x,
+        beta,
+        nan_in=True,
     )
 
 
 def _d_grad_d_beta(x, beta):
     _dtype, x, beta = _rt.prepare(x, beta)
     _t0 = torch.abs(x)
-    return _rt.finish(-2 * _t0 / torch.pow(_t0 * beta + 1, 3), _dtype, x, beta)
+    return _rt.finish(-2 * _t0 / torch.pow(_t0 * beta + 1, 3), _dtype, x, beta, nan_in=True)
 
 
 class _Origin(torch.autograd.Function):

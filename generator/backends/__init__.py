@@ -8,17 +8,21 @@ from ..symbolic import CONSTANTS, FUNCTIONS
 from .base import Backend
 from .docs import DocsBackend
 from .jax import JaxBackend
+from .jax_presets import JaxPresetsBackend
 from .numba_cpu import NumbaCpuBackend
 from .numba_cuda import NumbaCudaBackend
 from .package import PackageBackend
 from .torch import TorchBackend
+from .torch_presets import TorchPresetsBackend
 
 BACKENDS: tuple[Backend, ...] = (
     PackageBackend(),
     JaxBackend(),
+    JaxPresetsBackend(),
     NumbaCpuBackend(),
     NumbaCudaBackend(),
     TorchBackend(),
+    TorchPresetsBackend(),
     DocsBackend(),
 )
 

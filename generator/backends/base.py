@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..checks import CheckedModel
-from ..spec import Param
+from ..spec import Param, Spec
 
 # templates/ beside generator/ in the repository, and surrogen/templates/ in an installed wheel.
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -46,7 +46,8 @@ class ApiDoc:
 class Backend(ABC):
     """A code or docs target. Subclasses set the class attributes and implement ``outputs``."""
 
-    name: ClassVar[str]  # the output subpackage or folder, e.g. "jax"
+    name: ClassVar[str]  # the output subpackage or folder, e.g. "jax"; its template folder
+    package: ClassVar[str | None] = None  # the subpackage it writes, where not ``name``
     title: ClassVar[str] = ""  # how the docs name it ("JAX"); default: ``name``
     comment: ClassVar[str] = "# {}"  # how a header line is written in this backend's files
     template_root: ClassVar[Path] = TEMPLATES
@@ -118,3 +119,25 @@ def package_index(
 
 def param_list(params: Sequence[Param], template: str = "{name}={default!r}") -> list[str]:
     return [template.format(name=p.name, default=p.default) for p in params]
+
+
+def param_checks(spec: Spec, check: str, owner: str = "") -> tuple[str, ...]:
+    """``check("sigmoid", "n", n, integer=True, max=16)`` per bounded parameter (Python source);
+    ``owner`` prefixes the value (``"self."``)."""
+    lines = []
+    for p in spec.params:
+        if not p.bounded:
+            continue
+        rules = ["integer=True"] * (p.domain == "integer")
+        rules += [
+            f"{key}={value!r}"
+            for key, value in (
+                ("min", p.min),
+                ("max", p.max),
+                ("above", p.above),
+                ("below", p.below),
+            )
+            if value is not None
+        ]
+        lines.append(f'{check}("{spec.name}", "{p.name}", {owner}{p.name}, {", ".join(rules)})')
+    return tuple(lines)

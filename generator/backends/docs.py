@@ -9,8 +9,10 @@ site (home, guides) live in ``docs/`` at the repository root; ``docs/build.py`` 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +21,8 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 
 from .. import forms, plots
-from ..checks import CheckedModel
+from ..checks import CheckedModel, map_specs
+from ..spec import Param
 from .base import ALL_SPECS, ApiDoc, Backend, Output
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>$|~#])")
@@ -29,6 +32,15 @@ _DOMAINS = {"positive": "> 0", "nonnegative": "≥ 0", "real": "real", "integer"
 def latex(expr: sympy.Expr) -> str:
     """LaTeX for the docs, from the same expressions the code printers see."""
     return LatexPrinter({"ln_notation": True}).doprint(expr)
+
+
+def _level(value: float | None) -> str:
+    """A limit of the origin for the docs: ``$-\\infty$``, ``0``, ``0.425``."""
+    if value is None:
+        return "no limit (it oscillates)"
+    if math.isinf(value):
+        return "$+\\infty$" if value > 0 else "$-\\infty$"
+    return f"{value:.6g}"
 
 
 def md(text: str) -> str:
@@ -71,7 +83,7 @@ class PageView:
     title: str
     summary: str
     aliases: tuple[tuple[str, str, str], ...]  # (library, name, note), Markdown
-    origin: str  # LaTeX
+    origin: str  # LaTeX; "" for a gradient-only family (no origin)
     grad: str
     emitted: str  # LaTeX of the emitted form ("" when it is the derivative as shown)
     emitted_form: str
@@ -88,13 +100,55 @@ class PageView:
     notes: str
     references: tuple[str, ...]
     caveats: tuple[str, ...]  # where a higher or parameter derivative has no finite form
+    # The origin's limits at -inf and +inf, for an origin that is not a smooth step ("" if it is).
+    not_a_step: tuple[str, str] | None
+    monotone: bool
+    conversions: tuple[ConversionRow, ...]  # one per library preset (the spec's presets:)
+    preset_names: tuple[str, ...]  # "braintools.Sigmoid", ...: every library name of the presets
+
+
+@dataclass(frozen=True)
+class ConversionRow:
+    """One library preset in the conversion table, as Markdown-ready strings."""
+
+    library: str  # "braintools, brainpy"
+    names: str  # "`Sigmoid` / `sigmoid`"
+    params: str
+    family: str
+    x: str
+    scale: str
+    grad_at_0: str
+    peak: str
+    integral: str
+    forward_at_0: str
+    note: str
+
+
+def _conversion_rows(checked: CheckedModel) -> tuple[ConversionRow, ...]:
+    return tuple(
+        ConversionRow(
+            library=md(", ".join((r.library, *r.also))),
+            names=" / ".join(f"`{n}`" for n in r.names),
+            params=md(r.params) or "none",
+            family=md(r.family) or "-",
+            x=md(r.x),
+            scale=md(r.scale),
+            grad_at_0=number(r.grad_at_0),
+            peak=number(r.peak),
+            integral=number(r.integral) if r.integral is not None else "diverges",
+            forward_at_0=f"{r.forward_at_0:g}",
+            note=md(r.note),
+        )
+        for r in checked.conversions
+    )
 
 
 def _why(checked: CheckedModel) -> str:
     """One sentence: why the emitted form of the gradient was chosen over the raw derivative."""
     tried = {c.name: c for c in checked.grad_candidates}
     chosen = tried.get(checked.emitted_form)
-    raw = tried.get("raw derivative")
+    first = "raw derivative" if checked.model.origin is not None else "declared grad"
+    raw = tried.get(first)
     if checked.emitted_form == "grad_impl":
         return (
             "The spec gives this form (`grad_impl`); the generator proved it equal to"
@@ -103,8 +157,9 @@ def _why(checked: CheckedModel) -> str:
     if chosen is None or chosen.score is None:
         return ""
     if raw is None or raw is chosen or raw.score is None:
+        what = "derivative as SymPy writes it" if checked.model.origin else "gradient as declared"
         return (
-            "The derivative as SymPy writes it is emitted: it stays finite and accurate in float32"
+            f"The {what} is emitted: it stays finite and accurate in float32"
             " and float64 on the extreme grid, and no rewrite is cheaper."
         )
     r = raw.score
@@ -119,7 +174,7 @@ def _why(checked: CheckedModel) -> str:
         )
     else:
         problem = f"needs more operations ({raw.ops} against {chosen.ops})"
-    return f"The {checked.emitted_form} form is emitted because the raw derivative {problem}."
+    return f"The {checked.emitted_form} form is emitted because the {first} {problem}."
 
 
 def _form_rows(checked: CheckedModel) -> tuple[FormRow, ...]:
@@ -151,7 +206,7 @@ def page_view(
         title=md(spec.title),
         summary=md(spec.summary),
         aliases=tuple((md(a.library), a.name, md(a.note)) for a in spec.aliases),
-        origin=latex(model.origin),
+        origin=latex(model.origin) if model.origin is not None else "",
         grad=latex(model.grad),
         emitted=emitted,
         emitted_form=checked.emitted_form,
@@ -159,7 +214,7 @@ def page_view(
         forms=_form_rows(checked),
         breakpoints=", ".join(number(b, 6) for b in checked.breakpoints),
         properties=", ".join(spec.properties),
-        params=tuple((p.name, repr(p.default), _DOMAINS[p.domain], md(p.doc)) for p in spec.params),
+        params=tuple((p.name, repr(p.default), _domain(p), md(p.doc)) for p in spec.params),
         backward=tuple(
             BackwardRow(md(b.source), latex(b.expr), b.matches, md(b.how), md(b.note))
             for b in checked.backward
@@ -171,7 +226,22 @@ def page_view(
         notes=md(spec.notes),
         references=tuple(md(r) for r in spec.references),
         caveats=tuple(md(c) for c in checked.caveats),
+        not_a_step=None
+        if model.origin is None or checked.step_approximation
+        else (
+            _level(checked.origin_limits[0] if checked.origin_limits else None),
+            _level(checked.origin_limits[1] if checked.origin_limits else None),
+        ),
+        monotone="monotone" in spec.properties,
+        conversions=_conversion_rows(checked),
+        preset_names=checked.aliases,
     )
+
+
+def _domain(p: Param) -> str:
+    """``> 0``, ``integer, 1 <= n <= 16``: the domain and any bound (the parameter table)."""
+    bounds = p.describe_bounds().removeprefix("an integer").lstrip(", ") if p.bounded else ""
+    return md(", ".join(filter(None, (_DOMAINS[p.domain], bounds))))
 
 
 @dataclass(frozen=True)
@@ -197,7 +267,11 @@ def _compare(models: Sequence[CheckedModel]) -> tuple[list[CompareRow], dict[str
                 title=md(c.model.spec.title),
                 peak=number(s.peak),
                 peak_x=number(s.peak_x, 3),
-                area=number(s.area) if s.area is not None else "∞ (origin unbounded)",
+                area=number(s.area)
+                if s.area is not None
+                else "∞ (origin unbounded)"
+                if c.model.origin is not None
+                else "— (gradient-only: no origin)",
                 peak_scale=number(1 / s.peak) if s.peak else "—",
                 area_scale=number(1 / s.area) if area_ok and s.area else "—",
             )
@@ -244,9 +318,11 @@ class DocsBackend(Backend):
     def outputs(self, models: Sequence[CheckedModel]) -> list[Output]:
         outs = []
         peers = [b for b in self.peers() if b is not self]
-        for c in models:
+        # The plots are most of the time of a `make gen`: drawn in forked workers when safe.
+        fork_safe = not any(module in sys.modules for b in peers for module in b.requires)
+        page_plots = map_specs(plots.page_plot, models, fork_safe)
+        for c, plot in zip(models, page_plots, strict=True):
             spec = c.model.spec
-            plot = plots.page_plot(c)
             apis = [(b.name, a) for b in peers if (a := b.api_doc(c)) is not None]
             context = {"v": page_view(c, plot, apis)}
             outs.append(
@@ -260,13 +336,20 @@ class DocsBackend(Backend):
         """The pages and plots made from every spec together."""
         outs = []
         ylim = plots.gallery_frame(models)
-        for c in models:
-            png = plots.card_png(c, ylim)
+        fork_safe = not any(module in sys.modules for b in peers for module in b.requires)
+        pngs = map_specs(functools.partial(plots.card_png, ylim=ylim), models, fork_safe)
+        for c, png in zip(models, pngs, strict=True):
             outs.append(
                 Output(f"docs/img/cards/{c.model.spec.name}.png", c.model.spec.path, data=png)
             )
         rows = [
-            (c, latex(c.model.origin).replace("|", "\\vert "), sum(b.matches for b in c.backward))
+            (
+                c,
+                latex(c.model.origin if c.model.origin is not None else c.model.grad).replace(
+                    "|", "\\vert "
+                ),
+                sum(b.matches for b in c.backward),
+            )
             for c in models
         ]
         outs.append(Output("docs/index.md", ALL_SPECS, "docs/index.md.jinja", {"rows": rows}))

@@ -16,13 +16,17 @@ from ..checks import CheckedModel
 from ..spec import Param
 
 X_DOC = "membrane potential minus threshold, ``x = v - v_threshold``"
+GRADIENT_ONLY = (
+    "A gradient-only family: it has no closed-form origin, so there is no ``origin`` function"
+    " and no smooth (``spiking=False``) forward; the forward pass is always the step."
+)
 
 
 @dataclass(frozen=True)
 class Formulas:
     """Plain-text formulas of one surrogate, as a user reads them in ``help()``."""
 
-    origin: str
+    origin: str  # "" for a gradient-only family
     grad: str
     emitted: str  # the equal form the kernels evaluate, or "" when it is the derivative as shown
     source: str  # where the formula comes from: the spec's first reference, else its title
@@ -43,16 +47,27 @@ def formulas(checked: CheckedModel) -> Formulas:
     spec = model.spec
     source = spec.references[0] if spec.references else f"{spec.title} ({spec.summary})"
     return Formulas(
-        origin=_formula(model.origin),
+        origin=_formula(model.origin) if model.origin is not None else "",
         grad=grad,
         emitted="" if emitted == grad else emitted,
         source=source,
     )
 
 
-def param_doc(p: Param, how: str) -> str:
-    """``alpha: <doc> Default 4.0; positive. <how>`` without the name."""
+INVALID_NAN = "A value outside this domain gives NaN."
+INVALID_HOST = (
+    "A value outside this domain raises ValueError when it is a Python number or a NumPy array,"
+    " and gives NaN when it is a JAX array (traced values cannot be inspected)."
+)
+
+
+def param_doc(p: Param, how: str, invalid: str = INVALID_HOST) -> str:
+    """``alpha: <doc> Default 4.0; positive. <how>`` without the name; ``invalid`` says what an
+    out-of-domain value does (for integer and bounded parameters)."""
     doc = p.doc.rstrip()
     doc = doc if doc.endswith(".") else doc + "."
     domain = {"positive": "> 0", "nonnegative": ">= 0", "real": "real", "integer": "an integer"}
-    return f"{doc} Default ``{p.default!r}`` ({domain[p.domain]}). {how}"
+    rule = p.describe_bounds() if p.bounded else domain[p.domain]
+    if p.bounded:
+        how = f"{how} {invalid}"
+    return f"{doc} Default ``{p.default!r}`` ({rule}). {how}"

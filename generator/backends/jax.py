@@ -14,15 +14,24 @@ import sympy
 from sympy.printing.numpy import JaxPrinter as _SympyJaxPrinter
 
 from ..checks import MAX_ORDER, CheckedModel
-from ..printers import CodePrinterMixin, Printed, print_cse
-from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
-from .docstrings import X_DOC, formulas, param_doc
+from ..printers import CodePrinterMixin, Printed, guarded, print_cse
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, param_checks, wrap
+from .docstrings import GRADIENT_ONLY, X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 _ZERO_TESTS = {"<": "lt0", "<=": "le0", ">": "gt0", ">=": "ge0"}
 # The functions of the derivative chain: d^n origin / dx^n is ORDER_NAMES[n].
 ORDER_NAMES = ("origin", "grad", *(f"_d{n}" for n in range(2, MAX_ORDER + 1)))
 DOC_WIDTH = 92  # docstrings are indented by 4 in a 100-column file
+GRADIENT_ONLY_NO_GRADIENT = GRADIENT_ONLY + " The parameters get no gradient."
+_FLAGS_DOC = (  # the class's static fields, where the family has an origin
+    "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
+    "    surrogate gradient backward. If False, ``origin``: the smooth forward with its\n"
+    "    true gradient (SpikingJelly's ``spiking=False``).\n"
+    "  learnable: if False (default), the parameters get no gradient. If True, they get\n"
+    "    d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,\n"
+    "    which is the same thing).\n\n"
+)
 
 
 class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
@@ -81,6 +90,12 @@ class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
         """erfc directly: 1 - erf(-a*x) loses every digit of the lower tail."""
         return f"jax.lax.erfc({self._print(expr.args[0])})"
 
+    def _print_NaN(self, expr: sympy.Expr) -> str:
+        return "jnp.nan"
+
+    def _print_Not(self, expr: sympy.Not) -> str:
+        return f"jnp.logical_not({self._print(expr.args[0])})"
+
     def _print_sign(self, expr: sympy.sign) -> str:
         return f"jnp.sign({self._print(expr.args[0])})"
 
@@ -94,9 +109,10 @@ class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
 
     def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
         """``x < 0`` and its kin on the bits (``_rt.lt0``): XLA flushes subnormals to zero in
-        float comparisons, which would put -1e-45 on the x >= 0 side of a formula."""
+        float comparisons, which would put -1e-45 on the x >= 0 side of a formula. Only for x: a
+        parameter may be a Python int (an integer parameter), which has no float bits."""
         helper = _ZERO_TESTS.get(expr.rel_op)
-        if helper is not None and expr.rhs == 0 and expr.lhs.is_Symbol:
+        if helper is not None and expr.rhs == 0 and expr.lhs.is_Symbol and expr.lhs.name == "x":
             return f"_rt.{helper}({self._print(expr.lhs)})"
         return str(super()._print_Relational(expr))
 
@@ -135,10 +151,13 @@ class JaxView:
     spike_partials: str  # "(lambda: grad(x, alpha), None)"
     learnable_partials: str  # "(lambda: grad(x, alpha), lambda: _d0_d_alpha(x, alpha))"
     fields: tuple[tuple[str, str], ...]  # (name, default) of the dataclass
+    has_origin: bool  # False: a gradient-only family (no origin, no spiking=False, no learnable)
     data_fields: str  # '["alpha"]'
     orders: tuple[Order, ...]
     docs: dict[str, str]  # function -> docstring body
     all_names: tuple[str, ...]
+    checks: tuple[str, ...]  # host-side checks of bounded parameters, one statement each
+    self_checks: tuple[str, ...]  # the same on the class's fields
 
 
 def wide_call(spec: Any) -> str:
@@ -155,9 +174,12 @@ def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
     # XLA flushes subnormal intermediates: the origin and the gradient in their flush-safe forms.
     flush_safe = (checked.flush_safe_origin, checked.flush_safe_grad)
     for n, (name, expr) in enumerate(zip(ORDER_NAMES, checked.derivatives, strict=True)):
-        if n < len(flush_safe) and flush_safe[n] is not None:
-            expr = flush_safe[n]
-        code = print_cse(expr, printer, model.x)
+        if expr is None:  # a gradient-only family has no origin
+            continue
+        if n < len(flush_safe) and (safe := flush_safe[n]) is not None:
+            expr = safe
+        # NaN where a parameter is outside its domain (integer, bounds): the guard.
+        code = print_cse(guarded(expr, checked.guard), printer, model.x)
         if n == len(ORDER_NAMES) - 1:
             orders.append(Order(name, code, None, ()))
             continue
@@ -175,7 +197,8 @@ def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
             if partial is None or partial == 0:
                 partials.append("None")
                 continue
-            helper = Helper(f"_d{n}_d_{p.name}", print_cse(partial, printer, model.x))
+            printed = print_cse(guarded(partial, checked.guard), printer, model.x)
+            helper = Helper(f"_d{n}_d_{p.name}", printed)
             helpers.append(helper)
             partials.append(f"lambda: {helper.name}({wide})")
         orders.append(Order(name, code, as_tuple(partials), tuple(helpers)))
@@ -220,7 +243,7 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
         learnable += f" Integer parameters ({', '.join(integer)}) get no gradient."
     return {
         "origin": (
-            f"{spec.title} origin: a smooth step; its derivative is ``grad``."
+            f"{spec.title} origin: the smooth function whose derivative is ``grad``."
             f"\n\n    origin(x) = {f.origin}\n\nArgs:\n{arg_text}\n\n"
             f"Returns:\n{returns('origin(x)')} NaN where ``x`` is NaN.\n\n"
             f"Differentiable to order {MAX_ORDER} in ``x`` and once in the parameters (a\n"
@@ -229,7 +252,8 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
             f"{source}"
         ),
         "grad": (
-            f"{spec.title} surrogate gradient: d origin / dx.\n\n    grad(x) = {f.grad}"
+            f"{spec.title} surrogate gradient{': d origin / dx' if f.origin else ''}."
+            f"\n\n    grad(x) = {f.grad}"
             f"{emitted}\n\nArgs:\n{arg_text}\n\n"
             f"Returns:\n{returns('grad(x)')} NaN where ``x`` is NaN.\n\n"
             f"Differentiable to order {MAX_ORDER - 1} in ``x`` and once in the parameters (a\n"
@@ -247,8 +271,9 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
                 f"0.0 or 1.0, with {shape}, in ``x``'s floating dtype. A negative subnormal"
                 " ``x`` does not spike, eagerly and under ``jit`` alike. Reverse mode"
                 " (``jax.grad``, ``vjp``, ``jacrev``) gives ``g * grad(x, ...)`` for ``x``,"
-                " summed to ``x``'s shape; the parameters get no gradient (``spike_learnable``"
-                " gives them one). Use ``spike_jvp`` for forward mode.",
+                " summed to ``x``'s shape; the parameters get no gradient"
+                + (" (``spike_learnable`` gives them one)" if f.origin else "")
+                + ". Use ``spike_jvp`` for forward mode.",
                 indent="  ",
                 width=DOC_WIDTH,
             )
@@ -271,8 +296,9 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
         "class": (
             f"{spec.title} spike function with its parameters (a JAX pytree).\n\n"
             "The parameters are the pytree's leaves: ``jit`` traces them, ``vmap`` maps over\n"
-            "them, and an optimizer can update them. ``spiking`` and ``learnable`` are static.\n\n"
-            "Attributes:\n"
+            "them, and an optimizer can update them."
+            + (" ``spiking`` and ``learnable`` are static.\n\n" if f.origin else "\n\n")
+            + "Attributes:\n"
             + "\n".join(
                 wrap(
                     f"  {p.name}: {param_doc(p, 'A float or an array (per-neuron values).')}",
@@ -283,13 +309,12 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
                 for p in spec.params
             )
             + ("\n" if spec.params else "")
-            + "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
-            "    surrogate gradient backward. If False, ``origin``: the smooth forward with its\n"
-            "    true gradient (SpikingJelly's ``spiking=False``).\n"
-            "  learnable: if False (default), the parameters get no gradient. If True, they get\n"
-            "    d origin / d parameter (``spike_learnable``; in smooth mode the true derivative,\n"
-            "    which is the same thing).\n\n"
-            "Example:\n  >>> import jax.numpy as jnp\n"
+            + (
+                _FLAGS_DOC
+                if f.origin
+                else f"\n{wrap(GRADIENT_ONLY_NO_GRADIENT, width=DOC_WIDTH)}\n\n"
+            )
+            + "Example:\n  >>> import jax.numpy as jnp\n"
             f"  >>> from surrogen.jax import {class_name}\n"
             f"  >>> {class_name}()(jnp.array([-0.5, 0.5]))\n  Array([0., 1.], dtype=float32)"
         ),
@@ -304,14 +329,25 @@ def view(checked: CheckedModel) -> JaxView:
     signature = ", ".join(["x", *(f"{p.name}={p.default!r}" for p in spec.params)])
     orders = _orders(checked, printer)
     f = formulas(checked)
+    if checked.emitted_origin is not None:
+        formula = (
+            "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
+            "backward pass, where ``grad`` is the derivative of the smooth ``origin``:\n\n"
+            f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+            "Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class\n"
+            f"``{spec.class_name}``. "
+        )
+    else:
+        formula = (
+            "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
+            f"backward pass:\n\n    grad(x) = {f.grad}\n\n"
+            f"{wrap(GRADIENT_ONLY, width=DOC_WIDTH)}\n\n"
+            f"Functions ``spike``, ``spike_jvp``, ``grad``; class ``{spec.class_name}``. "
+        )
     module_doc = (
         f"{spec.title} surrogate spike function for JAX.\n\n"
         f"{wrap(spec.summary, width=DOC_WIDTH)}\n\n"
-        "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
-        "backward pass, where ``grad`` is the derivative of the smooth ``origin``:\n\n"
-        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
-        "Functions ``spike``, ``spike_jvp``, ``spike_learnable``, ``origin``, ``grad``; class\n"
-        f"``{spec.class_name}``. Formulas, checked sources and plots: docs/{spec.name}.md."
+        f"{formula}Formulas, checked sources and plots: docs/{spec.name}.md."
     )
     return JaxView(
         name=spec.name,
@@ -323,14 +359,20 @@ def view(checked: CheckedModel) -> JaxView:
         names_tuple=as_tuple(names),
         params="".join(f", {p.name}" for p in spec.params),
         spike_partials=as_tuple([f"lambda: grad({wide_call(spec)})", *["None"] * len(spec.params)]),
-        learnable_partials=orders[0].partials or "",
+        learnable_partials=(orders[0].partials or "") if orders[0].name == "origin" else "",
         fields=tuple((p.name, repr(p.default)) for p in spec.params),
+        has_origin=checked.emitted_origin is not None,
         data_fields="[" + ", ".join(f'"{p.name}"' for p in spec.params) + "]",
         orders=orders,
         docs=_docs(checked, spec.class_name),
         all_names=tuple(
-            sorted([spec.class_name, "grad", "origin", "spike", "spike_jvp", "spike_learnable"])
+            sorted(
+                [spec.class_name, "grad", "spike", "spike_jvp"]
+                + ["origin", "spike_learnable"] * (checked.emitted_origin is not None)
+            )
         ),
+        checks=param_checks(spec, "_rt.check_param"),
+        self_checks=param_checks(spec, "_rt.check_param", "self."),
     )
 
 

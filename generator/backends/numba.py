@@ -20,9 +20,26 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
     sqrt_function = "math.sqrt"
     reserved_names = frozenset({"math", "abs", "max", "min"})
 
-    def __init__(self, literal: str, select: str | None = None) -> None:
+    def __init__(self, literal: str, select: str | None = None, quiet: bool = False) -> None:
+        """``quiet``: the CPU's floating-point flags matter (NumPy warns): ``Finite`` and
+        ``Safe`` print as the runtime's opaque helpers ``_finite`` and ``_safe``."""
         super().__init__({"strict": True})
-        self.literal, self.select = literal, select
+        self.literal, self.select, self.quiet = literal, select, quiet
+
+    def _print_Finite(self, expr: sympy.Expr) -> str:
+        a = self._print(expr.args[0])
+        if self.quiet:
+            return f"_finite({a})"
+        return f"(({a}) if abs({a}) != {self._literal('math.inf')} else {self._literal('0.0')})"
+
+    def _print_IsFinite(self, expr: sympy.Basic) -> str:
+        return f"(abs({self._print(expr.args[0])}) != {self._literal('math.inf')})"
+
+    def _print_Safe(self, expr: sympy.Expr) -> str:
+        u, cond = (self._print(a) for a in expr.args)
+        if self.quiet:
+            return f"_safe({cond}, {u}, {self._literal('1.0')})"
+        return u  # no flags to keep quiet (a GPU; the simulator evaluates only the taken branch)
 
     def _literal(self, text: str) -> str:
         return self.literal.format(text)
@@ -38,6 +55,20 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
 
     def _print_Float(self, expr: sympy.Float) -> str:
         return self._literal(repr(float(expr)))
+
+    def _print_NaN(self, expr: sympy.Expr) -> str:
+        return self._literal("math.nan")
+
+    def _print_Mod(self, expr: sympy.Mod) -> str:
+        """Parenthesised: SymPy prints ``2*Mod(x, p)`` as ``2*x % p``, i.e. ``(2*x) % p``."""
+        a, b = (self._print(arg) for arg in expr.args)
+        return f"(({a}) % ({b}))"
+
+    def _print_floor(self, expr: sympy.floor) -> str:
+        """``a - a % 1``: Python's ``%`` floors and keeps the float type (``math.floor`` returns
+        an int in Numba, which would promote float32 code and overflow beyond 2**63)."""
+        a = self._print(expr.args[0])
+        return f"(({a}) - ({a}) % {self._literal('1.0')})"
 
     def _print_sign(self, expr: sympy.sign) -> str:
         """Typed, and NaN stays NaN (``x * 0``) instead of becoming 0 or +-1."""

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import sympy
 
 from ..checks import CheckedModel
-from ..printers import Printed, print_cse
+from ..printers import Printed, finite_guarded, guarded, print_cse, speculation_safe
 from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
-from .docstrings import X_DOC, formulas, param_doc
+from .docstrings import GRADIENT_ONLY, INVALID_NAN, X_DOC, formulas, param_doc
 from .numba import NumbaPrinter
 
 SCALARS = ("_f32", "_f64")  # the ufunc loops, as the generated module imports the Numba types
@@ -31,9 +31,10 @@ class NumbaCpuView:
     defaults: str  # '{"alpha": 4.0}'
     lif_signature: str  # "config=None, alpha=4.0"
     params_tuple: str  # "(alpha,)" / "()"
-    origin: Printed
+    origin: Printed | None  # None: a gradient-only family
     grad: Printed
     docs: dict[str, str]
+    all_names: tuple[str, ...]
 
 
 def _signatures(leading: int, params: int) -> str:
@@ -61,13 +62,14 @@ def view(checked: CheckedModel) -> NumbaCpuView:
     params = [p.name for p in spec.params]
 
     def printed(expr: sympy.Expr, branch_free: bool) -> Printed:
-        printer = NumbaPrinter("_like(x, {})", "_select" if branch_free else None)
-        return print_cse(expr, printer, model.x)
+        printer = NumbaPrinter("_like(x, {})", "_select" if branch_free else None, quiet=True)
+        quiet = finite_guarded(speculation_safe(expr, model.x), model.x)
+        return print_cse(guarded(quiet, checked.guard), printer, model.x)
 
     f = formulas(checked)
     how = "A float or an array broadcastable against ``x`` (per-neuron values)."
     args = [f"  x: {X_DOC}: a float32 or float64 array of any shape, or a scalar."]
-    args += [f"  {p.name}: {param_doc(p, how)}" for p in spec.params]
+    args += [f"  {p.name}: {param_doc(p, how, INVALID_NAN)}" for p in spec.params]
     arg_text = "\n".join(wrap(a, indent="    ", first="  ", width=92) for a in args)
     source = wrap(f"Source: {f.source}", width=92)
     positional = ", ".join(["x", *params])
@@ -75,11 +77,19 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         "Returns:\n  An array of the broadcast shape of the arguments, in ``x``'s dtype whatever"
         " the types\n  of the other arguments; NaN where ``x`` is NaN."
     )
+    formula = (
+        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+        if f.origin
+        else f"    grad(x) = {f.grad}\n\n{wrap(GRADIENT_ONLY, width=92)}\n\n"
+    )
+    functions = f"``spike(x)``, ``origin({positional})``, ``grad({positional})`` and\n"
+    if not f.origin:
+        functions = f"``spike(x)``, ``grad({positional})`` and\n"
     module_doc = (
         f"{spec.title} surrogate for Numba on the CPU (ufuncs, float32 and float64)."
         f"\n\n{wrap(spec.summary, width=92)}\n\n"
-        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
-        f"``spike(x)``, ``origin({positional})``, ``grad({positional})`` and\n"
+        f"{formula}"
+        f"{functions}"
         f"``spike_bwd({', '.join(['x', 'g', *params])})`` = g * grad: parameters are positional"
         " in spec order\n(ufuncs take no keywords; defaults in ``DEFAULTS``) and broadcast like"
         " any ufunc argument\n(any strides; ``out=`` any array of the broadcast shape). The"
@@ -95,11 +105,12 @@ def view(checked: CheckedModel) -> NumbaCpuView:
             "negative subnormals)."
         ),
         "origin": (
-            f"{spec.title} origin: a smooth step; its derivative is ``grad``.\n\n"
+            f"{spec.title} origin: the smooth function whose derivative is ``grad``.\n\n"
             f"    origin(x) = {f.origin}\n\nArgs:\n{arg_text}\n\n{returns}\n\n{source}"
         ),
         "grad": (
-            f"{spec.title} surrogate gradient: d origin / dx.\n\n    grad(x) = {f.grad}\n\n"
+            f"{spec.title} surrogate gradient{': d origin / dx' if f.origin else ''}."
+            f"\n\n    grad(x) = {f.grad}\n\n"
             f"Args:\n{arg_text}\n\n{returns}\n\n{source}"
         ),
         "spike_bwd": (
@@ -109,6 +120,7 @@ def view(checked: CheckedModel) -> NumbaCpuView:
             f"{returns}"
         ),
     }
+    origin_name = ["origin"] if checked.emitted_origin is not None else []
     return NumbaCpuView(
         name=spec.name,
         module_doc=module_doc,
@@ -120,9 +132,14 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
         lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
         params_tuple=as_tuple(params) if params else "()",
-        origin=printed(checked.emitted_origin, checked.origin_branch_free),
+        origin=(
+            printed(checked.emitted_origin, checked.origin_branch_free)
+            if checked.emitted_origin is not None
+            else None
+        ),
         grad=printed(checked.emitted_grad, checked.grad_branch_free),
         docs=docs,
+        all_names=("DEFAULTS", "fused_lif", "grad", *origin_name, "spike", "spike_bwd"),
     )
 
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..checks import CheckedModel
-from ..printers import Printed, print_cse
-from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, wrap
-from .docstrings import formulas
+from ..printers import Printed, finite_guarded, guarded, print_cse
+from .base import ALL_SPECS, ApiDoc, Backend, Output, as_tuple, package_index, param_checks, wrap
+from .docstrings import GRADIENT_ONLY, formulas
 from .numba import NumbaPrinter
 
 # (storage dtype, arithmetic scalar): float16 data is computed in float32.
@@ -32,6 +32,11 @@ class NumbaCudaView:
     lif_signature: str  # "config=None, alpha=4.0"
     device: dict[str, dict[str, Printed]]  # scalar -> {"origin": ..., "grad": ...}
     storage: tuple[tuple[str, str], ...]
+    has_origin: bool  # False: a gradient-only family (no origin functions)
+    functions: tuple[str, ...]  # the elementwise functions: ("origin", "grad") or ("grad",)
+    kernel_functions: tuple[str, ...]  # every host function's kernels: spike, ..., spike_bwd
+    checks: tuple[str, ...]  # host-side checks of bounded parameters
+    all_names: tuple[str, ...]
     device_docs: dict[str, str]  # first line of the device functions' docstrings
     array_kernels: dict[str, str]  # host function -> its array-parameter kernels, or "None"
     docs: dict[str, str]  # host function -> docstring
@@ -40,19 +45,36 @@ class NumbaCudaView:
 def view(checked: CheckedModel) -> NumbaCudaView:
     model, spec = checked.model, checked.model.spec
     params = tuple(p.name for p in spec.params)
+    exprs = {"grad": checked.emitted_grad}
+    if checked.emitted_origin is not None:
+        exprs["origin"] = checked.emitted_origin
     device = {
         scalar: {
-            "origin": print_cse(checked.emitted_origin, NumbaPrinter(f"_{scalar}({{}})"), model.x),
-            "grad": print_cse(checked.emitted_grad, NumbaPrinter(f"_{scalar}({{}})"), model.x),
+            what: print_cse(
+                guarded(finite_guarded(e, model.x), checked.guard),
+                NumbaPrinter(f"_{scalar}({{}})"),
+                model.x,
+            )
+            for what, e in exprs.items()
         }
         for scalar in ("f32", "f64")
     }
     f = formulas(checked)
     args = ", ".join(["x", *params])
+    origin_device = "``origin_f32``, ``origin_f64``, " * bool(f.origin)
+    origin_host = "``origin(x, ...)``, " * bool(f.origin)
+    origin_nan = "``origin``, " * bool(f.origin)
+    invalid = (
+        " A parameter outside its domain raises ValueError in the host functions where it is a"
+        " Python number or a NumPy array, and gives NaN in the device functions and for device"
+        " arrays."
+        if any(p.bounded for p in spec.params)
+        else ""
+    )
     usage = (
-        "Device functions for your own kernels: ``origin_f32``, ``origin_f64``, ``grad_f32``,"
+        f"Device functions for your own kernels: {origin_device}``grad_f32``,"
         f" ``grad_f64`` (arguments ``{args}`` as scalars of that type). Host functions"
-        " ``spike(x)``, ``origin(x, ...)``, ``grad(x, ...)``, ``spike_bwd(x, g, ...)`` take"
+        f" ``spike(x)``, {origin_host}``grad(x, ...)``, ``spike_bwd(x, g, ...)`` take"
         " NumPy arrays (result: NumPy) or device arrays (anything with"
         " ``__cuda_array_interface__``: Numba, CuPy, PyTorch; result: a Numba device array) of"
         " float16, float32 or float64, with any strides; float16 is computed in float32 and"
@@ -60,12 +82,17 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         " x (defaults in ``DEFAULTS``). ``out=`` (a device or NumPy array of the broadcast shape"
         " and x's dtype, any strides) is filled in place instead of allocating a new result."
         " Forward: ``spike(x) = 1 if x >= 0 else 0`` (1 at x = -0.0, 0 for NaN and negative"
-        " subnormals); NaN in x gives NaN from ``origin``, ``grad`` and ``spike_bwd``."
+        f" subnormals); NaN in x gives NaN from {origin_nan}``grad`` and ``spike_bwd``.{invalid}"
+    )
+    formula = (
+        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+        if f.origin
+        else f"    grad(x) = {f.grad}\n\n{wrap(GRADIENT_ONLY, width=92)}\n\n"
     )
     module_doc = (
         f"{spec.title} surrogate for Numba CUDA."
         f"\n\n{wrap(spec.summary, width=92)}\n\n"
-        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+        f"{formula}"
         f"{wrap(usage, width=92)}\n\n"
         f"Formulas, checked sources and plots: docs/{spec.name}.md."
     )
@@ -94,7 +121,7 @@ def view(checked: CheckedModel) -> NumbaCudaView:
 
     array_kernels = {
         fn: f'_KERNELS["{fn}_array"]' if params else "None"
-        for fn in ("origin", "grad", "spike_bwd")
+        for fn in ("origin", "grad", "spike_bwd")[0 if f.origin else 1 :]
     }
     return NumbaCudaView(
         name=spec.name,
@@ -108,7 +135,20 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
         device=device,
         storage=STORAGE,
-        device_docs={"origin": "The smooth origin", "grad": "The surrogate gradient d origin / dx"},
+        has_origin=bool(f.origin),
+        functions=tuple(exprs)[::-1],
+        kernel_functions=("spike", *tuple(exprs)[::-1], "spike_bwd"),
+        checks=param_checks(spec, "_check_param"),
+        all_names=tuple(
+            sorted(
+                ["DEFAULTS", "fused_lif", "grad", "grad_f32", "grad_f64", "spike", "spike_bwd"]
+                + ["origin", "origin_f32", "origin_f64"] * bool(f.origin)
+            )
+        ),
+        device_docs={
+            "origin": "The smooth origin",
+            "grad": "The surrogate gradient" + " d origin / dx" * bool(f.origin),
+        },
         array_kernels=array_kernels,
         docs={
             "spike": host_doc(
@@ -116,7 +156,9 @@ def view(checked: CheckedModel) -> NumbaCudaView:
                 " for negative subnormals)."
             ),
             "origin": host_doc("The smooth origin, elementwise."),
-            "grad": host_doc("The surrogate gradient d origin / dx, elementwise."),
+            "grad": host_doc(
+                "The surrogate gradient" + " d origin / dx" * bool(f.origin) + ", elementwise."
+            ),
             "spike_bwd": host_doc(
                 "Backward of spike: g * grad(x, ...), elementwise; g broadcasts like x."
             ),

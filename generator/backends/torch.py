@@ -15,7 +15,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from ..checks import CheckedModel
-from ..printers import CodePrinterMixin, Printed, print_cse
+from ..printers import CodePrinterMixin, Printed, guarded, print_cse
 from ..symbolic import pointwise_diff
 from .base import (
     ALL_SPECS,
@@ -24,10 +24,11 @@ from .base import (
     Output,
     as_tuple,
     package_index,
+    param_checks,
     param_list,
     wrap,
 )
-from .docstrings import X_DOC, formulas, param_doc
+from .docstrings import GRADIENT_ONLY, X_DOC, formulas, param_doc
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 DOC_WIDTH = 92  # docstrings are indented by 4 in a 100-column file
@@ -70,6 +71,7 @@ class TorchPrinter(CodePrinterMixin, NumPyPrinter):
         "cosh": "torch.cosh",
         "exp": "torch.exp",
         "log": "torch.log",
+        "log1p": "torch.log1p",
         "sin": "torch.sin",
         "tanh": "torch.tanh",
         "sign": "torch.sign",
@@ -89,7 +91,7 @@ class TorchPrinter(CodePrinterMixin, NumPyPrinter):
         return f"{fn}({', '.join(self._print(a) for a in expr.args)})"
 
     _print_atan = _print_cos = _print_cosh = _print_exp = _print_known_func
-    _print_log = _print_sin = _print_tanh = _print_sign = _print_known_func
+    _print_log = _print_log1p = _print_sin = _print_tanh = _print_sign = _print_known_func
 
     def _print_constant(self, expr: sympy.Expr) -> str:
         return repr(float(expr))
@@ -183,6 +185,15 @@ class TorchPrinter(CodePrinterMixin, NumPyPrinter):
     def _print_Abs(self, expr: sympy.Abs) -> str:
         return f"torch.abs({self._print(expr.args[0])})"
 
+    def _print_Mod(self, expr: sympy.Mod) -> str:
+        """``torch.remainder``: the result takes the divisor's sign, as SymPy's Mod (and
+        Python's ``%``); ``torch.fmod`` would take the dividend's."""
+        a, b = (self._print(arg) for arg in expr.args)
+        return f"torch.remainder({a}, {b})"
+
+    def _print_floor(self, expr: sympy.floor) -> str:
+        return f"torch.floor({self._print(expr.args[0])})"
+
 
 @dataclass(frozen=True)
 class Helper:
@@ -204,7 +215,7 @@ class TorchView:
     init_signature: str  # "alpha=4.0, spiking=True"
     params: str  # "(alpha,)": the constructor's values, in spec order
     self_call: str  # "x, self.alpha"
-    origin: Printed
+    origin: Printed | None  # None: a gradient-only family (no origin, no spiking=False)
     grad: Printed
     helpers: tuple[Helper, ...]
     # The derivative of origin/grad/spike with respect to each argument, as a tuple of functions
@@ -212,26 +223,30 @@ class TorchView:
     partials: dict[str, str]
     docs: dict[str, str]
     all_names: tuple[str, ...]
+    checks: tuple[str, ...]  # host-side checks of bounded parameters (Python numbers)
+    self_checks: tuple[str, ...]  # the same in the Module's constructor
 
 
 def _partials(
     fn: str,
     names: list[str],
-    exprs: list[sympy.Expr | str],
+    exprs: Sequence[sympy.Expr | str | None],
     printer: TorchPrinter,
-    x: sympy.Symbol,
+    checked: CheckedModel,
 ) -> tuple[str, list[Helper]]:
     """``exprs[i]`` is d fn / d names[i]: a public function's name where one computes it (d
-    origin / dx is ``grad``), else a SymPy expression printed as a helper, or 0 (no effect)."""
+    origin / dx is ``grad``), else a SymPy expression printed as a helper (NaN where the
+    parameters are invalid, as every formula), or 0 or None (no effect, no derivative)."""
     items, helpers = [], []
     for arg, expr in zip(names, exprs, strict=True):
         if isinstance(expr, str):
             items.append(expr)
-        elif expr == 0:
+        elif expr is None or expr == 0:
             items.append("None")
         else:
             helper = f"_d_{fn}_d_{arg}"
-            helpers.append(Helper(helper, print_cse(expr, printer, x)))
+            printed = print_cse(guarded(expr, checked.guard), printer, checked.model.x)
+            helpers.append(Helper(helper, printed))
             items.append(helper)
     return as_tuple(items), helpers
 
@@ -277,7 +292,8 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
             f"{source}"
         ),
         "grad": (
-            f"{spec.title} surrogate gradient: d origin / dx.\n\n    grad(x) = {f.grad}"
+            f"{spec.title} surrogate gradient{': d origin / dx' if f.origin else ''}."
+            f"\n\n    grad(x) = {f.grad}"
             f"{emitted}\n\nArgs:\n{arg_text}\n\n"
             f"Returns:\n{returns('grad(x)')}\n\n{raises}\n\n"
             "Differentiable in every mode without evaluating an unselected ``torch.where``\n"
@@ -310,10 +326,14 @@ def _docs(checked: CheckedModel, class_name: str) -> dict[str, str]:
                 for p in spec.params
             )
             + ("\n" if spec.params else "")
-            + "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
-            "    surrogate gradient backward. If False, ``origin``: the smooth forward with its\n"
-            "    true gradient (SpikingJelly's ``spiking=False``).\n\n"
-            "Raises:\n  TypeError: a parameter is neither a number nor a tensor.\n\n"
+            + (
+                "  spiking: if True (default), ``spike``: the Heaviside step forward with the\n"
+                "    surrogate gradient backward. If False, ``origin``: the smooth forward with\n"
+                "    its true gradient (SpikingJelly's ``spiking=False``).\n\n"
+                if f.origin
+                else f"\n{wrap(GRADIENT_ONLY, width=DOC_WIDTH)}\n\n"
+            )
+            + "Raises:\n  TypeError: a parameter is neither a number nor a tensor.\n\n"
             "Example:\n  >>> import torch\n"
             f"  >>> from surrogen.torch import {class_name}\n"
             f"  >>> {class_name}()(torch.tensor([-0.5, 0.5]))\n  tensor([0., 1.])"
@@ -328,27 +348,46 @@ def view(checked: CheckedModel) -> TorchView:
     names = ["x", *params]
     integer = [p.domain == "integer" for p in spec.params]
 
-    def by_param(expr: sympy.Expr) -> list[sympy.Expr | str]:
+    def by_param(expr: sympy.Expr) -> list[sympy.Expr | None]:
+        """d expr / d parameter; None for an integer parameter (no derivative)."""
         return [
-            sympy.S.Zero if is_int else pointwise_diff(expr, s)
+            None if is_int else pointwise_diff(expr, s)
             for is_int, s in zip(integer, model.params, strict=True)
         ]
 
-    origin_partials, origin_helpers = _partials(
-        "origin", names, ["grad", *by_param(model.origin)], printer, model.x
-    )
+    # The derivatives as SymPy writes them, not the finite forms the JAX chain emits: autograd
+    # differentiates these helpers again (second order), and through a torch.where it would meet
+    # the unselected branch of a rewrite (1/x beyond a crossover) as NaN. A finite Sum unrolled.
+    origin_partials, origin_helpers = "", list[Helper]()
+    has_origin = checked.emitted_origin is not None and model.origin is not None
+    if has_origin:
+        exact_origin = model.expanded(model.origin)
+        origin_partials, origin_helpers = _partials(
+            "origin", names, ["grad", *by_param(exact_origin)], printer, checked
+        )
     d_grad_dx = pointwise_diff(checked.emitted_grad, model.x)
     grad_partials, grad_helpers = _partials(
-        "grad", names, [d_grad_dx, *by_param(checked.emitted_grad)], printer, model.x
+        "grad", names, [d_grad_dx, *by_param(checked.emitted_grad)], printer, checked
     )
     f = formulas(checked)
+    if has_origin:
+        formula = (
+            "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
+            "backward pass, where ``grad`` is the derivative of the smooth ``origin``:\n\n"
+            f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
+            f"Functions ``spike``, ``origin``, ``grad``; class ``{spec.class_name}``"
+        )
+    else:
+        formula = (
+            "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
+            f"backward pass:\n\n    grad(x) = {f.grad}\n\n"
+            f"{wrap(GRADIENT_ONLY, width=DOC_WIDTH)}\n\n"
+            f"Functions ``spike``, ``grad``; class ``{spec.class_name}``"
+        )
     module_doc = (
         f"{spec.title} surrogate spike function for PyTorch.\n\n"
         f"{wrap(spec.summary, width=DOC_WIDTH)}\n\n"
-        "``spike`` is the Heaviside step in the forward pass and ``g * grad(x, ...)`` in the\n"
-        "backward pass, where ``grad`` is the derivative of the smooth ``origin``:\n\n"
-        f"    origin(x) = {f.origin}\n    grad(x)   = {f.grad}\n\n"
-        f"Functions ``spike``, ``origin``, ``grad``; class ``{spec.class_name}``"
+        f"{formula}"
         " (a ``torch.nn.Module``).\n"
         "Each works under autograd, ``torch.func`` (grad, vjp, jvp, vmap, jacrev, jacfwd,\n"
         "hessian) and ``torch.compile``, on every device, in float16, bfloat16, float32 and\n"
@@ -362,11 +401,13 @@ def view(checked: CheckedModel) -> TorchView:
         call=", ".join(names),
         names=as_tuple([f'"{n}"' for n in names]),
         prepared=", ".join(["_dtype", *names]),
-        init_signature=", ".join([*param_list(spec.params), "spiking=True"]),
+        init_signature=", ".join([*param_list(spec.params), *["spiking=True"] * has_origin]),
         params=as_tuple(params) if params else "()",
         self_call=", ".join(["x", *(f"self.{n}" for n in params)]),
-        origin=print_cse(checked.emitted_origin, printer, model.x),
-        grad=print_cse(checked.emitted_grad, printer, model.x),
+        origin=print_cse(guarded(checked.emitted_origin, checked.guard), printer, model.x)
+        if checked.emitted_origin is not None
+        else None,
+        grad=print_cse(guarded(checked.emitted_grad, checked.guard), printer, model.x),
         helpers=(*origin_helpers, *grad_helpers),
         partials={
             "origin": origin_partials,
@@ -374,7 +415,9 @@ def view(checked: CheckedModel) -> TorchView:
             "spike": as_tuple(["grad", *["None"] * len(params)]),
         },
         docs=_docs(checked, spec.class_name),
-        all_names=tuple(sorted([spec.class_name, "grad", "origin", "spike"])),
+        all_names=tuple(sorted([spec.class_name, "grad", "spike", *["origin"] * has_origin])),
+        checks=param_checks(spec, "_check_param"),
+        self_checks=param_checks(spec, "_check_param", "self."),
     )
 
 
@@ -402,8 +445,9 @@ class TorchBackend(Backend):
             f"spikes = {spec.name}.spike(x{args})  # the Heaviside step forward\n"
             "spikes.sum().backward()  # the surrogate gradient backward\n"
             f"assert torch.equal(x.grad, {spec.name}.grad(x.detach(){args}))\n"
-            f"layer = {spec.class_name}({kw})  # a torch.nn.Module; spiking=False: the origin\n"
-            "print(spikes, x.grad, layer)\n"
+            f"layer = {spec.class_name}({kw})  # a torch.nn.Module"
+            + ("; spiking=False: the origin\n" if checked.emitted_origin is not None else "\n")
+            + "print(spikes, x.grad, layer)\n"
         )
         note = (
             "For the CPU-only wheel, install `torch==2.13.0+cpu` first (the default wheel brings"
