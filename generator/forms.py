@@ -119,13 +119,15 @@ def periodic_reduction(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
     hidden = expr.subs({a: sympy.Dummy() for a in trig})
     coefficients = []
     for atom in trig:
-        coefficient = sympy.simplify(atom.args[0] / x)
+        # cancel, not simplify: the arguments are products and quotients (a Fourier series'
+        # k*pi*x/T), and simplify's trigonometric passes cost seconds on a 16-term series.
+        coefficient = sympy.cancel(atom.args[0] / x)
         if coefficient.has(x):
             return None
         coefficients.append(coefficient)
     if hidden.has(x):
         return None  # x also appears outside the trigonometric functions: not periodic
-    ratios = [sympy.nsimplify(sympy.simplify(c / coefficients[0])) for c in coefficients]
+    ratios = [sympy.nsimplify(sympy.cancel(c / coefficients[0])) for c in coefficients]
     if not all(isinstance(r, sympy.Rational) for r in ratios):
         return None
     denominator = functools.reduce(sympy.ilcm, [int(r.q) for r in ratios], 1)

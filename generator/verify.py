@@ -57,11 +57,12 @@ class BackwardVerdict:
 
 
 def symbolically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
-    """Cheap symbolic proof; bounded so that generation stays fast (no simplify on Piecewise)."""
+    """Cheap symbolic proof; bounded so that generation stays fast (no simplify on Piecewise, or
+    on a Sum, whose simplification tries closed forms through ``solve``)."""
     diff = a - b
     if diff == 0:
         return True
-    if diff.has(sympy.Piecewise) or sympy.count_ops(diff) > SYMBOLIC_MAX_OPS:
+    if diff.has(sympy.Piecewise, sympy.Sum) or sympy.count_ops(diff) > SYMBOLIC_MAX_OPS:
         return False
     return bool(sympy.simplify(diff) == 0)
 
