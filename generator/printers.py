@@ -159,13 +159,35 @@ def _unsafe(e: sympy.Basic, x: sympy.Symbol) -> bool:
     return isinstance(e, sympy.log) and e.args[0].has(x) and not isinstance(e.args[0], Safe)
 
 
+def _bounded(taken: sympy.Basic, x: sympy.Symbol) -> bool:
+    """Whether a branch is taken at neither x = +inf nor x = -inf (decided for every value of
+    the parameters; undecided counts as not bounded)."""
+    try:
+        return all(taken.subs(x, end) is sympy.false for end in (sympy.oo, -sympy.oo))
+    except TypeError:  # a comparison with NaN (oo - oo, 0*oo): undecided
+        return False
+
+
+def _undefined_at_infinity(value: sympy.Basic, x: sympy.Symbol) -> bool:
+    """Whether ``value`` is undefined at x = +inf or -inf as written (inf - inf, 0*inf,
+    inf/inf): what float arithmetic computes there, or once an intermediate overflows."""
+    try:
+        return any(value.subs(x, end).has(sympy.nan) for end in (sympy.oo, -sympy.oo))
+    except (TypeError, ValueError):  # SymPy could not even form it: assume the worst
+        return True
+
+
 def speculation_safe(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
     """Divisions, roots and logs in a Piecewise branch see their operand only where the branch
-    is taken (``Safe``)."""
+    is taken (``Safe``). A branch taken on a bounded range of x sees x itself only there: a
+    polynomial such as alpha*x - alpha**2*x**3/3 is inf - inf at x = +-inf, where another branch
+    applies (and cubes overflow long before)."""
 
     def branch(value: sympy.Basic, taken: sympy.Basic) -> sympy.Basic:
         if taken is sympy.true:
             return value
+        if value.has(x) and _bounded(taken, x) and _undefined_at_infinity(value, x):
+            value = value.xreplace({x: Safe(x, taken)})
         return value.replace(
             lambda e: _unsafe(e, x),
             lambda e: (

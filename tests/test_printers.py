@@ -180,3 +180,27 @@ def test_every_whitelisted_function_prints_for_torch(name):
         expr = fn(x + 2)
     text = TorchPrinter().doprint(expr)
     assert text.startswith("torch.") and "math." not in text and "numpy" not in text, text
+
+
+@pytest.mark.parametrize(
+    "value, guarded",
+    [
+        (a * x - a**2 * x**3 / 3, True),  # oo - oo at both ends
+        (x * sympy.exp(x), True),  # 0*oo at -oo
+        (x / (1 + x**2), True),  # oo/oo
+        (x / a + sympy.Rational(1, 2), False),  # +-oo: no invalid operation
+        (a - a**2 * x**2, False),
+    ],
+)
+def test_bounded_branch_sees_x_only_where_taken(value, guarded):
+    """A branch taken for |x| <= 1/alpha only, whose value is undefined at x = +-inf as written,
+    computes with ``Safe(x, taken)``; a branch that is finite or merely infinite there, or one
+    taken at infinity, keeps x (each Safe is a select in the hot loop)."""
+    from surrogen.generator.printers import Safe, speculation_safe
+
+    expr = sympy.Piecewise((0, x < -1 / a), (value, x <= 1 / a), (x**2 - x, True))
+    out = speculation_safe(expr, x)
+    inner, last = out.args[1][0], out.args[2][0]
+    assert any(isinstance(s, Safe) and s.args[0] == x for s in inner.atoms(Safe)) == guarded
+    assert last == x**2 - x  # taken at x = +inf: never rewritten
+    assert inner.subs({s: s.args[0] for s in inner.atoms(Safe)}) == value

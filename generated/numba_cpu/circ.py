@@ -64,13 +64,13 @@ def _origin(_x, alpha):
         * _safe(_t5, min(_like(x, -1.0), x), _like(x, 1.0))
     )
     _t7 = math.sqrt(_safe(_t5, _t6 + _like(x, 1.0), _like(x, 1.0)))
-    _t8 = _t0 + (x * x)
-    _t9 = x >= _like(x, -1.0)
-    _t10 = x >= _like(x, 0.0)
-    _t11 = math.sqrt(_safe(_t10 and _t3 and _t9, _t8, _like(x, 1.0)))
-    _t12 = abs(x)
-    _t13 = _t3 and _t9 and (x < _like(x, 0.0))
-    _t14 = math.sqrt(_safe(_t13, _t8, _like(x, 1.0)))
+    _t8 = x >= _like(x, -1.0)
+    _t9 = x >= _like(x, 0.0)
+    _t10 = _t3 and _t8 and _t9
+    _t11 = _safe(_t10, x, _like(x, 1.0))
+    _t12 = math.sqrt(_safe(_t10, _t0 + (_t11 * _t11), _like(x, 1.0)))
+    _t13 = _t3 and _t8 and (x < _like(x, 0.0))
+    _t14 = math.sqrt(_safe(_t13, _t0 + (x * x), _like(x, 1.0)))
     return _select(
         _x == _x,
         (
@@ -78,9 +78,9 @@ def _origin(_x, alpha):
             if _t1
             else ((_like(x, 0.5)) * _t6 / (_t7 * _safe(_t5, _t7 + _like(x, 1.0), _like(x, 1.0))))
             if _t4
-            else ((_like(x, 0.5)) * (_t11 + _t12) / _t11)
-            if _t10
-            else ((_like(x, 0.5)) * _t0 / (_t14 * _safe(_t13, _t12 + _t14, _like(x, 1.0))))
+            else ((_like(x, 0.5)) * (_t12 + abs(_t11)) / _t12)
+            if _t9
+            else ((_like(x, 0.5)) * _t0 / (_t14 * _safe(_t13, _t14 + abs(x), _like(x, 1.0))))
         ),
         _x,
     )

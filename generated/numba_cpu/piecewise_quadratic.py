@@ -45,13 +45,16 @@ DEFAULTS = {"alpha": 1.0}
 def _origin(_x, alpha):
     x = _not_nan(_x)
     _t0 = _like(x, 1.0) / alpha
+    _t1 = -_t0
+    _t2 = x <= _t0
+    _t3 = _safe(_t2 and (x >= _t1), x, _like(x, 1.0))
     return _select(
         _x == _x,
         (
             (_like(x, 0.0))
-            if (_t0 < -x)
-            else (-_like(x, 0.5) * (alpha * alpha) * x * abs(x) + alpha * x + _like(x, 0.5))
-            if (_t0 >= x)
+            if (_t1 > x)
+            else (-_like(x, 0.5) * _t3 * (alpha * alpha) * abs(_t3) + _t3 * alpha + _like(x, 0.5))
+            if _t2
             else (_like(x, 1.0))
         ),
         _x,

@@ -46,24 +46,27 @@ def _origin(_x, alpha):
     x = _not_nan(_x)
     _t0 = math.sqrt(alpha)
     _t1 = _like(x, 2.0) / _t0
+    _t2 = -_t1
+    _t3 = x <= _t1
+    _t4 = _safe(_t3 and (x >= _t2), x, _like(x, 1.0))
     return _select(
         _x == _x,
         (
             (_like(x, 0.0))
-            if (_t1 < -x)
+            if (_t2 > x)
             else (
-                (_like(x, 0.5)) * _t0 * x
+                (_like(x, 0.5)) * _t0 * _t4
                 - _like(x, 0.125)
+                * (_t4 * _t4)
                 * alpha
-                * (x * x)
                 * (
                     _like(x, 1.0)
-                    if x > _like(x, 0.0)
-                    else (-_like(x, 1.0) if x < _like(x, 0.0) else x * _like(x, 0.0))
+                    if _t4 > _like(x, 0.0)
+                    else (-_like(x, 1.0) if _t4 < _like(x, 0.0) else _t4 * _like(x, 0.0))
                 )
                 + _like(x, 0.5)
             )
-            if (_t1 >= x)
+            if _t3
             else (_like(x, 1.0))
         ),
         _x,

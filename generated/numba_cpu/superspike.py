@@ -49,10 +49,10 @@ def _origin(_x, beta):
     _t5 = x < _like(x, -1.0)
     _t6 = _t4 and _t5
     _t7 = _like(x, 1.0) / _safe(_t6, min(_like(x, -1.0), x), _like(x, 1.0))
-    _t8 = abs(x)
-    _t9 = _t8 * beta + _like(x, 1.0)
-    _t10 = x >= _like(x, -1.0)
-    _t11 = x >= _like(x, 0.0)
+    _t8 = x >= _like(x, -1.0)
+    _t9 = x >= _like(x, 0.0)
+    _t10 = _t4 and _t8 and _t9
+    _t11 = abs(_safe(_t10, x, _like(x, 1.0)))
     return _select(
         _x == _x,
         (
@@ -61,10 +61,19 @@ def _origin(_x, beta):
             else (-_t0 * _t7 / _safe(_t6, -_t7 + beta, _like(x, 1.0)))
             if _t5
             else (
-                _t0 * (_t1 * _t8 + _like(x, 1.0)) / _safe(_t10 and _t11 and _t4, _t9, _like(x, 1.0))
+                _t0
+                * (_t1 * _t11 + _like(x, 1.0))
+                / _safe(_t10, _t11 * beta + _like(x, 1.0), _like(x, 1.0))
             )
-            if _t11
-            else (_t0 / _safe(_t10 and _t4 and (x < _like(x, 0.0)), _t9, _like(x, 1.0)))
+            if _t9
+            else (
+                _t0
+                / _safe(
+                    _t4 and _t8 and (x < _like(x, 0.0)),
+                    beta * abs(x) + _like(x, 1.0),
+                    _like(x, 1.0),
+                )
+            )
         ),
         _x,
     )
