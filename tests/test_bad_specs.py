@@ -179,8 +179,10 @@ def test_bad_spec_is_rejected(
 def test_late_failure_leaves_output_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """All good specs pass their checks first; the bad one sorts last, so the failure comes late."""
-    good = sorted((ROOT / "specs").glob("*.yaml"))
+    """Good specs pass their checks first; the bad one sorts last, so the failure comes late.
+    (Three quick specs: the whole tree's checks would cost a minute and prove nothing more.)"""
+    names = ("leaky_relu", "sign_flip_triangular", "straight_through")
+    good = [ROOT / "specs" / f"{name}.yaml" for name in names]
     bad = BAD / "wrong_backward.yaml"
     assert good and all(p.name < bad.name for p in good)
     _copy_generated(tmp_path / "out")
@@ -303,10 +305,3 @@ def test_cli_bad_spec_exits_2_without_traceback(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert _snapshot(tmp_path / "out") == before
     assert (ROOT / "owned.txt").exists() == owned_before
-
-
-def test_cli_check_on_real_tree_exits_0() -> None:
-    result = _cli("--check")
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout.startswith("generated/ is up to date (")

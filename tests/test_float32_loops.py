@@ -63,7 +63,7 @@ def _compile(py_func, scalar, n_args):
     return dispatcher.overloads[sig]
 
 
-@pytest.mark.parametrize("scalar", ["f32", "f64"])
+@pytest.mark.parametrize("scalar", ["f32", pytest.param("f64", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("fn", ["_origin", "_grad"])
 def test_numba_cpu_loops_stay_in_their_type(name, fn, scalar):
     if fn == "_origin" and not has_origin(name):

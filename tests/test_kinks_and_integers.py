@@ -111,6 +111,7 @@ def test_integer_parameters_are_perturbed_by_one_and_get_no_derivative(package):
     assert all(row[1] is not None for row in c.partials)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
 def test_integer_parameter_on_every_backend_at_integer_values(package, n):
     width = 0.5

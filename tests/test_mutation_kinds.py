@@ -49,6 +49,7 @@ def test_mutant_applies_once_and_its_tests_exist(mutant):
     assert files and all((ROOT / f).is_file() for f in files), mutant.tests
 
 
+@pytest.mark.slow
 def test_numba_cpu_bodies_run_as_python():
     """Under NUMBA_DISABLE_JIT=1 every generated body runs as Python and agrees with the compiled
     ufunc (the branch-free ``select`` needs its pure-Python fallback for that)."""

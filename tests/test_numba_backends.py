@@ -102,7 +102,7 @@ def _run(fn, *args, **kwargs):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, pytest.param(np.float64, marks=pytest.mark.slow)])
 def test_cuda_matches_cpu_on_host_arrays(name, dtype):
     x = np.linspace(-3, 3, 257, dtype=dtype)  # 257 = 2 blocks of 128 + 1: exercises the tail guard
     g = np.linspace(0.5, 1.5, 257, dtype=dtype)

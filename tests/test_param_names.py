@@ -109,6 +109,7 @@ def test_refused_names_say_why(name, reason, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_accepted_names_work_on_every_backend(tmp_path, monkeypatch):
     specs = tmp_path / "specs"
     specs.mkdir()
