@@ -33,11 +33,14 @@ PARITY_STAMP := $(VENV)/.surrogen-parity-installed
 # The PyTorch libraries without their dependencies: those would replace the CPU torch (torchvision,
 # torchaudio), or are hardware stacks (sinabs' samna); the parity tests need torch alone. lava-dl
 # 0.6.0 declares Python < 3.11, but its spike code runs on any.
+# brainpy 2.6.0 (its own surrogates, before 2.8 re-exported braintools) cannot be installed beside
+# 2.8.2: its wheel is downloaded, and the parity tests run its surrogate module from it.
 TORCH_PARITY := spikingjelly==2.0.0 snntorch==1.0.0 sinabs==3.1.3 norse==1.1.0 rockpool==3.1.0
 $(PARITY_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS),parity]"
 	$(PY) -m pip install --quiet --no-deps $(TORCH_PARITY)
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python lava-dl==0.6.0
+	$(PY) -m pip download --quiet --no-deps brainpy==2.6.0 -d $(VENV)/parity-wheels
 	touch $(PARITY_STAMP)
 
 test-parity: $(PARITY_STAMP) ## the presets against the real libraries (installs the parity extra)

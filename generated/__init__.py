@@ -29,8 +29,10 @@ NAMES = [
     "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "sparse_fast_sigmoid",
     "squarewave_fourier_series",
     "straight_through",
     "superspike",
+    "truncated_parabola",
 ]
 """The names of the generated surrogates (one module per name in each backend subpackage)."""

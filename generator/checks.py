@@ -66,7 +66,7 @@ class Conversion:
     peak: float
     integral: float | None  # None: the integral of the gradient diverges
     forward_at_0: float
-    forward: str  # "ge", "gt" or "half"
+    forward: str  # "ge", "gt", "half" or "graded"
     note: str
 
 
@@ -75,7 +75,9 @@ def conversion(facts: PresetFacts, family: Sequence[str]) -> Conversion:
     return Conversion(
         library=preset.library,
         also=preset.also,
-        names=tuple(n for n in (preset.class_name, preset.function) if n),
+        names=(f"{preset.class_name}({preset.when}=True)",)
+        if preset.when
+        else tuple(n for n in (preset.class_name, preset.function) if n),
         params=", ".join(f"{k}={v!r}" for k, v in preset.params),
         family=", ".join(
             f"{name} = {sympy.sstr(e)}" for name, e in zip(family, pm.family, strict=True)

@@ -74,7 +74,9 @@ class Backward:
     note: str
 
 
-FORWARDS = ("ge", "gt", "half")  # a preset's forward: x >= 0 -> 1, x > 0 -> 1, 0.5 at x == 0
+# a preset's forward: x >= 0 -> 1, x > 0 -> 1, 0.5 at x == 0, or lava-dl's graded spike
+# v*[x >= 0]/scale (with ``when``: a mode of a class whose other mode is another preset)
+FORWARDS = ("ge", "gt", "half", "graded")
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,15 @@ class Preset:
     ignored: tuple[tuple[str, str], ...]  # parameters that leave the gradient alone, and why
     source: str  # where in the library the code lives
     note: str  # what a user switching from the library should know (code-vs-docs differences)
+    # A keyword of the library's class that, when true, selects this preset in place of the
+    # class's other one ("graded_spike": lava-dl's Spike); "" for a class or function of its own.
+    when: str = ""
 
     @property
     def label(self) -> str:
         """``braintools.Sigmoid`` / ``spyx.tanh``: how messages and docs name the preset."""
-        return f"{self.library}.{self.class_name or self.function}"
+        mode = f"({self.when}=True)" if self.when else ""
+        return f"{self.library}.{self.class_name or self.function}{mode}"
 
 
 @dataclass(frozen=True)
@@ -510,6 +516,7 @@ _PRESET_KEYS = (
     "ignored",
     "source",
     "note",
+    "when",
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -569,6 +576,11 @@ def _load_preset(
     ignored = _ignored(f, names)
     source = f.text("source")
     note = f.text("note", required=False)
+    when = f.text("when", required=False)
+    if when and (not class_name or function or not _IDENT.match(when)):
+        f.fail("when", "a mode of a class: give class (no function) and a keyword name")
+    if (forward == "graded") != bool(when):
+        f.fail("forward", "'graded' is a class mode: it goes with when (and only it)")
     f.done(_PRESET_KEYS)
     return Preset(
         library=library,
@@ -585,6 +597,7 @@ def _load_preset(
         ignored=ignored,
         source=source,
         note=note,
+        when=when,
     )
 
 
@@ -626,15 +639,15 @@ def _presets(
         f.fail("presets", f"must be a list of presets, got {_type_name(raw)}")
     assert isinstance(raw, list)
     presets = tuple(_load_preset(f.path, i, p, family, libraries) for i, p in enumerate(raw))
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     for i, preset in enumerate(presets):
         for library in (preset.library, *preset.also):
             for name in (preset.class_name, preset.function):
-                if name and (library, name) in seen:
-                    other = seen[library, name]
+                if name and (library, name, preset.when) in seen:
+                    other = seen[library, name, preset.when]
                     f.fail(f"presets[{i}]", f"{library}.{name} is also presets[{other}]")
                 if name:
-                    seen[library, name] = i
+                    seen[library, name, preset.when] = i
     return presets
 
 
@@ -656,15 +669,20 @@ def load_specs(
                 f" collides with the class of {seen[key]}"
             )
         seen[key] = spec.path
-    owner: dict[tuple[str, str], str] = {}
+    owner: dict[tuple[str, str, str], str] = {}
     for spec in specs:  # one library name is one preset, whichever family it belongs to
         for preset in spec.presets:
             for library in (preset.library, *preset.also):
                 for name in filter(None, (preset.class_name, preset.function)):
-                    if (library, name) in owner and owner[library, name] != spec.path:
+                    which = (library, name, preset.when)
+                    if which in owner and owner[which] != spec.path:
                         raise SpecError(
-                            f"{spec.path}: presets: {library}.{name} is also a preset of"
-                            f" {owner[library, name]}"
+                            f"{spec.path}: presets: {preset.label} is also a preset of"
+                            f" {owner[which]}"
                         )
-                    owner[library, name] = spec.path
+                    owner[which] = spec.path
+    modes = {(lib, name) for lib, name, when in owner if when}
+    for lib, name in sorted(modes - {(lib, name) for lib, name, when in owner if not when}):
+        path = next(p for (lb, n, w), p in owner.items() if (lb, n) == (lib, name) and w)
+        raise SpecError(f"{path}: presets: when: {lib}.{name} has no preset of its own to switch")
     return specs

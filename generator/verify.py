@@ -181,7 +181,8 @@ class PresetFacts:
     how: str  # the evidence, for the docs
 
 
-FORWARD_AT_0 = {"ge": 1.0, "gt": 0.0, "half": 0.5}
+# graded: v*[x >= 0]/scale is threshold/scale at x = 0, no one number (NaN; the docs say so)
+FORWARD_AT_0 = {"ge": 1.0, "gt": 0.0, "half": 0.5, "graded": float("nan")}
 
 
 def _preset_param_sets(pm: PresetModel) -> list[tuple[mpmath.mpf, ...]]:

@@ -328,6 +328,25 @@ def preset_spike(grad: Callable[..., Any], forward: str, x: Any, *params: Any) -
     return chosen.apply(grad, forward, x, *params)
 
 
+def preset_graded(
+    grad: Callable[..., Any], v: Any, threshold: Any, scale: Any, *params: Any
+) -> torch.Tensor:
+    """lava-dl's graded spike: ``v * (v >= threshold) / scale`` forward, in v's floating dtype,
+    and ``g * grad(v - threshold, *params)`` backward (the derivative of the graded value itself
+    is not used, as in lava-dl). The graded value is computed as lava-dl does and the step's
+    surrogate carries the gradient (``step - step.detach()`` adds an exact 0), so forward mode,
+    second derivatives and per-neuron parameters work as for ``preset_spike``.
+
+    Raises:
+      TypeError: ``scale`` is None (lava-dl's default): the graded value needs it.
+    """
+    if scale is None:
+        raise TypeError("graded_spike=True needs scale: the graded spike is voltage / scale")
+    step = preset_spike(grad, "ge", v - threshold, *params)
+    graded = ((v >= threshold) * v / scale).to(step.dtype).detach()
+    return graded + (step - step.detach())
+
+
 class _PresetCount(torch.autograd.Function):
     """Rockpool's multi-spike forward, ``g * grad(v - threshold, *params)`` backward."""
 

@@ -235,6 +235,11 @@ def _generate(tmp_path, text):
             r"presets\[0\]\.family: spyx\.tanh \(k = 1\.0\) maps to k = -1\.0, outside",
         ),
         (("forward: gt", "forward: up"), r"presets\[0\]\.forward: 'up' is not one of"),
+        (("forward: gt", "forward: graded"), r"presets\[0\]\.forward: 'graded' is a class mode"),
+        (
+            ("forward: gt", "forward: graded\n    when: graded_spike"),
+            r"presets\[0\]\.when: a mode of a class: give class \(no function\)",
+        ),
     ],
 )
 def test_bad_preset_is_rejected(tmp_path, capsys, change, message):
@@ -247,6 +252,18 @@ def test_bad_preset_is_rejected(tmp_path, capsys, change, message):
     import re
 
     assert re.search(message, err), err
+
+
+def test_a_class_mode_needs_the_class(tmp_path, capsys):
+    """``when`` switches a class to another preset: the class must have one of its own."""
+    text = GOOD.replace("function: tanh", "class: Tanh").replace(
+        "forward: gt", "forward: graded\n    when: graded_spike"
+    )
+    assert _generate(tmp_path, text) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "specs/tanh_step.yaml: presets: when: spyx.Tanh has no preset of its own to switch\n"
+    )
 
 
 def test_user_package_presets_import_their_own_families(tmp_path, monkeypatch):
@@ -272,6 +289,9 @@ def test_docs_list_every_preset_name_and_conversion():
                 for alias in filter(None, (preset.class_name, preset.function)):
                     assert f"`{library}.{alias}`" in index, (name, library, alias)
                     assert f"`{library}.{alias}`" in page, (name, library, alias)
-            names = " / ".join(f"`{n}`" for n in (preset.class_name, preset.function) if n)
+            shown = [preset.class_name, preset.function]
+            if preset.when:  # a mode of a class: lava-dl's Spike(graded_spike=True)
+                shown = [f"{preset.class_name}({preset.when}=True)"]
+            names = " / ".join(f"`{n}`" for n in shown if n)
             assert f"| {names} |" in page, (name, names)
     assert "`snntorch.fast_sigmoid`" in index  # snnTorch's fast_sigmoid is the superspike family

@@ -61,6 +61,7 @@ LIBRARY_MODULES: dict[str, str | tuple[str, tuple[str, ...], tuple[str, ...]]] =
 RTOL = {"float64": 1e-12, "float32": 1e-5}
 ROUNDING = 8
 LAVA_THRESHOLD = 1.25
+LAVA_SCALE = 3.0  # lava-dl's scale: the graded spike is voltage/scale
 
 
 def _from_files(package: str, files: tuple[str, ...], names: tuple[str, ...]) -> ModuleType:
@@ -122,7 +123,7 @@ CASES = cases()
 def _label(case: tuple[str, str, int]) -> str:
     library, name, i = case
     preset = SPECS[name].presets[i]
-    return f"{library}.{preset.class_name or preset.function}"
+    return f"{library}.{preset.label.partition('.')[2]}"
 
 
 def param_sets(name: str, i: int) -> list[dict[str, float]]:
@@ -190,8 +191,10 @@ def functions(library: str, name: str, i: int, params: dict[str, float]) -> dict
         found["ours_grad"] = lambda v: ours_obj(v, thr)
     elif library == "lava_dl":
         tau, scale = values
-        found["theirs"] = lambda v: lib.Spike.apply(v, LAVA_THRESHOLD, tau, scale, False, 0, 1)
-        found["ours"] = lambda v: ours.Spike.apply(v, LAVA_THRESHOLD, tau, scale)
+        graded = preset.when == "graded_spike"  # then the forward is voltage/LAVA_SCALE above
+        s = LAVA_SCALE if graded else 1
+        found["theirs"] = lambda v: lib.Spike.apply(v, LAVA_THRESHOLD, tau, scale, graded, 0, s)
+        found["ours"] = lambda v: ours.Spike.apply(v, LAVA_THRESHOLD, tau, scale, graded, 0, s)
     elif library == "rockpool":
         thr, window = params["threshold"], params["window"]
         # Tensors, as Rockpool's defaults (it calls .float() on one; PeriodicExponential's

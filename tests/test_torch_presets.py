@@ -26,11 +26,10 @@ CASES = [
     for library in (preset.library, *preset.also)
     if library in STYLES
 ]
-IDS = [
-    f"{lib}.{SPECS[n].presets[i].class_name or SPECS[n].presets[i].function}" for lib, n, i in CASES
-]
+IDS = [f"{lib}.{SPECS[n].presets[i].label.partition('.')[2]}" for lib, n, i in CASES]
 XS = np.concatenate([np.linspace(-4.0, 4.0, 161), [-40.0, -12.5, 12.5, 40.0, 1e3, -1e3]])
 LIBRARY_THRESHOLD = 1.0  # lava-dl's threshold (a call argument, not a preset parameter)
+GRADED_SCALE = 4.0  # lava-dl's scale: its graded spike (graded_spike=True) is voltage/scale
 
 
 def module(library):
@@ -59,9 +58,10 @@ def spike_fn(library, name, i, params):
         return lambda v: obj.spike(v, params.get(thr_name, LIBRARY_THRESHOLD))
     if style.classes == "membrane":
         cls = getattr(ours, preset.class_name)
+        mode = {preset.when: True, "scale": GRADED_SCALE} if preset.when else {}
         if thr_name in params:
-            return lambda v: cls.apply(v, **params)
-        return lambda v: cls.apply(v, LIBRARY_THRESHOLD, **params)
+            return lambda v: cls.apply(v, **params, **mode)
+        return lambda v: cls.apply(v, LIBRARY_THRESHOLD, **params, **mode)
     if style.functions == "factory":
         return getattr(ours, preset.function)(**params)
     return lambda x: getattr(ours, preset.function)(x, **params)
@@ -136,11 +136,13 @@ def test_forward_convention(case):
     preset = SPECS[name].presets[i]
     params = dict(preset.params)
     fn = spike_fn(library, name, i, params)
-    at_zero = {"ge": 1.0, "gt": 0.0, "half": 0.5}[preset.forward]
+    at_zero = {"ge": 1.0, "gt": 0.0, "half": 0.5, "graded": np.nan}[preset.forward]
     if STYLES[library].classes in ("grad", "membrane"):
         thr = threshold(library, params)
         v = torch.tensor([thr - 1.0, thr, thr + 0.5, -np.inf])
         want = [0.0, at_zero, 1.0, 0.0]
+        if preset.forward == "graded":  # lava-dl's v*(v >= thr)/scale: NaN at -inf (0*inf)
+            want = [0.0, thr / GRADED_SCALE, (thr + 0.5) / GRADED_SCALE, np.nan]
         if STYLES[library].count:
             v = torch.tensor([thr - 1.0, thr, 2.5 * thr, 4 * thr, -np.inf, np.inf])
             want = [0.0, 1.0, 2.0, 4.0, np.nan, 65536.0]  # Rockpool's 0 * floor(-inf) too
@@ -316,7 +318,17 @@ def test_lava_dl_spike_shape():
     out.sum().backward()
     want = [0.5 * np.exp(-1.0), 0.5, 0.5 * np.exp(-1.0)]
     np.testing.assert_allclose(v.grad.numpy(), want, rtol=1e-14)
-    with pytest.raises(NotImplementedError, match="graded_spike"):
+    # graded_spike=True: the forward voltage/scale above the threshold, the one-sided
+    # exponential gradient scale_rho*exp(min(x, 0)/tau_rho) (lava-dl's; none from v/scale)
+    w = torch.tensor([0.0, 1.0, 2.0, -np.inf, np.nan], dtype=torch.float32, requires_grad=True)
+    out = lava.Spike.apply(w, 1.0, 0.5, 2.0, True, None, 4.0)
+    assert out.dtype == torch.float32
+    # -inf gives NaN, as lava-dl's (v >= threshold) * v: 0 * -inf
+    np.testing.assert_array_equal(out.detach().numpy(), [0.0, 0.25, 0.5, np.nan, np.nan])
+    out.sum().backward()
+    want = [2.0 * np.exp(-1.0 / 0.5), 2.0, 2.0, 0.0, np.nan]
+    np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-6)
+    with pytest.raises(TypeError, match="needs scale"):
         lava.Spike.apply(v, 1.0, 1.0, 1.0, True)
 
 

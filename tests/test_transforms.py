@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from tests.derivatives import derivative, scaled_params
-from tests.reference import SPECS, defaults, has_origin, real_params, scaled_within_bounds
+from tests.reference import (
+    SPECS,
+    checked,
+    defaults,
+    has_origin,
+    mp_params,
+    real_params,
+    scaled_within_bounds,
+)
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -125,9 +133,29 @@ def test_parameters_traced_under_jit_and_scanned(name):
         return lax.scan(step, jnp.zeros_like(x), ks)
 
     acc, each = total(jnp.asarray(ks))
-    want = [derivative(name, 1, np.asarray(x, np.float64), (k, *rest)) for k in ks]
-    np.testing.assert_allclose(np.asarray(each), want, rtol=2e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(acc), np.sum(want, axis=0), rtol=2e-5, atol=1e-6)
+    x64 = np.asarray(x, np.float64)
+    want = np.array([derivative(name, 1, x64, (k, *rest)) for k in ks])
+    # A point within float32 rounding of a breakpoint that moves with the parameter may land on
+    # either side in the kernel (truncated_parabola's 1/alpha = 0.4 at alpha = 2.5): compared
+    # only where no breakpoint is that close.
+    clear = np.array([_clear_of_breakpoints(name, x64, (k, *rest)) for k in ks])
+    np.testing.assert_allclose(np.asarray(each)[clear], want[clear], rtol=2e-5, atol=1e-6)
+    if clear.all():
+        np.testing.assert_allclose(np.asarray(acc), want.sum(axis=0), rtol=2e-5, atol=1e-6)
+
+
+def _clear_of_breakpoints(name, xs, params):
+    """Whether each x is farther than float32 rounding from every breakpoint at ``params``."""
+    import mpmath
+
+    from surrogen.generator.numeric import numeric_breakpoints
+
+    with mpmath.workdps(40):
+        bps = [float(b) for b in numeric_breakpoints(checked(name).model, mp_params(name, params))]
+    if not bps:
+        return np.ones(xs.shape, bool)
+    gap = np.min(np.abs(xs[:, None] - np.array(bps)[None, :]), axis=1)
+    return gap > 1e-6 * np.maximum(1.0, np.abs(xs))
 
 
 def test_class_is_a_pytree_with_the_parameters_as_leaves(name):

@@ -32,9 +32,11 @@ NAMES = [
     "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "sparse_fast_sigmoid",
     "squarewave_fourier_series",
     "straight_through",
     "superspike",
+    "truncated_parabola",
 ]
 """The surrogates of this backend, one submodule each."""
 
@@ -59,9 +61,11 @@ _CLASSES = {
     "Sigmoid": "sigmoid",
     "SignFlipTriangular": "sign_flip_triangular",
     "SingleExponential": "single_exponential",
+    "SparseFastSigmoid": "sparse_fast_sigmoid",
     "SquarewaveFourierSeries": "squarewave_fourier_series",
     "StraightThrough": "straight_through",
     "SuperSpike": "superspike",
+    "TruncatedParabola": "truncated_parabola",
 }  # class name -> the submodule that defines it
 
 __all__ = [
@@ -86,9 +90,11 @@ __all__ = [
     "Sigmoid",
     "SignFlipTriangular",
     "SingleExponential",
+    "SparseFastSigmoid",
     "SquarewaveFourierSeries",
     "StraightThrough",
     "SuperSpike",
+    "TruncatedParabola",
     "arctan",
     "circ",
     "fake_numerical_gradient",
@@ -109,9 +115,11 @@ __all__ = [
     "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "sparse_fast_sigmoid",
     "squarewave_fourier_series",
     "straight_through",
     "superspike",
+    "truncated_parabola",
 ]
 
 
@@ -149,9 +157,11 @@ if TYPE_CHECKING:  # what static tools see: every submodule and class, imported 
     from . import sign_flip_triangular as sign_flip_triangular
     from . import single_exponential as single_exponential
     from . import slayer as slayer
+    from . import sparse_fast_sigmoid as sparse_fast_sigmoid
     from . import squarewave_fourier_series as squarewave_fourier_series
     from . import straight_through as straight_through
     from . import superspike as superspike
+    from . import truncated_parabola as truncated_parabola
     from .arctan import Arctan as Arctan
     from .circ import Circ as Circ
     from .fake_numerical_gradient import FakeNumericalGradient as FakeNumericalGradient
@@ -172,6 +182,8 @@ if TYPE_CHECKING:  # what static tools see: every submodule and class, imported 
     from .sign_flip_triangular import SignFlipTriangular as SignFlipTriangular
     from .single_exponential import SingleExponential as SingleExponential
     from .slayer import SLAYER as SLAYER
+    from .sparse_fast_sigmoid import SparseFastSigmoid as SparseFastSigmoid
     from .squarewave_fourier_series import SquarewaveFourierSeries as SquarewaveFourierSeries
     from .straight_through import StraightThrough as StraightThrough
     from .superspike import SuperSpike as SuperSpike
+    from .truncated_parabola import TruncatedParabola as TruncatedParabola

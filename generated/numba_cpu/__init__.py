@@ -32,9 +32,11 @@ NAMES = [
     "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "sparse_fast_sigmoid",
     "squarewave_fourier_series",
     "straight_through",
     "superspike",
+    "truncated_parabola",
 ]
 """The surrogates of this backend, one submodule each."""
 
@@ -62,9 +64,11 @@ __all__ = [
     "sign_flip_triangular",
     "single_exponential",
     "slayer",
+    "sparse_fast_sigmoid",
     "squarewave_fourier_series",
     "straight_through",
     "superspike",
+    "truncated_parabola",
 ]
 
 
@@ -102,6 +106,8 @@ if TYPE_CHECKING:  # what static tools see: every submodule and class, imported 
     from . import sign_flip_triangular as sign_flip_triangular
     from . import single_exponential as single_exponential
     from . import slayer as slayer
+    from . import sparse_fast_sigmoid as sparse_fast_sigmoid
     from . import squarewave_fourier_series as squarewave_fourier_series
     from . import straight_through as straight_through
     from . import superspike as superspike
+    from . import truncated_parabola as truncated_parabola

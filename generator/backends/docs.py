@@ -136,7 +136,7 @@ def _conversion_rows(checked: CheckedModel) -> tuple[ConversionRow, ...]:
             grad_at_0=number(r.grad_at_0),
             peak=number(r.peak),
             integral=number(r.integral) if r.integral is not None else "diverges",
-            forward_at_0=f"{r.forward_at_0:g}",
+            forward_at_0="threshold/scale" if math.isnan(r.forward_at_0) else f"{r.forward_at_0:g}",
             note=md(r.note),
         )
         for r in checked.conversions

@@ -29,6 +29,7 @@ FORWARD_TEXT = {
     "ge": "``1 if x >= 0 else 0`` (1 at x = -0.0, 0 for NaN)",
     "gt": "``1 if x > 0 else 0`` (0 at x = +-0.0 and for NaN)",
     "half": "``0.5 + 0.5 * sign(x)`` (0.5 at x = +-0.0, NaN for NaN)",
+    "graded": "the graded spike ``voltage * (voltage >= threshold) / scale``",
 }
 
 
@@ -46,6 +47,7 @@ _BRAINTOOLS = Style(classes=True, functions="function", extras=(("Surrogate", "S
 STYLES: dict[str, Style] = {
     "braintools": _BRAINTOOLS,
     "brainpy": _BRAINTOOLS,
+    "brainpy2": _BRAINTOOLS,
     "spyx": Style(
         classes=False,
         functions="factory",
@@ -179,10 +181,16 @@ def _doc(checked: CheckedModel, facts: PresetFacts, library_module: str, what: s
             "digits).",
         ]
     elif pm.origin is not None:
+        factor = "" if pm.origin_factor == 1 else f"{sympy.sstr(pm.origin_factor)} * "
         lines += [
             "",
-            "Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and",
-            "``surrogate_fun(x)`` its antiderivative from 0 at -inf (the library has none for it).",
+            wrap(
+                "Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and"
+                f" ``surrogate_fun(x)`` an antiderivative of it, {factor}{spec.name}.origin("
+                f"{x_map}{', ' if family_args else ''}{family_args}) (the library's code has no"
+                " origin with this derivative).",
+                width=DOC_WIDTH,
+            ),
         ]
     else:
         lines += ["", "Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x)."]

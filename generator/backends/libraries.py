@@ -22,6 +22,13 @@ LIBRARIES: dict[str, Library] = {
     for lib in (
         Library("braintools", "jax", "braintools", "braintools.surrogate", "0.3.0"),
         Library("brainpy", "jax", "BrainPy", "brainpy.math.surrogate", "2.8.2, = braintools 0.3.0"),
+        Library(
+            "brainpy2",
+            "jax",
+            "BrainPy 2.x up to 2.6 (its own surrogates, before it re-exported braintools)",
+            "brainpy.math.surrogate",
+            "2.6.0",
+        ),
         Library("spyx", "jax", "Spyx", "spyx.axn", "1.0.0"),
         Library("jaxsnn", "jax", "jaxsnn", "jaxsnn.discrete.functional.threshold", "0.3.0"),
         Library("snnax", "jax", "snnax", "snnax.functional.surrogate", "0.0.1"),
@@ -32,6 +39,13 @@ LIBRARIES: dict[str, Library] = {
             "SpikingJelly",
             "spikingjelly.activation_based.surrogate",
             "2.0.0",
+        ),
+        Library(
+            "spikingjelly_cupy",
+            "torch",
+            "SpikingJelly's CuPy neuron kernels (cuda_code, up to its 2026 master)",
+            "spikingjelly.activation_based.surrogate",
+            "commit 33b051a5 and master of 2026-08-08",
         ),
         Library("snntorch", "torch", "snnTorch", "snntorch.surrogate", "1.0.0"),
         Library("norse", "torch", "Norse", "norse.torch.functional.threshold", "1.1.0"),

@@ -11,6 +11,7 @@ its names are not surrogates.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ FORWARD_TEXT = {
     "ge": "``1 if x >= 0 else 0`` (1 at x = -0.0, 0 for NaN)",
     "gt": "``1 if x > 0 else 0`` (0 at x = +-0.0 and for NaN)",
     "half": "``0.5 + 0.5 * sign(x)`` (0.5 at x = +-0.0, NaN for NaN)",
+    "graded": "the graded spike ``voltage * (voltage >= threshold) / scale``",
 }
 COUNT_TEXT = (
     "Rockpool's spike count ``floor(x / threshold)`` where ``x >= threshold`` (else 0), at most"
@@ -76,13 +78,15 @@ STYLES: dict[str, Style] = {
             ),
         ),
     ),
+    "spikingjelly_cupy": Style(
+        classes="module", functions="autograd", extras=(("heaviside", "heaviside"),)
+    ),
     "snntorch": Style(
         classes="autograd",
         functions="factory",
         missing=(
             ("SSO", "a stochastic gradient (uniform noise below the threshold)"),
             ("LSO", "snnTorch's own raises TypeError (it calls StochasticSpikeOperator)"),
-            ("SFS", "a fast sigmoid cut to zero for x <= B: no family has that shape"),
             ("custom_surrogate", "a hook for user-written gradients, not a surrogate"),
         ),
     ),
@@ -149,6 +153,9 @@ class PresetView:
     call_args: str  # ", self.grad_width, self.grad_scale, spike_threshold"
     doc_function: str
     doc_class: str
+    when: str = ""  # this preset is a mode of its class: the keyword that selects it
+    # the class's other mode, selected by its ``when`` keyword (lava-dl's graded spike)
+    mode: PresetView | None = None
 
 
 @dataclass(frozen=True)
@@ -275,10 +282,12 @@ def _doc(
 
 
 def _key(preset: Preset) -> str:
-    """``atan``, ``step_pwl``, ``single_exponential``: the helpers' suffix."""
+    """``atan``, ``step_pwl``, ``single_exponential``, ``spike_graded_spike``: the helpers'
+    suffix."""
     if preset.function:
         return preset.function
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", preset.class_name).lower()
+    key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", preset.class_name).lower()
+    return f"{key}_{preset.when}" if preset.when else key
 
 
 def preset_view(checked: CheckedModel, facts: PresetFacts, library: str) -> PresetView:
@@ -332,12 +341,44 @@ def preset_view(checked: CheckedModel, facts: PresetFacts, library: str) -> Pres
         if preset.function and style.functions
         else "",
         doc_class=_doc(checked, facts, library, what_class, origin is not None),
+        when=preset.when,
     )
+
+
+def _with_modes(library: str, views: Sequence[PresetView]) -> tuple[PresetView, ...]:
+    """Each class with its other mode attached (``when``): the mode emits no class of its own.
+    A mode's parameters must be keywords its class already takes, and its forward needs the
+    library's ``scale`` keyword (lava-dl's graded spike)."""
+    style = STYLES[library]
+    modes = {v.class_name: v for v in views if v.when}
+    out = []
+    for v in views:
+        if v.when:
+            continue
+        mode = modes.pop(v.class_name, None)
+        if mode is not None:
+            keywords = set(v.names) | {name for name, _ in style.tail} | set(style.membrane)
+            if style.classes != "membrane" or mode.when not in keywords or "scale" not in keywords:
+                raise ValueError(f"{library}.{v.class_name}: no {mode.when} mode in this style")
+            if not set(mode.names) <= keywords:
+                raise ValueError(
+                    f"{library}.{v.class_name}({mode.when}=True): parameters"
+                    f" {sorted(set(mode.names) - keywords)} are not keywords of the class"
+                )
+            text = (
+                f"{v.doc_class}\n\nWith ``{mode.when}=True``, the graded spike"
+                f" ``{style.membrane[0]} * ({style.membrane[0]} >= {style.membrane[1]}) / scale``"
+                f" (``scale`` required) and this gradient:\n\n{mode.doc_class}"
+            )
+            v = dataclasses.replace(v, mode=mode, doc_class=text)
+        out.append(v)
+    assert not modes, f"{library}: modes without their class: {sorted(modes)}"
+    return tuple(out)
 
 
 def library_view(library: str, entries: Sequence[tuple[CheckedModel, PresetFacts]]) -> LibraryView:
     lib, style = LIBRARIES[library], STYLES[library]
-    presets = tuple(preset_view(c, f, library) for c, f in entries)
+    presets = _with_modes(library, [preset_view(c, f, library) for c, f in entries])
     names = [p.class_name for p in presets if p.class_name]
     names += [p.function for p in presets if p.function and style.functions]
     names += [name for name, _ in (*style.extras, *style.aliases)]

@@ -7,6 +7,7 @@ Switching from a library is an import change, e.g.
     import surrogen.jax.presets.braintools as surrogate  # was: import braintools.surrogate
 
 - ``brainpy``: BrainPy (``brainpy.math.surrogate``, audited at 2.8.2, = braintools 0.3.0)
+- ``brainpy2``: BrainPy 2.x up to 2.6 (its own surrogates, before it re-exported braintools) (``brainpy.math.surrogate``, audited at 2.6.0)
 - ``braintools``: braintools (``braintools.surrogate``, audited at 0.3.0)
 - ``jaxsnn``: jaxsnn (``jaxsnn.discrete.functional.threshold``, audited at 0.3.0)
 - ``snnax``: snnax (``snnax.functional.surrogate``, audited at 0.0.1)
@@ -15,5 +16,5 @@ Switching from a library is an import change, e.g.
 Each module is imported on first use.
 """
 
-LIBRARIES = ["brainpy", "braintools", "jaxsnn", "snnax", "spyx"]
+LIBRARIES = ["brainpy", "brainpy2", "braintools", "jaxsnn", "snnax", "spyx"]
 """The libraries with a presets module here."""

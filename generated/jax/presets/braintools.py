@@ -287,8 +287,9 @@ class GaussianGrad(_rt.Surrogate):
       alpha: the library's ``alpha``, default ``0.5``. A float or an array (per-neuron values);
         may be traced.
 
-    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and
-    ``surrogate_fun(x)`` its antiderivative from 0 at -inf (the library has none for it).
+    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and ``surrogate_fun(x)`` an
+    antiderivative of it, alpha * gaussian.origin(x, alpha=sqrt(2)/(2*sigma)) (the library's
+    code has no origin with this derivative).
     """
 
     def __init__(self, sigma=0.5, alpha=0.5):
@@ -535,8 +536,9 @@ class MultiGaussianGrad(_rt.Surrogate):
       scale: the library's ``scale``, default ``0.5``. A float or an array (per-neuron values);
         may be traced.
 
-    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and
-    ``surrogate_fun(x)`` its antiderivative from 0 at -inf (the library has none for it).
+    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and ``surrogate_fun(x)`` an
+    antiderivative of it, multi_gaussian.origin(x, h=h, s=s, sigma=sigma, scale=scale) (the
+    library's code has no origin with this derivative).
     """
 
     def __init__(self, h=0.15, s=6.0, sigma=0.5, scale=0.5):
@@ -851,8 +853,9 @@ class ReluGrad(_rt.Surrogate):
       width: the library's ``width``, default ``1.0``. A float or an array (per-neuron values);
         may be traced.
 
-    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and
-    ``surrogate_fun(x)`` its antiderivative from 0 at -inf (the library has none for it).
+    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and ``surrogate_fun(x)`` an
+    antiderivative of it, alpha*width**2 * piecewise_quadratic.origin(x, alpha=1/width) (the
+    library's code has no origin with this derivative).
     """
 
     def __init__(self, alpha=0.3, width=1.0):
@@ -900,7 +903,9 @@ def q_pseudo_spike(x, alpha=2.0):
     braintools writes alpha + 1 where the paper (and spikingjelly) has alpha - 1: the gradient
     is the paper's stretched by (alpha + 1)/(alpha - 1), integrates to (alpha + 1)/(alpha - 1)
     (3 at alpha = 2), and surrogate_fun runs from -1 to 2. braintools also accepts 0 < alpha <=
-    1 (a non-integrable gradient); here alpha must be greater than 1.
+    1 (a non-integrable gradient); here alpha must be greater than 1. brainpy 2.x's own
+    surrogate_fun used alpha - 1 with a sign error for x < 0 (1.25 at x = -0.3); this one is the
+    antiderivative of the gradient above, as braintools'.
 
     Args:
       x: membrane potential minus threshold, ``x = v - v_threshold``; an array of any shape and
@@ -926,7 +931,9 @@ class QPseudoSpike(_rt.Surrogate):
     braintools writes alpha + 1 where the paper (and spikingjelly) has alpha - 1: the gradient
     is the paper's stretched by (alpha + 1)/(alpha - 1), integrates to (alpha + 1)/(alpha - 1)
     (3 at alpha = 2), and surrogate_fun runs from -1 to 2. braintools also accepts 0 < alpha <=
-    1 (a non-integrable gradient); here alpha must be greater than 1.
+    1 (a non-integrable gradient); here alpha must be greater than 1. brainpy 2.x's own
+    surrogate_fun used alpha - 1 with a sign error for x < 0 (1.25 at x = -0.3); this one is the
+    antiderivative of the gradient above, as braintools'.
 
     Attributes:
       alpha: the library's ``alpha``, default ``2.0``. A float or an array (per-neuron values);
@@ -1017,8 +1024,9 @@ class S2NN(_rt.Surrogate):
         the gradient never uses it. surrogen's surrogate_fun is the exact antiderivative
         (epsilon = 0), within beta*epsilon of braintools'.
 
-    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and
-    ``surrogate_fun(x)`` its antiderivative from 0 at -inf (the library has none for it).
+    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and ``surrogate_fun(x)`` an
+    antiderivative of it, s2nn.origin(x, alpha=alpha, beta=beta) (the library's code has no
+    origin with this derivative).
     """
 
     def __init__(self, alpha=4.0, beta=1.0, epsilon=1e-08):
@@ -1231,8 +1239,9 @@ class SlayerGrad(_rt.Surrogate):
       alpha: the library's ``alpha``, default ``1.0``. A float or an array (per-neuron values);
         may be traced.
 
-    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and
-    ``surrogate_fun(x)`` its antiderivative from 0 at -inf (the library has none for it).
+    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and ``surrogate_fun(x)`` an
+    antiderivative of it, single_exponential.origin(x, tau=1/alpha, scale=2/alpha) (the
+    library's code has no origin with this derivative).
     """
 
     def __init__(self, alpha=1.0):
@@ -1464,8 +1473,9 @@ class InvSquareGrad(_rt.Surrogate):
       alpha: the library's ``alpha``, default ``100.0``. A float or an array (per-neuron
         values); may be traced.
 
-    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and
-    ``surrogate_fun(x)`` its antiderivative from 0 at -inf (the library has none for it).
+    Calling it gives the spikes; ``surrogate_grad(x)`` is grad(x) and ``surrogate_fun(x)`` an
+    antiderivative of it, superspike.origin(x, beta=alpha) (the library's code has no origin
+    with this derivative).
     """
 
     def __init__(self, alpha=100.0):

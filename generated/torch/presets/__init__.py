@@ -13,9 +13,18 @@ Switching from a library is an import change, e.g.
 - ``sinabs``: sinabs (``sinabs.activation.surrogate_gradient_fn``, audited at 3.1.3)
 - ``snntorch``: snnTorch (``snntorch.surrogate``, audited at 1.0.0)
 - ``spikingjelly``: SpikingJelly (``spikingjelly.activation_based.surrogate``, audited at 2.0.0)
+- ``spikingjelly_cupy``: SpikingJelly's CuPy neuron kernels (cuda_code, up to its 2026 master) (``spikingjelly.activation_based.surrogate``, audited at commit 33b051a5 and master of 2026-08-08)
 
 Each module is imported on first use.
 """
 
-LIBRARIES = ["lava_dl", "norse", "rockpool", "sinabs", "snntorch", "spikingjelly"]
+LIBRARIES = [
+    "lava_dl",
+    "norse",
+    "rockpool",
+    "sinabs",
+    "snntorch",
+    "spikingjelly",
+    "spikingjelly_cupy",
+]
 """The libraries with a presets module here."""
