@@ -507,13 +507,30 @@ def _log1p_large(u: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
     return sympy.Piecewise((large, sympy.Abs(u) > LOG1P_LARGE), (log1p(u), True))
 
 
+def _together_collected(e: sympy.Expr, params: Sequence[sympy.Symbol]) -> sympy.Expr:
+    """``e`` over one denominator, its numerator expanded and collected in the parameters:
+    x/(1 + s|x|) - B/(1 + s|B|) becomes (x - B + s*(x|B| - B|x|))/(...), where x - B keeps its
+    digits and x|B| - B|x| is an exact 0 for x and B of one sign (the difference of the two
+    fractions, as written, cancels to a few digits near x = B)."""
+    if not e.has(sympy.Add) or isinstance(e, sympy.Piecewise):
+        return e
+    numerator, denominator = sympy.fraction(sympy.together(e))
+    if denominator == 1:
+        return e
+    return sympy.collect(sympy.expand(numerator), list(params)) / denominator
+
+
 def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
-    """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself."""
+    """Forms of the origin to emit: the spec's ``origin_impl`` if given, else the origin itself,
+    and rewrites each proven equal before use."""
     if model.origin_impl is not None:
         return {"origin_impl": model.origin_impl}
     assert model.origin is not None, "a gradient-only family has no origin to emit"
     origin = model.expanded(model.origin)
     found = {"origin": origin}
+    collected = _per_branch(origin, lambda e: _together_collected(e, model.params))
+    if collected != origin:
+        found["over one denominator, collected"] = collected
     if (reduced := periodic_reduction(origin, model.x)) is not None:
         found["periodic reduction"] = reduced
     if (large := large_argument_form(origin, model.x)) is not None:

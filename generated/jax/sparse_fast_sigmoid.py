@@ -60,28 +60,30 @@ def origin(x, slope=25.0, B=1.0):
     _t1 = jnp.maximum(1, _t0)
     _t2 = jnp.greater(x, _t1)
     _t3 = jnp.maximum(jnp.maximum(1, _t0), x)
-    _t4 = _t0 * slope + 1
-    _t5 = 1 / _t4
-    _t6 = slope + (1 / _t3)
-    _t7 = -_t1
-    _t8 = jnp.less(x, _t7)
-    _t9 = jnp.minimum(_t7, x)
-    _t10 = slope - 1 / _t9
+    _t4 = 1 / (_t0 * slope + 1)
+    _t5 = 1 / _t3
+    _t6 = -_t1
+    _t7 = jnp.less(x, _t6)
+    _t8 = jnp.minimum(_t6, x)
+    _t9 = 1 / _t8
+    _t10 = jnp.abs(x)
     return _rt.result(
         jnp.where(
             jnp.logical_and(jnp.greater_equal(B, _t3), _t2),
             0,
             jnp.where(
                 _t2,
-                _t5 * (-B * _t6 + _t4) / _t6,
+                _t4 * (-B * _t5 + slope * (-B + _t0) + 1) / (_t5 + slope),
                 jnp.where(
-                    jnp.logical_and(jnp.greater_equal(B, _t9), _t8),
+                    jnp.logical_and(jnp.greater_equal(B, _t8), _t7),
                     0,
                     jnp.where(
-                        _t8,
-                        _t5 * (-B * _t10 - _t4) / _t10,
+                        _t7,
+                        _t4 * (B * _t9 + slope * (-B - _t0) - 1) / (-_t9 + slope),
                         jnp.where(
-                            jnp.greater_equal(B, x), 0, -B * _t5 + x / (slope * jnp.abs(x) + 1)
+                            jnp.greater_equal(B, x),
+                            0,
+                            _t4 * (-B + slope * (-B * _t10 + _t0 * x) + x) / (_t10 * slope + 1),
                         ),
                     ),
                 ),

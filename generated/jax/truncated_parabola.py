@@ -53,20 +53,19 @@ def origin(x, alpha=1.0):
     extensible framework for general-purpose brain dynamics programming. eLife 12:e86365, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.abs(x)
-    _t1 = _t0 * (alpha * alpha * alpha) * (x * x) - 3 * _t0 * (alpha * alpha)
-    _t2 = 1 / alpha
-    _t3 = (0.3333333333333333) * _t2
-    _t4 = _rt.ge0(x)
-    _t5 = 3 * alpha - 1
+    _t0 = 1 / alpha
+    _t1 = (0.3333333333333333) * _t0
     return _rt.result(
         jnp.where(
-            jnp.logical_and(jnp.less_equal(_t0, _t2), _t4),
-            _t3 * (-_t1 + 3 * alpha - 1),
+            jnp.less(_t0, -x),
+            0,
             jnp.where(
-                _t4,
-                (0.6666666666666666) * _t2 * _t5,
-                jnp.where(jnp.greater(_t0, _t2), 0, _t3 * (_t1 + _t5)),
+                jnp.greater_equal(_t0, x),
+                _t1
+                * (
+                    -(alpha * alpha * alpha) * (x * x * x) + 3 * (alpha * alpha) * x + 3 * alpha - 1
+                ),
+                _t1 * (6 * alpha - 2),
             ),
         ),
         _dtype,

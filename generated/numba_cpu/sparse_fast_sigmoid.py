@@ -49,35 +49,47 @@ def _origin(_x, slope, B):
     _t2 = x > _t1
     _t3 = max(_like(x, 1.0), _t0, x)
     _t4 = _t2 and (B >= _t3)
-    _t5 = _t0 * slope + _like(x, 1.0)
-    _t6 = _like(x, 1.0) / _t5
-    _t7 = not _t4
-    _t8 = _t2 and _t7
-    _t9 = slope + (_like(x, 1.0) / _safe(_t8, _t3, _like(x, 1.0)))
-    _t10 = -_t1
-    _t11 = x < _t10
-    _t12 = min(_t10, x)
-    _t13 = _t11 and (B >= _t12)
-    _t14 = x <= _t1
-    _t15 = not _t13
-    _t16 = _t11 and _t14 and _t15 and _t7
-    _t17 = slope - _like(x, 1.0) / _safe(_t16, _t12, _like(x, 1.0))
-    _t18 = _t14 and _t15 and _t7 and (x >= _t10) and (B < x)
-    _t19 = _safe(_t18, x, _like(x, 1.0))
+    _t5 = _like(x, 1.0) / (_t0 * slope + _like(x, 1.0))
+    _t6 = not _t4
+    _t7 = _t2 and _t6
+    _t8 = _like(x, 1.0) / _safe(_t7, _t3, _like(x, 1.0))
+    _t9 = -_t1
+    _t10 = x < _t9
+    _t11 = min(_t9, x)
+    _t12 = _t10 and (B >= _t11)
+    _t13 = x <= _t1
+    _t14 = not _t12
+    _t15 = _t10 and _t13 and _t14 and _t6
+    _t16 = _like(x, 1.0) / _safe(_t15, _t11, _like(x, 1.0))
+    _t17 = _t13 and _t14 and _t6 and (x >= _t9) and (B < x)
+    _t18 = _safe(_t17, x, _like(x, 1.0))
+    _t19 = abs(_t18)
     return _select(
         _x == _x,
         (
             (_like(x, 0.0))
             if _t4
-            else (_t6 * (-B * _t9 + _t5) / _safe(_t8, _t9, _like(x, 1.0)))
+            else (
+                _t5
+                * (-B * _t8 + slope * (-B + _t0) + _like(x, 1.0))
+                / _safe(_t7, _t8 + slope, _like(x, 1.0))
+            )
             if _t2
             else (_like(x, 0.0))
-            if _t13
-            else (_t6 * (-B * _t17 - _t5) / _safe(_t16, _t17, _like(x, 1.0)))
-            if _t11
+            if _t12
+            else (
+                _t5
+                * (B * _t16 + slope * (-B - _t0) + _like(x, -1.0))
+                / _safe(_t15, -_t16 + slope, _like(x, 1.0))
+            )
+            if _t10
             else (_like(x, 0.0))
             if (B >= x)
-            else (-B * _t6 + _t19 / _safe(_t18, slope * abs(_t19) + _like(x, 1.0), _like(x, 1.0)))
+            else (
+                _t5
+                * (-B + _t18 + slope * (-B * _t19 + _t0 * _t18))
+                / _safe(_t17, _t19 * slope + _like(x, 1.0), _like(x, 1.0))
+            )
         ),
         _x,
     )

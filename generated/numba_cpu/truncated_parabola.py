@@ -44,37 +44,27 @@ DEFAULTS = {"alpha": 1.0}
 @numba.njit(cache=True, error_model="numpy")
 def _origin(_x, alpha):
     x = _not_nan(_x)
-    _t0 = alpha * alpha
-    _t1 = x >= _like(x, 0.0)
-    _t2 = abs(x)
-    _t3 = _like(x, 1.0) / alpha
-    _t4 = _t2 <= _t3
-    _t5 = _t1 and _t4
-    _t6 = _safe(_t5, x, _like(x, 1.0))
-    _t7 = abs(_t6)
-    _t8 = alpha * alpha * alpha
-    _t9 = (_like(x, 0.3333333333333333)) * _t3
-    _t10 = _like(x, 3.0) * alpha + _like(x, -1.0)
-    _t11 = _safe(_t4 and not _t5 and (x < _like(x, 0.0)), x, _like(x, 1.0))
-    _t12 = abs(_t11)
+    _t0 = _like(x, 1.0) / alpha
+    _t1 = -_t0
+    _t2 = x <= _t0
+    _t3 = _safe(_t2 and (x >= _t1), x, _like(x, 1.0))
+    _t4 = (_like(x, 0.3333333333333333)) * _t0
     return _select(
         _x == _x,
         (
-            (
-                _t9
+            (_like(x, 0.0))
+            if (_t1 > x)
+            else (
+                _t4
                 * (
-                    _like(x, 3.0) * _t0 * _t7
-                    - (_t6 * _t6) * _t7 * _t8
+                    -(_t3 * _t3 * _t3) * (alpha * alpha * alpha)
+                    + _like(x, 3.0) * _t3 * (alpha * alpha)
                     + _like(x, 3.0) * alpha
                     + _like(x, -1.0)
                 )
             )
-            if _t5
-            else ((_like(x, 0.6666666666666666)) * _t10 * _t3)
-            if _t1
-            else (_like(x, 0.0))
-            if (_t2 > _t3)
-            else (_t9 * (-_like(x, 3.0) * _t0 * _t12 + _t10 + (_t11 * _t11) * _t12 * _t8))
+            if _t2
+            else (_t4 * (_like(x, 6.0) * alpha + _like(x, -2.0)))
         ),
         _x,
     )

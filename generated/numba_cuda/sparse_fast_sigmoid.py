@@ -68,25 +68,25 @@ def origin_f32(x, slope, B):
     _t1 = max(_f32(1.0), _t0)
     _t2 = x > _t1
     _t3 = max(_f32(1.0), _t0, x)
-    _t4 = _t0 * slope + _f32(1.0)
-    _t5 = _f32(1.0) / _t4
-    _t6 = slope + (_f32(1.0) / _t3)
-    _t7 = -_t1
-    _t8 = x < _t7
-    _t9 = min(_t7, x)
-    _t10 = slope - _f32(1.0) / _t9
+    _t4 = _f32(1.0) / (_t0 * slope + _f32(1.0))
+    _t5 = _f32(1.0) / _t3
+    _t6 = -_t1
+    _t7 = x < _t6
+    _t8 = min(_t6, x)
+    _t9 = _f32(1.0) / _t8
+    _t10 = abs(x)
     return (
         (_f32(0.0))
         if _t2 and (B >= _t3)
-        else (_t5 * (-B * _t6 + _t4) / _t6)
+        else (_t4 * (-B * _t5 + slope * (-B + _t0) + _f32(1.0)) / (_t5 + slope))
         if _t2
         else (_f32(0.0))
-        if _t8 and (B >= _t9)
-        else (_t5 * (-B * _t10 - _t4) / _t10)
-        if _t8
+        if _t7 and (B >= _t8)
+        else (_t4 * (B * _t9 + slope * (-B - _t0) + _f32(-1.0)) / (-_t9 + slope))
+        if _t7
         else (_f32(0.0))
         if (B >= x)
-        else (-B * _t5 + x / (slope * abs(x) + _f32(1.0)))
+        else (_t4 * (-B + slope * (-B * _t10 + _t0 * x) + x) / (_t10 * slope + _f32(1.0)))
     )
 
 
@@ -119,25 +119,25 @@ def origin_f64(x, slope, B):
     _t1 = max(_f64(1.0), _t0)
     _t2 = x > _t1
     _t3 = max(_f64(1.0), _t0, x)
-    _t4 = _t0 * slope + _f64(1.0)
-    _t5 = _f64(1.0) / _t4
-    _t6 = slope + (_f64(1.0) / _t3)
-    _t7 = -_t1
-    _t8 = x < _t7
-    _t9 = min(_t7, x)
-    _t10 = slope - _f64(1.0) / _t9
+    _t4 = _f64(1.0) / (_t0 * slope + _f64(1.0))
+    _t5 = _f64(1.0) / _t3
+    _t6 = -_t1
+    _t7 = x < _t6
+    _t8 = min(_t6, x)
+    _t9 = _f64(1.0) / _t8
+    _t10 = abs(x)
     return (
         (_f64(0.0))
         if _t2 and (B >= _t3)
-        else (_t5 * (-B * _t6 + _t4) / _t6)
+        else (_t4 * (-B * _t5 + slope * (-B + _t0) + _f64(1.0)) / (_t5 + slope))
         if _t2
         else (_f64(0.0))
-        if _t8 and (B >= _t9)
-        else (_t5 * (-B * _t10 - _t4) / _t10)
-        if _t8
+        if _t7 and (B >= _t8)
+        else (_t4 * (B * _t9 + slope * (-B - _t0) + _f64(-1.0)) / (-_t9 + slope))
+        if _t7
         else (_f64(0.0))
         if (B >= x)
-        else (-B * _t5 + x / (slope * abs(x) + _f64(1.0)))
+        else (_t4 * (-B + slope * (-B * _t10 + _t0 * x) + x) / (_t10 * slope + _f64(1.0)))
     )
 
 

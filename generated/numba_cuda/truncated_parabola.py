@@ -63,20 +63,22 @@ def origin_f32(x, alpha):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = abs(x)
-    _t1 = _t0 * (alpha * alpha * alpha) * (x * x) - _f32(3.0) * _t0 * (alpha * alpha)
-    _t2 = _f32(1.0) / alpha
-    _t3 = (_f32(0.3333333333333333)) * _t2
-    _t4 = x >= _f32(0.0)
-    _t5 = _f32(3.0) * alpha + _f32(-1.0)
+    _t0 = _f32(1.0) / alpha
+    _t1 = (_f32(0.3333333333333333)) * _t0
     return (
-        (_t3 * (-_t1 + _f32(3.0) * alpha + _f32(-1.0)))
-        if _t4 and (_t0 <= _t2)
-        else ((_f32(0.6666666666666666)) * _t2 * _t5)
-        if _t4
-        else (_f32(0.0))
-        if (_t0 > _t2)
-        else (_t3 * (_t1 + _t5))
+        (_f32(0.0))
+        if (_t0 < -x)
+        else (
+            _t1
+            * (
+                -(alpha * alpha * alpha) * (x * x * x)
+                + _f32(3.0) * (alpha * alpha) * x
+                + _f32(3.0) * alpha
+                + _f32(-1.0)
+            )
+        )
+        if (_t0 >= x)
+        else (_t1 * (_f32(6.0) * alpha + _f32(-2.0)))
     )
 
 
@@ -108,20 +110,22 @@ def origin_f64(x, alpha):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = abs(x)
-    _t1 = _t0 * (alpha * alpha * alpha) * (x * x) - _f64(3.0) * _t0 * (alpha * alpha)
-    _t2 = _f64(1.0) / alpha
-    _t3 = (_f64(0.3333333333333333)) * _t2
-    _t4 = x >= _f64(0.0)
-    _t5 = _f64(3.0) * alpha + _f64(-1.0)
+    _t0 = _f64(1.0) / alpha
+    _t1 = (_f64(0.3333333333333333)) * _t0
     return (
-        (_t3 * (-_t1 + _f64(3.0) * alpha + _f64(-1.0)))
-        if _t4 and (_t0 <= _t2)
-        else ((_f64(0.6666666666666666)) * _t2 * _t5)
-        if _t4
-        else (_f64(0.0))
-        if (_t0 > _t2)
-        else (_t3 * (_t1 + _t5))
+        (_f64(0.0))
+        if (_t0 < -x)
+        else (
+            _t1
+            * (
+                -(alpha * alpha * alpha) * (x * x * x)
+                + _f64(3.0) * (alpha * alpha) * x
+                + _f64(3.0) * alpha
+                + _f64(-1.0)
+            )
+        )
+        if (_t0 >= x)
+        else (_t1 * (_f64(6.0) * alpha + _f64(-2.0)))
     )
 
 

@@ -184,27 +184,31 @@ def _origin(x, slope, B):
     _t1 = torch.clamp(_t0, min=1)
     _t2 = torch.gt(x, _t1)
     _t3 = torch.clamp(torch.maximum(_t0, x), min=1)
-    _t4 = _t0 * slope + 1
-    _t5 = 1 / _t4
-    _t6 = slope + (1 / _t3)
-    _t7 = -_t1
-    _t8 = torch.lt(x, _t7)
-    _t9 = torch.minimum(_t7, x)
-    _t10 = slope - 1 / _t9
+    _t4 = 1 / (_t0 * slope + 1)
+    _t5 = 1 / _t3
+    _t6 = -_t1
+    _t7 = torch.lt(x, _t6)
+    _t8 = torch.minimum(_t6, x)
+    _t9 = 1 / _t8
+    _t10 = torch.abs(x)
     return _rt.finish(
         torch.where(
             torch.logical_and(_t2, torch.ge(B, _t3)),
             0,
             torch.where(
                 _t2,
-                _t5 * (-B * _t6 + _t4) / _t6,
+                _t4 * (-B * _t5 + slope * (-B + _t0) + 1) / (_t5 + slope),
                 torch.where(
-                    torch.logical_and(_t8, torch.ge(B, _t9)),
+                    torch.logical_and(_t7, torch.ge(B, _t8)),
                     0,
                     torch.where(
-                        _t8,
-                        _t5 * (-B * _t10 - _t4) / _t10,
-                        torch.where(torch.ge(B, x), 0, -B * _t5 + x / (slope * torch.abs(x) + 1)),
+                        _t7,
+                        _t4 * (B * _t9 + slope * (-B - _t0) - 1) / (-_t9 + slope),
+                        torch.where(
+                            torch.ge(B, x),
+                            0,
+                            _t4 * (-B + slope * (-B * _t10 + _t0 * x) + x) / (_t10 * slope + 1),
+                        ),
                     ),
                 ),
             ),

@@ -165,20 +165,19 @@ class TruncatedParabola(torch.nn.Module):
 
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = torch.abs(x)
-    _t1 = _t0 * (alpha * alpha * alpha) * (x * x) - 3 * _t0 * (alpha * alpha)
-    _t2 = 1 / alpha
-    _t3 = (0.3333333333333333) * _t2
-    _t4 = torch.ge(x, 0)
-    _t5 = 3 * alpha - 1
+    _t0 = 1 / alpha
+    _t1 = (0.3333333333333333) * _t0
     return _rt.finish(
         torch.where(
-            torch.logical_and(_t4, torch.le(_t0, _t2)),
-            _t3 * (-_t1 + 3 * alpha - 1),
+            torch.lt(_t0, -x),
+            0,
             torch.where(
-                _t4,
-                (0.6666666666666666) * _t2 * _t5,
-                torch.where(torch.gt(_t0, _t2), 0, _t3 * (_t1 + _t5)),
+                torch.ge(_t0, x),
+                _t1
+                * (
+                    -(alpha * alpha * alpha) * (x * x * x) + 3 * (alpha * alpha) * x + 3 * alpha - 1
+                ),
+                _t1 * (6 * alpha - 2),
             ),
         ),
         _dtype,
