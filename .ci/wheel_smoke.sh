@@ -51,6 +51,15 @@ np.testing.assert_allclose(gpu.grad(x), cpu.grad(x, 4.0), rtol=1e-6)
 import surrogen.jax.presets.braintools as surrogate
 
 np.testing.assert_array_equal(np.asarray(surrogate.Sigmoid(alpha=4.0)(x)), x >= 0)
+import importlib
+import pkgutil
+
+import surrogen.jax.presets as jax_presets
+
+libraries = [m.name for m in pkgutil.iter_modules(jax_presets.__path__)]
+for name in libraries:  # every JAX preset module is in the wheel and imports
+    importlib.import_module(f"surrogen.jax.presets.{name}")
+assert {"braintools", "brainpy", "brainpy2", "spyx"} <= set(libraries), libraries
 print("surrogen", surrogen.__file__, "backends:", sorted(surrogen.NAMES)[:3], "...")
 PY
 
@@ -67,7 +76,20 @@ from surrogen.torch import Sigmoid, sigmoid
 x = torch.linspace(-1.0, 1.0, 5, requires_grad=True)
 Sigmoid()(x).sum().backward()
 torch.testing.assert_close(x.grad, sigmoid.grad(x.detach()))
-print("surrogen.torch", surrogen.torch.__file__)
+import importlib
+import pkgutil
+
+import surrogen.torch.presets as torch_presets
+
+libraries = [m.name for m in pkgutil.iter_modules(torch_presets.__path__)]
+for name in libraries:  # every PyTorch preset module is in the wheel and imports
+    importlib.import_module(f"surrogen.torch.presets.{name}")
+assert {"spikingjelly", "snntorch", "lava_dl"} <= set(libraries), libraries
+from surrogen.torch.presets.snntorch import atan
+
+v = torch.tensor([0.5, 1.5], requires_grad=True)
+atan(alpha=2.0)(v - 1.0).sum().backward()
+print("surrogen.torch", surrogen.torch.__file__, "presets:", libraries)
 PY
 
 echo "== the installed CLI on a user's spec folder"

@@ -45,6 +45,22 @@ def test_cli_check_under_another_hash_seed_finds_the_committed_bytes():
     assert run.stdout.startswith("generated/ is up to date (")
 
 
+def test_every_package_folder_is_in_the_wheel():
+    """Each folder of the package (generated/, runtime/, generator/) with an __init__.py is listed
+    in pyproject's packages: setuptools installs only those, and a preset folder once went
+    missing from the wheel while the editable install still found it."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    for package, folder in config["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            name = ".".join([package, *rel.parts])
+            if "__pycache__" not in rel.parts:
+                assert name in listed, f"{init.parent} is not in pyproject's packages as {name}"
+
+
 def test_every_text_output_has_the_header_and_no_absolute_path():
     files = emit.existing_files(GENERATED)
     for name in SPECS:  # every backend has a file per spec (the manifest lists what is expected)
