@@ -26,10 +26,11 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
-from surrogen.runtime.numba_cpu import output_strides_kept as _output_strides_kept
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
@@ -51,8 +52,9 @@ def _grad(_x):
     return _select(_x == _x, _like(x, 1.0), _x)
 
 
-# Inside this block Numba writes out= with its own strides (see the runtime's docstring).
-with _output_strides_kept():
+# Ufuncs with surrogen's inner loop: vectorised for contiguous arrays and scalar parameters, out=
+# written with its own strides (see the runtime's docstring).
+with _fast_loops():
 
     @numba.vectorize([_f32(_f32), _f64(_f64)], cache=True)
     def spike(x):

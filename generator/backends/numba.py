@@ -32,6 +32,13 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
             return f"_finite({a})"
         return f"(({a}) if abs({a}) != {self._literal('math.inf')} else {self._literal('0.0')})"
 
+    def _print_exp(self, expr: sympy.Expr) -> str:
+        """The CPU's ``_exp`` (a float32 exp that vectorises; libm's for float64): ``math.exp``
+        is a libm call, which kept every exp-based loop scalar."""
+        if self.quiet:
+            return f"_exp({self._print(expr.args[0])})"
+        return f"math.exp({self._print(expr.args[0])})"
+
     def _print_IsFinite(self, expr: sympy.Basic) -> str:
         return f"(abs({self._print(expr.args[0])}) != {self._literal('math.inf')})"
 
