@@ -68,7 +68,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from surrogen.generator.spec import load_specs
 
-    names = args.surrogates or sorted(load_specs(ROOT / "specs"))
+    names = args.surrogates or sorted(s.name for s in load_specs(ROOT / "specs"))
     rng = np.random.default_rng(0)
     x = rng.normal(0.0, 2.0, args.n).astype(np.float32)
     g = rng.normal(size=args.n).astype(np.float32)

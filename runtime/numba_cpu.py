@@ -272,8 +272,8 @@ def fast_loops() -> Iterator[None]:
     between. The loop built here has versions chosen once per call:
 
     - every argument and ``out`` unit-strided;
-    - the first one or two arguments (x, then g) and ``out`` unit-strided and the rest of stride
-      0 (scalar parameters): those are loaded once, before the loop;
+    - the leading arguments named ``x`` and ``g`` and ``out`` unit-strided and the rest of
+      stride 0 (scalar parameters): those are loaded once, before the loop;
     - anything else: Numba's general loop (any strides, ``out`` included).
 
     Each of the first two is a plain counted loop over contiguous memory that LLVM vectorises.
@@ -360,8 +360,9 @@ def _versioned_loop_wrapper(original: Any) -> Any:
                 env=env,
             )
 
-        # (number of unit-strided leading arguments; the rest have stride 0)
-        versions = [n] + [k for k in (2, 1) if k < n]
+        # The scalar-parameter version: the leading arguments named x and g unit-strided.
+        leading = next((i for i, a in enumerate(cres.fndesc.args) if a not in ("x", "g")), n)
+        versions = [n] + ([leading] if 0 < leading < n else [])
         done = builder.append_basic_block("done")
         for unit in versions:
             ok = out.is_unit_strided
