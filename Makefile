@@ -69,6 +69,8 @@ fmt: $(STAMP)        ## apply ruff fixes and formatting
 
 bench: $(STAMP)      ## benchmark tables (ratios measured in one run) into benchmarks/results/
 	$(PY) benchmarks/bench_kernels.py
+	$(PY) benchmarks/bench_floor.py --out benchmarks/results/floor_cpu.txt
+	$(PY) benchmarks/bench_jax_floor.py --out benchmarks/results/jax_floor_cpu.txt
 	$(PY) benchmarks/bench_lif.py --out benchmarks/results/lif_cpu.txt
 	$(PY) benchmarks/bench_import.py --out benchmarks/results/imports.txt
 

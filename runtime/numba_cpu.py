@@ -247,7 +247,7 @@ def _exp32(x: Any) -> Any:
     return select(x == x, y, x)
 
 
-@overload(exp)
+@overload(exp, jit_options={"forceinline": True})
 def _exp_overload(x: Any) -> Any:  # the impl's signature, annotations included (Numba compares)
     """float32: the vectorisable ``_exp32``; float64 keeps libm's exp (correctly rounded to
     within its 0.5-1 ulp, which the float64 accuracy targets are measured with).

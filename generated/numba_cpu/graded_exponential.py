@@ -40,7 +40,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"tau": 1.0, "scale": 1.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, tau, scale):
     x = _not_nan(_x)
     return _select(
@@ -48,7 +49,8 @@ def _origin(_x, tau, scale):
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, tau, scale):
     x = _not_nan(_x)
     return _select(_x == _x, _select((x < _like(x, 0.0)), scale * _exp(x / tau), scale), _x)

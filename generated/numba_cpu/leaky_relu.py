@@ -41,13 +41,15 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"alpha": 0.1, "beta": 1.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha, beta):
     x = _not_nan(_x)
     return _select(_x == _x, _select((x < _like(x, 0.0)), alpha * x, beta * x), _x)
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha, beta):
     x = _not_nan(_x)
     return _select(_x == _x, _select((x < _like(x, 0.0)), alpha, beta), _x)

@@ -46,7 +46,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"h": 0.15, "s": 6.0, "sigma": 0.5, "scale": 0.5}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, h, s, sigma, scale):
     x = _not_nan(_x)
     _t0 = (_like(x, 0.5)) * _like(x, 1.4142135623730951) / sigma
@@ -64,7 +65,8 @@ def _origin(_x, h, s, sigma, scale):
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, h, s, sigma, scale):
     x = _not_nan(_x)
     _t0 = _like(x, 1.4142135623730951)
@@ -77,9 +79,9 @@ def _grad(_x, h, s, sigma, scale):
         _x == _x,
         scale
         * (
-            (_like(x, 0.5)) * _t0 * _t1 * _t2 * (h + _like(x, 1.0)) * _exp(-_t3 * (x * x))
-            - _t5 * _exp(-_t4 * ((sigma + x) * (sigma + x)))
-            - _t5 * _exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+            (_like(x, 0.5)) * _t0 * _t1 * _t2 * (h + _like(x, 1.0)) * math.exp(-_t3 * (x * x))
+            - _t5 * math.exp(-_t4 * ((sigma + x) * (sigma + x)))
+            - _t5 * math.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
         ),
         _x,
     )

@@ -44,7 +44,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "spike", "spike_bwd"]
 DEFAULTS = {"width": 0.5, "period": 1.0, "sharpness": 1.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, width, period, sharpness):
     x = _not_nan(_x)
     _t0 = _like(x, 1.0) / width
@@ -52,10 +53,10 @@ def _grad(_x, width, period, sharpness):
     return _select(
         _x == _x,
         (
-            (_exp(-_t0 * abs(x)))
+            (math.exp(-_t0 * abs(x)))
             if (x < _like(x, 0.0))
             else (
-                (_exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+                (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
                 if (abs(x) != _like(x, math.inf))
                 else (_like(x, math.nan))
             )

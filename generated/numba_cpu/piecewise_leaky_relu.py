@@ -41,7 +41,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"w": 1.0, "c": 0.01}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, w, c):
     x = _not_nan(_x)
     _t0 = abs(x)
@@ -59,7 +60,8 @@ def _origin(_x, w, c):
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, w, c):
     x = _not_nan(_x)
     return _select(_x == _x, _select((w < -x), c, _select((w >= x), (_like(x, 0.5)) / w, c)), _x)

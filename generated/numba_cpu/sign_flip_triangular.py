@@ -41,14 +41,16 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"height": 1.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, height):
     x = _not_nan(_x)
     _t0 = height * x
     return _select(_x == _x, _select((x < _like(x, 0.0)), _t0, -_t0), _x)
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, height):
     x = _not_nan(_x)
     return _select(_x == _x, _select((x < _like(x, 0.0)), height, -height), _x)

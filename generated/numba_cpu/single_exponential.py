@@ -42,7 +42,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"tau": 1.0, "scale": 1.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, tau, scale):
     x = _not_nan(_x)
     _t0 = x / tau
@@ -57,7 +58,8 @@ def _origin(_x, tau, scale):
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, tau, scale):
     x = _not_nan(_x)
     _t0 = _like(x, 1.0) / tau

@@ -41,7 +41,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"alpha": 0.5, "beta": 1.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha, beta):
     x = _not_nan(_x)
     _t0 = beta * x
@@ -53,7 +54,8 @@ def _origin(_x, alpha, beta):
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha, beta):
     x = _not_nan(_x)
     _t0 = beta * x

@@ -41,7 +41,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"n": 2, "period": 8.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, n, period):
     x = _not_nan(_x)
     _t0 = (_finite(-x)) % (period)
@@ -272,7 +273,8 @@ def _origin(_x, n, period):
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, n, period):
     x = _not_nan(_x)
     _t0 = (_finite(-x)) % (period)

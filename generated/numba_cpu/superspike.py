@@ -39,7 +39,8 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"beta": 20.0}
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, beta):
     x = _not_nan(_x)
     _t0 = _like(x, 1.0) / beta
@@ -80,7 +81,8 @@ def _origin(_x, beta):
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, beta):
     x = _not_nan(_x)
     return _select(

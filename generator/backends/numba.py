@@ -20,11 +20,19 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
     sqrt_function = "math.sqrt"
     reserved_names = frozenset({"math", "abs", "max", "min"})
 
-    def __init__(self, literal: str, select: str | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        literal: str,
+        select: str | None = None,
+        quiet: bool = False,
+        vector_exp: bool = False,
+    ) -> None:
         """``quiet``: the CPU's floating-point flags matter (NumPy warns): ``Finite`` and
-        ``Safe`` print as the runtime's opaque helpers ``_finite`` and ``_safe``."""
+        ``Safe`` print as the runtime's opaque helpers ``_finite`` and ``_safe``.
+        ``vector_exp``: exp prints as the CPU runtime's ``_exp`` (vectorisable in float32)."""
         super().__init__({"strict": True})
         self.literal, self.select, self.quiet = literal, select, quiet
+        self.vector_exp = vector_exp
 
     def _print_Finite(self, expr: sympy.Expr) -> str:
         a = self._print(expr.args[0])
@@ -33,9 +41,9 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
         return f"(({a}) if abs({a}) != {self._literal('math.inf')} else {self._literal('0.0')})"
 
     def _print_exp(self, expr: sympy.Expr) -> str:
-        """The CPU's ``_exp`` (a float32 exp that vectorises; libm's for float64): ``math.exp``
-        is a libm call, which kept every exp-based loop scalar."""
-        if self.quiet:
+        """The CPU's ``_exp`` (a float32 exp that vectorises; libm's for float64) where asked:
+        ``math.exp`` is a libm call, which keeps a loop scalar."""
+        if self.vector_exp:
             return f"_exp({self._print(expr.args[0])})"
         return f"math.exp({self._print(expr.args[0])})"
 
