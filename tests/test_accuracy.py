@@ -10,7 +10,9 @@ failures, so that a fix shows up (and the list shrinks) while every other cell i
 target.
 """
 
+import dataclasses
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +147,30 @@ def test_the_method_counts_ulps_right():
     errs = accuracy.ulp_errors(above, truth, "float32")
     assert np.all((errs > 0.5) & (errs <= 1.5))
     assert np.all(np.isnan(accuracy.ulp_errors(np.zeros(1), [mpmath.mpf("1e-40")], "float32")))
+
+
+def test_true_values_are_computed_once_and_cached(tmp_path, monkeypatch):
+    """The script's cache: a cell's true values are saved, read back unchanged, split across
+    worker tasks and put together in order, and keyed by the spec's text (a changed spec is
+    computed again)."""
+    name = "leaky_relu"
+    params = accuracy.param_sets(name)[0]
+    cells = [(name, params, "float32"), (name, params, "float64")]
+    stats = accuracy.TruthStats()
+    first = list(accuracy.truths(cells, True, 1, tmp_path, stats))
+    assert (stats.computed, stats.cached) == (2, 0) and len(list(tmp_path.glob("*.npz"))) == 2
+    again = list(accuracy.truths(cells, True, 1, tmp_path, stats))
+    assert (stats.computed, stats.cached) == (2, 2)
+    for a, b in zip(first, again, strict=True):
+        assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("k", "hi", "lo"))
+    xs = accuracy.inputs("float32", quick=True)
+    parts = [accuracy.Truth(*accuracy._truth_chunk(name, params, xs[j::3])) for j in range(3)]
+    joined = accuracy._interleave(parts)
+    assert np.array_equal(joined.hi, first[0].hi) and np.array_equal(joined.k, first[0].k)
+    key = accuracy.cache_key(name, params, "float32", xs)
+    spec = accuracy.specs()[name]
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(Path(spec.path).read_text() + "\n# edited\n")
+    patched = {**accuracy.specs(), name: dataclasses.replace(spec, path=str(edited))}
+    monkeypatch.setattr(accuracy, "specs", lambda: patched)
+    assert accuracy.cache_key(name, params, "float32", xs) != key
