@@ -34,6 +34,7 @@ from .numeric import (
     where,
     worst_difference,
 )
+from .printers import ExpShift, ShiftedExp
 from .symbolic import SurrogateModel
 from .verify import CheckError
 
@@ -656,21 +657,28 @@ def _scale_product(m: sympy.Mul, x: sympy.Symbol, scaled: set[sympy.Expr]) -> sy
     rest = [f for f in m.args if f.has(x) and f is not exps[0]]
     u = exps[0].args[0]
     scaled.add(u)
-    # (c*exp(u/2))*exp(u/2), left to right: each factor and each partial product is normal
-    # wherever the result is. UnevaluatedExpr: SymPy would fold the product back into exp(u).
-    half = sympy.exp(u / 2)
-    return sympy.Mul(sympy.UnevaluatedExpr(coefficient * half) * sympy.UnevaluatedExpr(half), *rest)
+    # (c*ShiftedExp(u))*ExpShift(u), left to right: each factor and each partial product is
+    # normal wherever the result is. UnevaluatedExpr: SymPy would reorder the product.
+    return sympy.Mul(
+        sympy.UnevaluatedExpr(coefficient * ShiftedExp(u)) * sympy.UnevaluatedExpr(ExpShift(u)),
+        *rest,
+    )
 
 
 def scaled_exponentials(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
-    """c*exp(u) -> (c*exp(u/2))*exp(u/2) for a positive factor c: where exp(u) alone is
+    """c*exp(u) -> (c*ShiftedExp(u))*ExpShift(u) for a positive factor c: where exp(u) alone is
     subnormal (and flushed to 0 by a flushing backend) but c*exp(u) is normal, the value
-    survives. 4*exp(-88) is 2.4e-38 (a normal float32); exp(-88) alone is subnormal. The other
-    occurrences of exp(u) become exp(u/2)**2, so that one exponential is still computed."""
+    survives. 4*exp(-88) is 2.4e-38 (a normal float32); exp(-88) alone is subnormal. ShiftedExp
+    is exp(u) times 2**64 below u = -64 and ExpShift the factor 2**-64 there (``printers``): one
+    exponential, and a last product by a power of two that is exact where the result is normal.
+    The other occurrences of exp(u) become ShiftedExp(u)*ExpShift(u), the same exponential."""
     scaled: set[sympy.Expr] = set()
     out = expr.replace(lambda n: isinstance(n, sympy.Mul), lambda n: _scale_product(n, x, scaled))
-    squares = {sympy.exp(u): sympy.UnevaluatedExpr(sympy.exp(u / 2)) ** 2 for u in scaled}
-    return out.xreplace(squares)
+    rest = {
+        sympy.exp(u): sympy.UnevaluatedExpr(ShiftedExp(u)) * sympy.UnevaluatedExpr(ExpShift(u))
+        for u in scaled
+    }
+    return out.xreplace(rest)
 
 
 @dataclass(frozen=True)
@@ -687,9 +695,8 @@ class Candidate:
 def flush_safe(model: SurrogateModel, emitted: sympy.Expr, exact: sympy.Expr) -> sympy.Expr:
     """The emitted form for backends that flush subnormal results to 0 (XLA on the CPU):
     ``scaled_exponentials`` of it where that changes it, is proven equal and is no less finite
-    or close on the float grids, else the form itself. It costs about 1 ulp in float32 (the
-    square of exp(u/2) rounds once more) and saves results near the smallest normal number
-    (sigmoid's gradient at x = 22 is 2.4e-38, not 0)."""
+    or close on the float grids, else the form itself. It saves results near the smallest
+    normal number (sigmoid's gradient at x = 22 is 2.4e-38, not 0)."""
     scaled = scaled_exponentials(emitted, model.x)
     if scaled == emitted or worst_difference(model, scaled, exact) is not None:
         return emitted
@@ -822,7 +829,7 @@ def nonfinite_points(model: SurrogateModel, expr: sympy.Expr, exact: sympy.Expr)
             warnings.simplefilter("ignore")
             got = np.broadcast_to(np.asarray(f(xs, *typed)), xs.shape).astype(dtype)
         for x, y, ref in zip(xs.tolist(), got.tolist(), references, strict=True):
-            if ref is not None and abs(ref) <= np.finfo(dtype).max and not np.isfinite(y):
+            if ref is not None and abs(ref) <= float(np.finfo(dtype).max) and not np.isfinite(y):
                 count += 1
                 first = first or f"{y} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
     return count, first

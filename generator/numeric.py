@@ -13,7 +13,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import mpmath
 import numpy as np
@@ -21,6 +21,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter as NumPyPrinterBase
 from sympy.printing.pycode import MpmathPrinter as MpmathPrinterBase
 
+from .printers import ExpShift, ShiftedExp
 from .spec import Param
 from .symbolic import SurrogateModel
 
@@ -98,7 +99,12 @@ class MpmathPrinter(_ModMixin, MpmathPrinterBase):
 
 
 class NumPyPrinter(_ModMixin, NumPyPrinterBase):
-    pass
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        """Powers other than squares, square roots and reciprocals as ``power(a, b)`` (the
+        namespace's machine-independent one, ``_NUMPY_EXTRAS``)."""
+        if expr.exp in (2, -1, sympy.S.Half, -sympy.S.Half):
+            return str(super()._print_Pow(expr, rational))
+        return f"power({self._print(expr.base)}, {self._print(expr.exp)})"
 
 
 # What lambdify gives its own printer: names unqualified (the namespace holds them).
@@ -114,7 +120,54 @@ def _elementwise(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndar
     return lambda a: np.vectorize(fn, otypes=[np.asarray(a).dtype])(a)
 
 
-_NUMPY_EXTRAS = {"erf": _elementwise(math.erf), "erfc": _elementwise(math.erfc)}
+def _rounded(fn: np.ufunc) -> Callable[..., np.ndarray]:
+    """``fn`` computed in float64 for float16/float32 arguments, rounded once to their dtype.
+
+    NumPy's float32 transcendental functions differ between machines (SIMD versions for
+    AVX-512 with their own errors, others elsewhere), and the float32 scores choose the emitted
+    forms: the generated code would depend on the machine that ran the generator. Correctly
+    rounded functions (but for a float64 error at a rounding boundary, once in 2**29) give every
+    machine the same scores."""
+
+    def call(*args: Any) -> np.ndarray:
+        arrays = [np.asarray(a) for a in args]
+        dtype = np.result_type(*args)
+        if dtype.kind == "f" and dtype.itemsize < 8:
+            return np.asarray(fn(*(a.astype(np.float64) for a in arrays))).astype(dtype)
+        return np.asarray(fn(*args))
+
+    return call
+
+
+_TRANSCENDENTAL = [
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arctan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "cbrt",
+    "power",
+]
+_NUMPY_EXTRAS = {
+    "erf": _elementwise(math.erf),
+    "erfc": _elementwise(math.erfc),
+    **{name: _rounded(getattr(np, name)) for name in _TRANSCENDENTAL},
+}
 
 
 def lambdify(
@@ -142,11 +195,17 @@ def _lambdified(
     times (scores, finiteness, proofs), and printing a large tree costs more than evaluating it."""
     safe = [sympy.Symbol(f"_a{i}", **s.assumptions0) for i, s in enumerate(symbols)]
     renamed = expr.xreplace(dict(zip(symbols, safe, strict=True)))
+    if renamed.has(ShiftedExp, ExpShift):  # the flush-safe exponentials, by their definition
+        renamed = renamed.replace(lambda e: isinstance(e, ShiftedExp | ExpShift), _as_exp)
     printer = MpmathPrinter if numeric == "mpmath" else NumPyPrinter
     modules = "mpmath" if numeric == "mpmath" else [_NUMPY_EXTRAS, "numpy"]
     return sympy.lambdify(
         safe, renamed, modules=modules, cse=cse, printer=printer(_LAMBDIFY_SETTINGS)
     )
+
+
+def _as_exp(e: ShiftedExp | ExpShift) -> sympy.Expr:
+    return e.as_exp()
 
 
 class Evaluator:

@@ -30,6 +30,8 @@ __all__ = [
     "against",
     "check_param",
     "cotangent",
+    "exp_monomial",
+    "exp_monomial_shift",
     "float_dtype",
     "ge0",
     "gt0",
@@ -41,6 +43,7 @@ __all__ = [
     "partial",
     "preset_spike",
     "result",
+    "shifted_exp_monomial",
     "tangent",
     "upcast",
 ]
@@ -84,6 +87,79 @@ def result(value: Any, dtype: Any, x: jax.Array, *params: Any) -> jax.Array:
     value = jnp.asarray(value)
     value = jnp.where(jnp.isnan(x), x.astype(value.dtype), value)
     return against(value.astype(dtype), *params)
+
+
+def _two_prod(a: jax.Array, b: jax.Array, split: float) -> tuple[jax.Array, jax.Array]:
+    """a*b as p + e exactly (Dekker's product: the operands split into halves whose products
+    are exact). XLA does not contract a*b - p into a fused multiply-add, which would break it."""
+    p = a * b
+    c = split * a
+    ah = c - (c - a)
+    d = split * b
+    bh = d - (d - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _argument(scale: float, num: Sequence[Any], den: Sequence[Any]) -> tuple[jax.Array, jax.Array]:
+    """scale * prod(num) / prod(den) as hi + lo: every product and quotient adds its exact
+    rounding error to lo. Computed in the atoms' common dtype."""
+    dtype = jnp.result_type(*num, *den)
+    num = [jnp.asarray(a, dtype) for a in num]
+    den = [jnp.asarray(a, dtype) for a in den]
+    split = float(2 ** ((jnp.finfo(dtype).nmant + 2) // 2) + 1)
+    hi, lo = num[0], jnp.zeros((), dtype)
+    for b in num[1:]:
+        hi, err = _two_prod(hi, b, split)
+        lo = err + lo * b
+    for d in den:
+        q = hi / d
+        p, err = _two_prod(q, d, split)
+        hi, lo = q, (((hi - p) - err) + lo) / d
+    # an infinite product (or an overflowed split) leaves lo NaN: hi alone is the value there
+    return scale * hi, scale * jnp.where(jnp.isfinite(lo), lo, 0)
+
+
+def _compensated(hi: jax.Array, lo: jax.Array) -> jax.Array:
+    e = jnp.exp(hi)
+    r = e + e * lo
+    return jnp.where(r == r, r, e)
+
+
+# ln(2) split so that SHIFT * _LN2_HI is exact and adds to a float32 u exactly (16 bits).
+_LN2_HI, _LN2_LO = 0.693145751953125, 1.4286068203094172e-06
+_SHIFT, _SHIFT_BELOW = 64, -64.0  # the generator's printers.SHIFT and -SHIFT_BELOW
+
+
+def exp_monomial(scale: float, num: Sequence[Any], den: Sequence[Any]) -> jax.Array:
+    """exp(scale * prod(num) / prod(den)) with the product's rounding errors compensated.
+
+    ``scale`` is a power of two; ``num`` (at least one) and ``den`` are arrays or numbers,
+    computed in their common dtype. The argument u is carried as hi + lo (``_argument``) and
+    exp(u) = e + e*lo with e = exp(hi): the rounding of u, which exp amplifies by |u| (80 ulp at
+    u = -80), costs nothing. Where hi is out of exp's range (or a split overflowed) the result
+    is exp(hi) alone.
+    """
+    return _compensated(*_argument(scale, num, den))
+
+
+def shifted_exp_monomial(scale: float, num: Sequence[Any], den: Sequence[Any]) -> jax.Array:
+    """``exp_monomial`` times 2**64 where u < -64 (so that it stays normal where a factor
+    c > 1 makes c*exp(u) normal); ``exp_monomial_shift`` is the factor 2**-64 to apply last.
+    hi + 64*_LN2_HI is exact and 64*_LN2_LO goes into lo, so the shift costs no accuracy."""
+    hi, lo = _argument(scale, num, den)
+    low = hi < _SHIFT_BELOW
+    hi = jnp.where(low, hi + _SHIFT * _LN2_HI, hi)
+    lo = jnp.where(low, lo + _SHIFT * _LN2_LO, lo)
+    # lo is now up to 1e-4: renormalised (exactly, |hi| > |lo|) for exp(hi)*(1 + lo)
+    s = hi + lo
+    return _compensated(s, (hi - s) + lo)
+
+
+def exp_monomial_shift(scale: float, num: Sequence[Any], den: Sequence[Any]) -> jax.Array:
+    """2**-64 where ``shifted_exp_monomial`` shifted (the same rounded u decides), else 1."""
+    hi, _ = _argument(scale, num, den)
+    return jnp.where(hi < _SHIFT_BELOW, 2.0**-_SHIFT, 1.0).astype(hi.dtype)
 
 
 def _bits(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:

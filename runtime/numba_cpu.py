@@ -17,9 +17,13 @@ from typing import Any
 import numpy as np
 from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = [
+    "dw_div",
+    "dw_exp",
+    "dw_mul",
+    "dw_prod",
     "exp",
     "fast_loops",
     "finite",
@@ -224,18 +228,23 @@ def exp(x: Any) -> Any:
 
 
 def _exp32(x: Any) -> Any:
-    """exp of a float32, computed in float64 and rounded once to float32.
+    """exp of a float32, computed in float64 and rounded once to float32 (``_exp32_of``)."""
+    return select(x == x, _exp32_of(np.float64(x)), x)
+
+
+@register_jitable
+def _exp32_of(a: Any) -> Any:
+    """exp of a float64 rounded once to float32 (NaN gives NaN only through the callers' select).
 
     ``math.exp`` compiles to a libm call that LLVM cannot vectorise (no vector maths library in
     this llvmlite), so every exp-based kernel ran at a quarter of the memory bandwidth. This is
-    arithmetic only (range reduction x = k ln2 + r, a polynomial, and 2**k from its bits), so a
+    arithmetic only (range reduction a = k ln2 + r, a polynomial, and 2**k from its bits), so a
     loop over it vectorises. In float64 the reduction and the polynomial err by about 1e-13
     relative, 2**29 times below float32's rounding: the float32 result is the correctly rounded
     exp except where exp lies within 1e-13 of a rounding boundary (overflow and underflow,
-    subnormals included, round as float32(exp(x)) does). NaN gives NaN (a vectorised loop's
-    comparison of it sets the invalid flag, which the loops of ``fast_loops`` drop).
+    subnormals included, round as float32(exp(a)) does). A vectorised loop's comparison of NaN
+    sets the invalid flag, which the loops of ``fast_loops`` drop.
     """
-    a = np.float64(x)
     a = select(a > -110.0, a, -110.0)  # exp(-110) rounds to float32 0 (and NaN becomes -110)
     a = select(a < 100.0, a, 100.0)  # exp(100) rounds to float32 inf
     k = (a * _LOG2E + _ROUND) - _ROUND
@@ -243,8 +252,7 @@ def _exp32(x: Any) -> Any:
     h = (((_C10 * r + _C9) * r + _C8) * r + _C7) * r + _C6
     h = ((((h * r + _C5) * r + _C4) * r + _C3) * r + _C2) * r * r
     p = 1.0 + (r + h)  # 1 + r + r**2 (1/2 + r/6 + ...), the small terms summed first
-    y = np.float32(p * _f64_from_bits((np.int64(k) + 1023) << 52))  # type: ignore[call-arg]
-    return select(x == x, y, x)
+    return np.float32(p * _f64_from_bits((np.int64(k) + 1023) << 52))  # type: ignore[call-arg]
 
 
 @overload(exp, jit_options={"forceinline": True})
@@ -258,6 +266,113 @@ def _exp_overload(x: Any) -> Any:  # the impl's signature, annotations included 
     if x == types.float32:
         return _exp32
     return exp if isinstance(x, types.Float) else None
+
+
+# exp(u) of a product u = scale * a*b*.../(c*...) of atoms (``ExpMonomial`` in the generator):
+# u is carried as a float64 pair (hi, lo) with hi + lo = u to twice float64's precision, so that
+# the rounding of u, which exp amplifies by |u|, costs nothing. For float32 atoms the float64
+# product is exact and lo stays 0 (a quotient, and products of three or more, round at 2**-53,
+# far below float32's resolution); float64 atoms use Dekker's exact product. Numba compiles
+# without fused multiply-adds (no fastmath), which would break Dekker's splitting.
+_SPLIT = 134217729.0  # 2**27 + 1: splits a float64 into two halves whose products are exact
+
+
+@register_jitable(inline="always")
+def _two_prod(a: Any, b: Any) -> Any:
+    p = a * b
+    c = _SPLIT * a
+    ah = c - (c - a)
+    d = _SPLIT * b
+    bh = d - (d - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def dw_prod(a: Any, b: Any) -> Any:
+    """a*b as a float64 pair (hi, lo), hi + lo exact."""
+    return _two_prod(np.float64(a), np.float64(b))
+
+
+def dw_mul(t: Any, b: Any) -> Any:
+    """The pair t times b."""
+    p, e = _two_prod(t[0], np.float64(b))
+    return p, e + t[1] * np.float64(b)
+
+
+def dw_div(t: Any, d: Any) -> Any:
+    """The pair t divided by d (the remainder h - q*d is exact)."""
+    d = np.float64(d)
+    q = t[0] / d
+    p, e = _two_prod(q, d)
+    return q, (((t[0] - p) - e) + t[1]) / d
+
+
+def dw_exp(x: Any, scale: Any, t: Any) -> Any:
+    """exp(scale * (hi + lo)) in x's type; ``scale`` a power of two (exact). float32: the
+    float64 exp of hi + lo rounded once; float64: exp(hi) * (1 + lo), or exp(hi) where that is
+    not finite (an overflowed split, exp(hi) = inf). Pure Python (NUMBA_DISABLE_JIT=1) here,
+    the overload's versions in compiled code."""
+    with np.errstate(all="ignore"):
+        if np.asarray(x).dtype == np.float32:
+            return np.float32(np.exp(scale * (t[0] + t[1])))
+        e = np.exp(np.float64(scale * t[0]))
+        r = e + e * (scale * t[1])
+        return r if r == r else e
+
+
+def _dw_exp64(x: Any, scale: Any, t: Any) -> Any:
+    e = math.exp(scale * t[0])
+    r = e + e * (scale * t[1])
+    return select(r == r, r, e)
+
+
+def _dw_exp32(x: Any, scale: Any, t: Any) -> Any:
+    a = scale * (t[0] + t[1])
+    return select(a == a, _exp32_of(a), np.float32(a))
+
+
+def _dw_prod32(a: Any, b: Any) -> Any:
+    return np.float64(a) * np.float64(b), 0.0
+
+
+def _dw_mul32(t: Any, b: Any) -> Any:
+    return t[0] * np.float64(b), t[1] * np.float64(b)
+
+
+def _dw_div32(t: Any, d: Any) -> Any:
+    return t[0] / np.float64(d), t[1] / np.float64(d)
+
+
+# Overloads: the float32 versions where every operand is float32 (rounding at 2**-53 is exact
+# enough), Dekker's otherwise. Each returns a function with the generic one's signature. Not
+# inlined in Numba's IR (LLVM inlines them): to the caller's typing each is one call, and the
+# float64 inside a float32 kernel's exponential stays the helper's own (as in ``_exp32``).
+@overload(dw_prod, jit_options={"forceinline": True})
+def _dw_prod_overload(a: Any, b: Any) -> Any:
+    if a == types.float32 and b == types.float32:
+        return _dw_prod32
+    return dw_prod if isinstance(a, types.Float) and isinstance(b, types.Float) else None
+
+
+@overload(dw_mul, jit_options={"forceinline": True})
+def _dw_mul_overload(t: Any, b: Any) -> Any:
+    if b == types.float32:
+        return _dw_mul32
+    return dw_mul if isinstance(b, types.Float) else None
+
+
+@overload(dw_div, jit_options={"forceinline": True})
+def _dw_div_overload(t: Any, d: Any) -> Any:
+    if d == types.float32:
+        return _dw_div32
+    return dw_div if isinstance(d, types.Float) else None
+
+
+@overload(dw_exp, jit_options={"forceinline": True})
+def _dw_exp_overload(x: Any, scale: Any, t: Any) -> Any:
+    if x == types.float32:
+        return _dw_exp32
+    return _dw_exp64 if isinstance(x, types.Float) else None
 
 
 @contextlib.contextmanager

@@ -8,9 +8,22 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from numba import config, cuda
+from numba import config, cuda, float32, float64
 
-__all__ = ["as_device", "is_device_array", "launch", "math"]
+__all__ = [
+    "as_device",
+    "dw_div_f32",
+    "dw_div_f64",
+    "dw_exp_f32",
+    "dw_exp_f64",
+    "dw_mul_f32",
+    "dw_mul_f64",
+    "dw_prod_f32",
+    "dw_prod_f64",
+    "is_device_array",
+    "launch",
+    "math",
+]
 
 # NUMBA_ENABLE_CUDASIM=1: kernels run as Python on the CPU (CI has no GPU).
 _SIMULATOR = bool(getattr(config, "ENABLE_CUDASIM", 0))
@@ -46,6 +59,95 @@ if _SIMULATOR:
     )
 else:
     math = _math
+
+
+# exp(u) of a product u = scale * a*b*.../(c*...) of atoms (``ExpMonomial`` in the generator),
+# with u carried as a float64 pair (hi, lo), hi + lo = u to twice float64's precision: the
+# rounding of u, which exp amplifies by |u|, costs nothing. float32 device functions: float64
+# products of float32 atoms are exact (lo stays 0), and exp is float32's of hi rounded to float32,
+# times 1 + lo with lo the rest. float64: exact products by a fused multiply-add on a GPU (NVVM
+# contracts a*b - p itself, which would break Dekker's splitting), by Dekker's splitting on the
+# simulator (Python floats: no contraction, and no ``cuda.fma``).
+_SPLIT = 134217729.0  # 2**27 + 1
+
+
+@cuda.jit(device=True)
+def _two_prod_dekker(a: Any, b: Any) -> Any:
+    p = a * b
+    c = _SPLIT * a
+    ah = c - (c - a)
+    d = _SPLIT * b
+    bh = d - (d - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+if _SIMULATOR:
+    _two_prod = _two_prod_dekker
+else:  # pragma: no cover - a GPU only
+
+    @cuda.jit(device=True)
+    def _two_prod(a: Any, b: Any) -> Any:
+        p = a * b
+        return p, cuda.fma(a, b, -p)  # type: ignore[call-arg]  # numba stubs: fma(a, b, c)
+
+
+@cuda.jit(device=True)
+def dw_prod_f32(a: Any, b: Any) -> Any:
+    """a*b of float32 scalars as a float64 pair (exact)."""
+    return float64(a) * float64(b), float64(0.0)
+
+
+@cuda.jit(device=True)
+def dw_mul_f32(t: Any, b: Any) -> Any:
+    """The pair t times a float32 b (rounded at 2**-53, far below float32's resolution)."""
+    return t[0] * float64(b), t[1] * float64(b)
+
+
+@cuda.jit(device=True)
+def dw_div_f32(t: Any, d: Any) -> Any:
+    """The pair t over a float32 d (rounded at 2**-53)."""
+    return t[0] / float64(d), t[1] / float64(d)
+
+
+@cuda.jit(device=True)
+def dw_exp_f32(x: Any, scale: Any, t: Any) -> Any:
+    """exp(scale * (hi + lo)) in float32: exp(h) * (1 + l) with h + l the pair rounded twice."""
+    a = scale * (t[0] + t[1])
+    h = float32(a)
+    lo = float32(a - float64(h))
+    e = math.exp(h)
+    r = e + e * lo
+    return r if r == r else e
+
+
+@cuda.jit(device=True)
+def dw_prod_f64(a: Any, b: Any) -> Any:
+    """a*b of float64 scalars as a pair hi + lo, exact."""
+    return _two_prod(a, b)
+
+
+@cuda.jit(device=True)
+def dw_mul_f64(t: Any, b: Any) -> Any:
+    """The pair t times b."""
+    p, e = _two_prod(t[0], b)
+    return p, e + t[1] * b
+
+
+@cuda.jit(device=True)
+def dw_div_f64(t: Any, d: Any) -> Any:
+    """The pair t over d (the remainder hi - q*d is exact)."""
+    q = t[0] / d
+    p, e = _two_prod(q, d)
+    return q, (((t[0] - p) - e) + t[1]) / d
+
+
+@cuda.jit(device=True)
+def dw_exp_f64(x: Any, scale: Any, t: Any) -> Any:
+    """exp(scale * (hi + lo)) = exp(hi) * (1 + lo) in float64; exp(hi) where that is not finite."""
+    e = math.exp(scale * t[0])
+    r = e + e * (scale * t[1])
+    return r if r == r else e
 
 
 def is_device_array(a: object) -> bool:

@@ -22,6 +22,7 @@ import torch
 __all__ = [
     "apply",
     "cotangents",
+    "exp_monomial",
     "extra_repr",
     "finish",
     "float_dtype",
@@ -61,6 +62,46 @@ def float_dtype(x: torch.Tensor) -> torch.dtype:
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """float16/bfloat16 are computed in float32: their range overflows in intermediates."""
     return torch.float32 if dtype.itemsize < 4 else dtype
+
+
+def _two_prod(a: torch.Tensor, b: torch.Tensor, split: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """a*b as p + e exactly (Dekker's product; eager PyTorch does not fuse a*b - p)."""
+    p = a * b
+    c = split * a
+    ah = c - (c - a)
+    d = split * b
+    bh = d - (d - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def exp_monomial(scale: float, num: Sequence[Any], den: Sequence[Any]) -> torch.Tensor:
+    """exp(scale * prod(num) / prod(den)) with the product's rounding errors compensated.
+
+    ``scale`` is a power of two; ``num`` (at least one) and ``den`` are tensors, computed in
+    their common dtype. The argument u is carried as hi + lo, every product and quotient adding
+    its exact rounding error to lo, and exp(u) = e + e*lo with e = exp(hi): the rounding of u,
+    which exp amplifies by |u| (80 ulp at u = -80), costs nothing. Where that is not finite (an
+    overflowed split, exp(hi) = inf) the result is exp(hi).
+    """
+    tensors = [torch.as_tensor(a) for a in (*num, *den)]
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    num = [a.to(dtype) for a in tensors[: len(num)]]
+    den = [a.to(dtype) for a in tensors[len(num) :]]
+    split = 134217729.0 if dtype == torch.float64 else 4097.0  # 2**ceil(p/2) + 1 (p = 53, 24)
+    hi, lo = num[0], torch.zeros((), dtype=dtype, device=num[0].device)
+    for b in num[1:]:
+        hi, err = _two_prod(hi, b, split)
+        lo = err + lo * b
+    for d in den:
+        q = hi / d
+        p, err = _two_prod(q, d, split)
+        hi, lo = q, (((hi - p) - err) + lo) / d
+    e = torch.exp(scale * hi)
+    r = e + e * (scale * lo)
+    return torch.where(r == r, r, e)
 
 
 def prepare(x: torch.Tensor, *params: Any) -> tuple[Any, ...]:

@@ -76,15 +76,32 @@ def test_numba_cpu_loops_stay_in_their_type(name, fn, scalar):
     )
 
 
+def _functions(module, names, namespace) -> None:
+    """``names`` from ``module``'s source, undecorated, compiled for the CPU into ``namespace``
+    (with njit, so that compiled code can call them)."""
+    tree = ast.parse(inspect.getsource(module))
+    for node in [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in names]:
+        node.decorator_list = []
+        exec(compile(ast.Module([node], []), f"<{node.name}>", "exec"), namespace)  # our code
+        namespace[node.name] = numba.njit(namespace[node.name])
+
+
 def _device_function(name: str, fn: str):
-    """The device function's source, compiled for the CPU with real ``math`` and Numba casts."""
+    """The device function's source, compiled for the CPU with real ``math`` and Numba casts;
+    the runtime's device helpers (compensated exponentials) likewise, typed as on a GPU."""
+    from surrogen.runtime import numba_cuda as runtime
+
+    helpers = {"math": math, "float32": numba.float32, "float64": numba.float64}
+    helpers["_SPLIT"] = runtime._SPLIT
+    _functions(runtime, {"_two_prod_dekker"}, helpers)
+    helpers["_two_prod"] = helpers["_two_prod_dekker"]
+    dw = [f"dw_{op}_{s}" for op in ("prod", "mul", "div", "exp") for s in ("f32", "f64")]
+    _functions(runtime, set(dw), helpers)
     mod = importlib.import_module(f"surrogen.numba_cuda.{name}")
-    tree = ast.parse(inspect.getsource(mod))
-    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == fn]
-    node.decorator_list = []
     namespace = {"math": math, "_f32": numba.float32, "_f64": numba.float64}
-    exec(compile(ast.Module([node], []), f"<{name}.{fn}>", "exec"), namespace)  # generated code
-    return namespace[fn]
+    namespace.update({f"_{h}": helpers[h] for h in dw})
+    _functions(mod, {fn}, namespace)
+    return namespace[fn].py_func
 
 
 @pytest.mark.parametrize("fn", ["origin_f32", "grad_f32", "origin_f64", "grad_f64"])

@@ -174,8 +174,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "jax-per-neuron-collapsed",
         "per-neuron parameters collapsed to one value",
         "generated/jax/sigmoid.py",
-        "_t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1))",
-        "_t1 * (_t0 * jnp.mean(alpha)) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1))",
+        "_t2 * (1 / ((_t2 * _t1 + 1) * (_t2 * _t1 + 1))) * (_t1 * alpha)",
+        "_t2 * (1 / ((_t2 * _t1 + 1) * (_t2 * _t1 + 1))) * (_t1 * jnp.mean(alpha))",
         _k(STRICT, "per_neuron and jax-float32 and sigmoid"),
     ),
     Mutant(
@@ -183,10 +183,12 @@ CATALOGUE: tuple[Mutant, ...] = (
         "a gradient that swallows NaN",
         "generated/jax/sigmoid.py",
         "    return _rt.result(\n"
-        "        _t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1)), _dtype, x, alpha\n"
+        "        _t2 * (1 / ((_t2 * _t1 + 1) * (_t2 * _t1 + 1))) * (_t1 * alpha),"
+        " _dtype, x, alpha\n"
         "    )\n",
         "    return jnp.nan_to_num(_rt.result(\n"
-        "        _t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1)), _dtype, x, alpha\n"
+        "        _t2 * (1 / ((_t2 * _t1 + 1) * (_t2 * _t1 + 1))) * (_t1 * alpha),"
+        " _dtype, x, alpha\n"
         "    ))\n",
         _k(EDGE, "nan and jax-float32 and sigmoid"),
     ),
@@ -194,8 +196,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "jax-commuted-product",
         "operands of a product swapped",
         "generated/jax/sigmoid.py",
-        "_t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1))",
-        "_t1 * (alpha * _t0) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1))",
+        "_t2 * (1 / ((_t2 * _t1 + 1) * (_t2 * _t1 + 1))) * (_t1 * alpha)",
+        "_t2 * (1 / ((_t2 * _t1 + 1) * (_t2 * _t1 + 1))) * (alpha * _t1)",
         _k(STRICT, "scalar and jax-float32 and sigmoid"),
         equivalent="float multiplication is commutative: the same bits",
     ),

@@ -50,7 +50,9 @@ def origin(x, alpha=2.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     return _rt.result(
-        jnp.arctan((0.5) * 3.141592653589793 * alpha * x) / 3.141592653589793 + 0.5,
+        (0.5)
+        * (2 * jnp.arctan((0.5) * 3.141592653589793 * alpha * x) + 3.141592653589793)
+        / 3.141592653589793,
         _dtype,
         x,
         alpha,

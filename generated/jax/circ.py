@@ -100,7 +100,7 @@ def grad(x, alpha=1.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = alpha * alpha
-    return _rt.result((0.5) * _t0 / (_t0 + (x * x)) ** (1.5), _dtype, x, alpha)
+    return _rt.result((0.5) * _t0 / ((_t0 + (x * x)) * jnp.sqrt(_t0 + (x * x))), _dtype, x, alpha)
 
 
 @jax.custom_jvp
@@ -114,11 +114,28 @@ def _d2(x, alpha):
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t2 / ((_t1 * _t1 * _t1 * _t1) * (_t0 / (_t1 * _t1) + 1) ** (2.5)),
+            -_t2
+            / (
+                (_t1 * _t1 * _t1 * _t1)
+                * (
+                    (_t0 / (_t1 * _t1) + 1)
+                    * (_t0 / (_t1 * _t1) + 1)
+                    * jnp.sqrt(_t0 / (_t1 * _t1) + 1)
+                )
+            ),
             jnp.where(
                 jnp.less(x, -1),
-                _t2 / ((_t3 * _t3 * _t3 * _t3) * (_t0 / (_t3 * _t3) + 1) ** (2.5)),
-                -1.5 * x / _t4 ** (1.5) + (1.5) * (x * x * x) / _t4 ** (2.5),
+                _t2
+                / (
+                    (_t3 * _t3 * _t3 * _t3)
+                    * (
+                        (_t0 / (_t3 * _t3) + 1)
+                        * (_t0 / (_t3 * _t3) + 1)
+                        * jnp.sqrt(_t0 / (_t3 * _t3) + 1)
+                    )
+                ),
+                -1.5 * x / (_t4 * jnp.sqrt(_t4))
+                + (1.5) * (x * x * x) / (_t4 * _t4 * jnp.sqrt(_t4)),
             ),
         ),
         _dtype,
@@ -142,13 +159,17 @@ def _d3(x, alpha):
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            (1.5) * (6 * _t2 - (_t3 * _t3) + 1) / ((_t0 * _t0 * _t0) * _t3 ** (3.5)),
+            (1.5)
+            * (6 * _t2 - (_t3 * _t3) + 1)
+            / ((_t0 * _t0 * _t0) * (_t3 * _t3 * _t3 * jnp.sqrt(_t3))),
             jnp.where(
                 jnp.less(x, -1),
-                -1.5 * (6 * _t5 - (_t6 * _t6) + 1) / ((_t4 * _t4 * _t4) * _t6 ** (3.5)),
-                9 * _t7 / _t8 ** (2.5)
-                - (1.5) / _t8 ** (1.5)
-                - 7.5 * (x * x * x * x) / _t8 ** (3.5),
+                -1.5
+                * (6 * _t5 - (_t6 * _t6) + 1)
+                / ((_t4 * _t4 * _t4) * (_t6 * _t6 * _t6 * jnp.sqrt(_t6))),
+                9 * _t7 / (_t8 * _t8 * jnp.sqrt(_t8))
+                - (1.5) / (_t8 * jnp.sqrt(_t8))
+                - 7.5 * (x * x * x * x) / (_t8 * _t8 * _t8 * jnp.sqrt(_t8)),
             ),
         ),
         _dtype,
@@ -171,13 +192,17 @@ def _d4(x, alpha):
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            (7.5) * (-10 * _t2 + 3 * (_t3 * _t3) - 3) / ((_t0 * _t0 * _t0 * _t0) * _t3 ** (4.5)),
+            (7.5)
+            * (-10 * _t2 + 3 * (_t3 * _t3) - 3)
+            / ((_t0 * _t0 * _t0 * _t0) * (_t3 * _t3 * _t3 * _t3 * jnp.sqrt(_t3))),
             jnp.where(
                 jnp.less(x, -1),
-                (7.5) * (10 * _t5 - 3 * (_t6 * _t6) + 3) / ((_t4 * _t4 * _t4 * _t4) * _t6 ** (4.5)),
-                (22.5) * x / _t7 ** (2.5)
-                - 75 * (x * x * x) / _t7 ** (3.5)
-                + (52.5) * x**5 / _t7 ** (4.5),
+                (7.5)
+                * (10 * _t5 - 3 * (_t6 * _t6) + 3)
+                / ((_t4 * _t4 * _t4 * _t4) * (_t6 * _t6 * _t6 * _t6 * jnp.sqrt(_t6))),
+                (22.5) * x / (_t7 * _t7 * jnp.sqrt(_t7))
+                - 75 * (x * x * x) / (_t7 * _t7 * _t7 * jnp.sqrt(_t7))
+                + (52.5) * x**5 / (_t7 * _t7 * _t7 * _t7 * jnp.sqrt(_t7)),
             ),
         ),
         _dtype,
@@ -208,9 +233,9 @@ def _d5(x, alpha):
                 -22.5
                 * (35 * _t5 + (_t6 * _t6 * _t6) - 15 * (_t6 * _t6) + 14)
                 / (_t4**5 * _t6 ** (5.5)),
-                -337.5 * _t7 / _t8 ** (3.5)
-                + (22.5) / _t8 ** (2.5)
-                + (787.5) * (x * x * x * x) / _t8 ** (4.5)
+                -337.5 * _t7 / (_t8 * _t8 * _t8 * jnp.sqrt(_t8))
+                + (22.5) / (_t8 * _t8 * jnp.sqrt(_t8))
+                + (787.5) * (x * x * x * x) / (_t8 * _t8 * _t8 * _t8 * jnp.sqrt(_t8))
                 - 472.5 * x**6 / _t8 ** (5.5),
             ),
         ),
@@ -229,11 +254,11 @@ def _d0_d_alpha(x, alpha):
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            -_t0 * _t2 / (_t0 * _t1 + 1) ** (1.5),
+            -_t0 * _t2 / ((_t0 * _t1 + 1) * jnp.sqrt(_t0 * _t1 + 1)),
             jnp.where(
                 jnp.less(x, -1),
-                _t2 * _t3 / (_t1 * _t3 + 1) ** (1.5),
-                -_t2 * x / (_t1 + (x * x)) ** (1.5),
+                _t2 * _t3 / ((_t1 * _t3 + 1) * jnp.sqrt(_t1 * _t3 + 1)),
+                -_t2 * x / ((_t1 + (x * x)) * jnp.sqrt(_t1 + (x * x))),
             ),
         ),
         _dtype,
@@ -255,11 +280,13 @@ def _d1_d_alpha(x, alpha):
     return _rt.result(
         jnp.where(
             jnp.greater(x, 1),
-            _t3 * (2 - _t2) / ((_t1 * _t1 * _t1) * (_t2 + 1) ** (2.5)),
+            _t3 * (2 - _t2) / ((_t1 * _t1 * _t1) * ((_t2 + 1) * (_t2 + 1) * jnp.sqrt(_t2 + 1))),
             jnp.where(
                 jnp.less(x, -1),
-                -_t3 * (2 - _t5) / ((_t4 * _t4 * _t4) * (_t5 + 1) ** (2.5)),
-                -_t3 / _t7 ** (1.5) + (1.5) * _t6 * alpha / _t7 ** (2.5),
+                -_t3
+                * (2 - _t5)
+                / ((_t4 * _t4 * _t4) * ((_t5 + 1) * (_t5 + 1) * jnp.sqrt(_t5 + 1))),
+                -_t3 / (_t7 * jnp.sqrt(_t7)) + (1.5) * _t6 * alpha / (_t7 * _t7 * jnp.sqrt(_t7)),
             ),
         ),
         _dtype,

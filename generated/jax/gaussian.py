@@ -78,8 +78,13 @@ def grad(x, alpha=1.0):
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp(-0.5 * (alpha * alpha) * (x * x))
-    return _rt.result((_t0 * alpha / 1.772453850905516) * _t0, _dtype, x, alpha)
+    return _rt.result(
+        (alpha * _rt.shifted_exp_monomial(-1.0, (x, x, alpha, alpha), ()) / 1.772453850905516)
+        * _rt.exp_monomial_shift(-1.0, (x, x, alpha, alpha), ()),
+        _dtype,
+        x,
+        alpha,
+    )
 
 
 @jax.custom_jvp

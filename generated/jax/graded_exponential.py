@@ -51,9 +51,17 @@ def origin(x, tau=1.0, scale=1.0):
     audio processing with Loihi 2. ICASSP 2024, 13481-13485.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp((0.5) * x / tau)
     return _rt.result(
-        jnp.where(_rt.lt0(x), (_t0 * scale * tau) * _t0, scale * (tau + x)), _dtype, x, tau, scale
+        jnp.where(
+            _rt.lt0(x),
+            (scale * tau * _rt.shifted_exp_monomial(1.0, (x,), (tau,)))
+            * _rt.exp_monomial_shift(1.0, (x,), (tau,)),
+            scale * (tau + x),
+        ),
+        _dtype,
+        x,
+        tau,
+        scale,
     )
 
 
@@ -82,8 +90,18 @@ def grad(x, tau=1.0, scale=1.0):
     audio processing with Loihi 2. ICASSP 2024, 13481-13485.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp((0.5) * x / tau)
-    return _rt.result(jnp.where(_rt.lt0(x), (_t0 * scale) * _t0, scale), _dtype, x, tau, scale)
+    return _rt.result(
+        jnp.where(
+            _rt.lt0(x),
+            (scale * _rt.shifted_exp_monomial(1.0, (x,), (tau,)))
+            * _rt.exp_monomial_shift(1.0, (x,), (tau,)),
+            scale,
+        ),
+        _dtype,
+        x,
+        tau,
+        scale,
+    )
 
 
 @jax.custom_jvp

@@ -119,17 +119,18 @@ def grad(x, h=0.15, s=6.0, sigma=0.5, scale=0.5):
     adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / (sigma * sigma)
-    _t1 = (0.5) * _t0 / (s * s)
-    _t2 = (0.5) * 1.4142135623730951 / (1.772453850905516 * sigma)
-    _t3 = _t2 * h / s
-    _t4 = jnp.exp(-0.25 * _t0 * (x * x))
+    _t0 = (0.5) / ((s * s) * (sigma * sigma))
+    _t1 = (0.5) * 1.4142135623730951 / (1.772453850905516 * sigma)
+    _t2 = _t1 * h / s
     return _rt.result(
         -scale
         * (
-            _t3 * jnp.exp(-_t1 * ((sigma + x) * (sigma + x)))
-            + _t3 * jnp.exp(-_t1 * ((-sigma + x) * (-sigma + x)))
-            - _t2 * _t4 * (h + 1) * _t4
+            _t2 * jnp.exp(-_t0 * ((sigma + x) * (sigma + x)))
+            + _t2 * jnp.exp(-_t0 * ((-sigma + x) * (-sigma + x)))
+            - _t1
+            * (h + 1)
+            * _rt.shifted_exp_monomial(-0.5, (x, x), (sigma, sigma))
+            * _rt.exp_monomial_shift(-0.5, (x, x), (sigma, sigma))
         ),
         _dtype,
         x,

@@ -59,13 +59,12 @@ def grad(x, width=0.5, period=1.0, sharpness=1.0):
     specialised for Speck. 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / width
-    _t1 = jnp.mod(x, period)
+    _t0 = jnp.mod(x, period)
     return _rt.result(
         jnp.where(
             _rt.lt0(x),
-            jnp.exp(-_t0 * jnp.abs(x)),
-            jnp.exp(-_t0 * sharpness * jnp.minimum(_t1, -_t1 + period)),
+            _rt.exp_monomial(-1.0, (jnp.abs(x),), (width,)),
+            jnp.exp(-sharpness * jnp.minimum(_t0, -_t0 + period) / width),
         ),
         _dtype,
         x,

@@ -54,7 +54,11 @@ def origin(x, alpha=4.0, beta=1.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     return _rt.result(
-        jnp.where(_rt.lt0(x), (1 / (1 + jnp.exp(-alpha * x))), beta * jnp.log(x + 1) + 0.5),
+        jnp.where(
+            _rt.lt0(x),
+            (1 / (_rt.exp_monomial(-1.0, (x, alpha), ()) + 1)),
+            beta * jnp.log(x + 1) + 0.5,
+        ),
         _dtype,
         x,
         alpha,
@@ -94,12 +98,12 @@ def grad(x, alpha=4.0, beta=1.0):
     Neural Networks 159:208-219, 2023.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp((0.5) * alpha * x)
-    _t1 = _t0
+    _t0 = _rt.shifted_exp_monomial(1.0, (x, alpha), ())
+    _t1 = _rt.exp_monomial_shift(1.0, (x, alpha), ())
     return _rt.result(
         jnp.where(
             _rt.lt0(x),
-            _t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1)),
+            _t1 * (1 / ((_t1 * _t0 + 1) * (_t1 * _t0 + 1))) * (_t0 * alpha),
             beta / (x + 1),
         ),
         _dtype,

@@ -48,7 +48,7 @@ def origin(x, alpha=4.0):
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    return _rt.result((1 / (1 + jnp.exp(-alpha * x))), _dtype, x, alpha)
+    return _rt.result((1 / (_rt.exp_monomial(-1.0, (x, alpha), ()) + 1)), _dtype, x, alpha)
 
 
 @jax.custom_jvp
@@ -78,10 +78,11 @@ def grad(x, alpha=4.0):
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.exp(-0.5 * alpha * jnp.abs(x))
-    _t1 = _t0
+    _t0 = jnp.abs(x)
+    _t1 = _rt.shifted_exp_monomial(-1.0, (alpha, _t0), ())
+    _t2 = _rt.exp_monomial_shift(-1.0, (alpha, _t0), ())
     return _rt.result(
-        _t1 * (_t0 * alpha) / (((_t1 * _t1) + 1) * ((_t1 * _t1) + 1)), _dtype, x, alpha
+        _t2 * (1 / ((_t2 * _t1 + 1) * (_t2 * _t1 + 1))) * (_t1 * alpha), _dtype, x, alpha
     )
 
 

@@ -54,10 +54,13 @@ def origin(x, tau=1.0, scale=1.0):
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = x / tau
-    _t1 = jnp.exp((0.5) * _t0)
     return _rt.result(
-        jnp.where(_rt.lt0(x), ((0.5) * _t1 * scale) * _t1, scale * (1 - 0.5 * jnp.exp(-_t0))),
+        jnp.where(
+            _rt.lt0(x),
+            ((0.5) * scale * _rt.shifted_exp_monomial(1.0, (x,), (tau,)))
+            * _rt.exp_monomial_shift(1.0, (x,), (tau,)),
+            scale * (1 - 0.5 * _rt.exp_monomial(-1.0, (x,), (tau,))),
+        ),
         _dtype,
         x,
         tau,
@@ -91,13 +94,19 @@ def grad(x, tau=1.0, scale=1.0):
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = (0.5) / tau
-    _t1 = _t0 * x
-    _t2 = jnp.exp(_t1)
-    _t3 = _t0 * scale
-    _t4 = jnp.exp(-_t1)
+    _t0 = (0.5) * scale / tau
     return _rt.result(
-        jnp.where(_rt.lt0(x), (_t2 * _t3) * _t2, (_t3 * _t4) * _t4), _dtype, x, tau, scale
+        jnp.where(
+            _rt.lt0(x),
+            (_t0 * _rt.shifted_exp_monomial(1.0, (x,), (tau,)))
+            * _rt.exp_monomial_shift(1.0, (x,), (tau,)),
+            (_t0 * _rt.shifted_exp_monomial(-1.0, (x,), (tau,)))
+            * _rt.exp_monomial_shift(-1.0, (x,), (tau,)),
+        ),
+        _dtype,
+        x,
+        tau,
+        scale,
     )
 
 

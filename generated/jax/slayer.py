@@ -53,11 +53,18 @@ def origin(x, alpha=0.5, beta=1.0):
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = beta * x
-    _t1 = jnp.exp((0.5) * _t0)
-    _t2 = alpha / beta
+    _t0 = alpha / beta
     return _rt.result(
-        jnp.where(_rt.lt0(x), (_t1 * _t2) * _t1, _t2 * (2 - jnp.exp(-_t0))), _dtype, x, alpha, beta
+        jnp.where(
+            _rt.lt0(x),
+            (_t0 * _rt.shifted_exp_monomial(1.0, (x, beta), ()))
+            * _rt.exp_monomial_shift(1.0, (x, beta), ()),
+            _t0 * (2 - _rt.exp_monomial(-1.0, (x, beta), ())),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
     )
 
 
@@ -86,11 +93,18 @@ def grad(x, alpha=0.5, beta=1.0):
     2018, 1419-1428.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = (0.5) * beta * x
-    _t1 = jnp.exp(_t0)
-    _t2 = jnp.exp(-_t0)
     return _rt.result(
-        jnp.where(_rt.lt0(x), (_t1 * alpha) * _t1, (_t2 * alpha) * _t2), _dtype, x, alpha, beta
+        jnp.where(
+            _rt.lt0(x),
+            (alpha * _rt.shifted_exp_monomial(1.0, (x, beta), ()))
+            * _rt.exp_monomial_shift(1.0, (x, beta), ()),
+            (alpha * _rt.shifted_exp_monomial(-1.0, (x, beta), ()))
+            * _rt.exp_monomial_shift(-1.0, (x, beta), ()),
+        ),
+        _dtype,
+        x,
+        alpha,
+        beta,
     )
 
 

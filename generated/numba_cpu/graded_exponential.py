@@ -26,6 +26,10 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import dw_div as _dw_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
@@ -45,7 +49,13 @@ DEFAULTS = {"tau": 1.0, "scale": 1.0}
 def _origin(_x, tau, scale):
     x = _not_nan(_x)
     return _select(
-        _x == _x, _select((x < _like(x, 0.0)), scale * tau * _exp(x / tau), scale * (tau + x)), _x
+        _x == _x,
+        _select(
+            (x < _like(x, 0.0)),
+            scale * tau * _dw_exp(x, _like(x, 1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau)),
+            scale * (tau + x),
+        ),
+        _x,
     )
 
 
@@ -53,7 +63,15 @@ def _origin(_x, tau, scale):
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, tau, scale):
     x = _not_nan(_x)
-    return _select(_x == _x, _select((x < _like(x, 0.0)), scale * _exp(x / tau), scale), _x)
+    return _select(
+        _x == _x,
+        _select(
+            (x < _like(x, 0.0)),
+            scale * _dw_exp(x, _like(x, 1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau)),
+            scale,
+        ),
+        _x,
+    )
 
 
 # Ufuncs with surrogen's inner loop: vectorised for contiguous arrays and scalar parameters, out=

@@ -32,6 +32,10 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import dw_div as _dw_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
@@ -72,16 +76,20 @@ def _grad(_x, h, s, sigma, scale):
     _t0 = _like(x, 1.4142135623730951)
     _t1 = _like(x, 0.5641895835477563)
     _t2 = _like(x, 1.0) / sigma
-    _t3 = (_like(x, 0.5)) / (sigma * sigma)
-    _t4 = _t3 / (s * s)
-    _t5 = (_like(x, 0.5)) * _t0 * _t1 * _t2 * h / s
+    _t3 = (_like(x, 0.5)) / ((s * s) * (sigma * sigma))
+    _t4 = (_like(x, 0.5)) * _t0 * _t1 * _t2 * h / s
     return _select(
         _x == _x,
         scale
         * (
-            (_like(x, 0.5)) * _t0 * _t1 * _t2 * (h + _like(x, 1.0)) * math.exp(-_t3 * (x * x))
-            - _t5 * math.exp(-_t4 * ((sigma + x) * (sigma + x)))
-            - _t5 * math.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+            (_like(x, 0.5))
+            * _t0
+            * _t1
+            * _t2
+            * (h + _like(x, 1.0))
+            * _dw_exp(x, _like(x, -0.5), _dw_div(_dw_div(_dw_prod(x, x), sigma), sigma))
+            - _t4 * math.exp(-_t3 * ((sigma + x) * (sigma + x)))
+            - _t4 * math.exp(-_t3 * ((-sigma + x) * (-sigma + x)))
         ),
         _x,
     )

@@ -30,6 +30,10 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import dw_div as _dw_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
@@ -48,15 +52,14 @@ DEFAULTS = {"width": 0.5, "period": 1.0, "sharpness": 1.0}
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, width, period, sharpness):
     x = _not_nan(_x)
-    _t0 = _like(x, 1.0) / width
-    _t1 = (_finite(x)) % (period)
+    _t0 = (_finite(x)) % (period)
     return _select(
         _x == _x,
         (
-            (math.exp(-_t0 * abs(x)))
+            (_dw_exp(x, _like(x, -1.0), _dw_div(_dw_prod(abs(x), _like(x, 1.0)), width)))
             if (x < _like(x, 0.0))
             else (
-                (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+                (math.exp(-sharpness * min(_t0, -_t0 + period) / width))
                 if (abs(x) != _like(x, math.inf))
                 else (_like(x, math.nan))
             )

@@ -27,6 +27,10 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import dw_div as _dw_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
@@ -49,7 +53,14 @@ def _origin(_x, alpha, beta):
     return _select(
         _x == _x,
         (
-            (_like(x, 1.0) / _safe(_t0, _like(x, 1.0) + _exp(-alpha * x), _like(x, 1.0)))
+            (
+                _like(x, 1.0)
+                / _safe(
+                    _t0,
+                    _dw_exp(x, _like(x, -1.0), _dw_prod(x, alpha)) + _like(x, 1.0),
+                    _like(x, 1.0),
+                )
+            )
             if _t0
             else (
                 beta * math.log(_safe((x >= _like(x, 0.0)), x + _like(x, 1.0), _like(x, 1.0)))
@@ -64,7 +75,7 @@ def _origin(_x, alpha, beta):
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha, beta):
     x = _not_nan(_x)
-    _t0 = _exp(alpha * x)
+    _t0 = _dw_exp(x, _like(x, 1.0), _dw_prod(x, alpha))
     _t1 = x < _like(x, 0.0)
     return _select(
         _x == _x,

@@ -25,6 +25,10 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import dw_div as _dw_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
@@ -43,14 +47,18 @@ DEFAULTS = {"alpha": 4.0}
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha):
     x = _not_nan(_x)
-    return _select(_x == _x, (_like(x, 1.0) / (_like(x, 1.0) + _exp(-alpha * x))), _x)
+    return _select(
+        _x == _x,
+        (_like(x, 1.0) / (_dw_exp(x, _like(x, -1.0), _dw_prod(x, alpha)) + _like(x, 1.0))),
+        _x,
+    )
 
 
 # forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha):
     x = _not_nan(_x)
-    _t0 = _exp(-alpha * abs(x))
+    _t0 = _dw_exp(x, _like(x, -1.0), _dw_prod(alpha, abs(x)))
     return _select(_x == _x, _t0 * alpha / ((_t0 + _like(x, 1.0)) * (_t0 + _like(x, 1.0))), _x)
 
 

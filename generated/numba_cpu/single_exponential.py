@@ -28,6 +28,10 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import dw_div as _dw_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
@@ -46,13 +50,19 @@ DEFAULTS = {"tau": 1.0, "scale": 1.0}
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, tau, scale):
     x = _not_nan(_x)
-    _t0 = x / tau
     return _select(
         _x == _x,
         _select(
             (x < _like(x, 0.0)),
-            (_like(x, 0.5)) * scale * _exp(_t0),
-            scale * (_like(x, 1.0) - _like(x, 0.5) * _exp(-_t0)),
+            (_like(x, 0.5))
+            * scale
+            * _dw_exp(x, _like(x, 1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau)),
+            scale
+            * (
+                _like(x, 1.0)
+                - _like(x, 0.5)
+                * _dw_exp(x, _like(x, -1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau))
+            ),
         ),
         _x,
     )
@@ -62,10 +72,16 @@ def _origin(_x, tau, scale):
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, tau, scale):
     x = _not_nan(_x)
-    _t0 = _like(x, 1.0) / tau
-    _t1 = _t0 * x
-    _t2 = (_like(x, 0.5)) * _t0 * scale
-    return _select(_x == _x, _select((x < _like(x, 0.0)), _t2 * _exp(_t1), _t2 * _exp(-_t1)), _x)
+    _t0 = (_like(x, 0.5)) * scale / tau
+    return _select(
+        _x == _x,
+        _select(
+            (x < _like(x, 0.0)),
+            _t0 * _dw_exp(x, _like(x, 1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau)),
+            _t0 * _dw_exp(x, _like(x, -1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau)),
+        ),
+        _x,
+    )
 
 
 # Ufuncs with surrogen's inner loop: vectorised for contiguous arrays and scalar parameters, out=

@@ -27,6 +27,10 @@ from numba import float64 as _f64
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cpu import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cpu import dw_div as _dw_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
@@ -45,11 +49,14 @@ DEFAULTS = {"alpha": 0.5, "beta": 1.0}
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha, beta):
     x = _not_nan(_x)
-    _t0 = beta * x
-    _t1 = alpha / beta
+    _t0 = alpha / beta
     return _select(
         _x == _x,
-        _select((x < _like(x, 0.0)), _t1 * _exp(_t0), _t1 * (_like(x, 2.0) - _exp(-_t0))),
+        _select(
+            (x < _like(x, 0.0)),
+            _t0 * _dw_exp(x, _like(x, 1.0), _dw_prod(x, beta)),
+            _t0 * (_like(x, 2.0) - _dw_exp(x, _like(x, -1.0), _dw_prod(x, beta))),
+        ),
         _x,
     )
 
@@ -58,9 +65,14 @@ def _origin(_x, alpha, beta):
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha, beta):
     x = _not_nan(_x)
-    _t0 = beta * x
     return _select(
-        _x == _x, _select((x < _like(x, 0.0)), alpha * _exp(_t0), alpha * _exp(-_t0)), _x
+        _x == _x,
+        _select(
+            (x < _like(x, 0.0)),
+            alpha * _dw_exp(x, _like(x, 1.0), _dw_prod(x, beta)),
+            alpha * _dw_exp(x, _like(x, -1.0), _dw_prod(x, beta)),
+        ),
+        _x,
     )
 
 

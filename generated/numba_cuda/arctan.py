@@ -29,6 +29,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -61,9 +69,14 @@ def origin_f32(x, alpha):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return math.atan((_f32(0.5)) * _f32(3.141592653589793) * alpha * x) / _f32(
-        3.141592653589793
-    ) + _f32(0.5)
+    return (
+        (_f32(0.5))
+        * (
+            _f32(2.0) * math.atan((_f32(0.5)) * _f32(3.141592653589793) * alpha * x)
+            + _f32(3.141592653589793)
+        )
+        / _f32(3.141592653589793)
+    )
 
 
 @cuda.jit(device=True)
@@ -91,9 +104,14 @@ def origin_f64(x, alpha):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return math.atan((_f64(0.5)) * _f64(3.141592653589793) * alpha * x) / _f64(
-        3.141592653589793
-    ) + _f64(0.5)
+    return (
+        (_f64(0.5))
+        * (
+            _f64(2.0) * math.atan((_f64(0.5)) * _f64(3.141592653589793) * alpha * x)
+            + _f64(3.141592653589793)
+        )
+        / _f64(3.141592653589793)
+    )
 
 
 @cuda.jit(device=True)

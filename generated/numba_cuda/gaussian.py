@@ -29,6 +29,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -70,7 +78,11 @@ def grad_f32(x, alpha):
     """The surrogate gradient d origin / dx, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return alpha * math.exp(-(alpha * alpha) * (x * x)) / _f32(1.772453850905516)
+    return (
+        alpha
+        * _dw_exp_f32(x, _f32(-1.0), _dw_mul_f32(_dw_mul_f32(_dw_prod_f32(x, x), alpha), alpha))
+        / _f32(1.772453850905516)
+    )
 
 
 @cuda.jit(device=True)
@@ -95,7 +107,11 @@ def grad_f64(x, alpha):
     """The surrogate gradient d origin / dx, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return alpha * math.exp(-(alpha * alpha) * (x * x)) / _f64(1.772453850905516)
+    return (
+        alpha
+        * _dw_exp_f64(x, _f64(-1.0), _dw_mul_f64(_dw_mul_f64(_dw_prod_f64(x, x), alpha), alpha))
+        / _f64(1.772453850905516)
+    )
 
 
 @cuda.jit

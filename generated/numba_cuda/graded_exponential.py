@@ -30,6 +30,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -62,7 +70,11 @@ def origin_f32(x, tau, scale):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return (scale * tau * math.exp(x / tau)) if (x < _f32(0.0)) else (scale * (tau + x))
+    return (
+        (scale * tau * _dw_exp_f32(x, _f32(1.0), _dw_div_f32(_dw_prod_f32(x, _f32(1.0)), tau)))
+        if (x < _f32(0.0))
+        else (scale * (tau + x))
+    )
 
 
 @cuda.jit(device=True)
@@ -70,7 +82,11 @@ def grad_f32(x, tau, scale):
     """The surrogate gradient d origin / dx, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return (scale * math.exp(x / tau)) if (x < _f32(0.0)) else (scale)
+    return (
+        (scale * _dw_exp_f32(x, _f32(1.0), _dw_div_f32(_dw_prod_f32(x, _f32(1.0)), tau)))
+        if (x < _f32(0.0))
+        else (scale)
+    )
 
 
 @cuda.jit(device=True)
@@ -86,7 +102,11 @@ def origin_f64(x, tau, scale):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return (scale * tau * math.exp(x / tau)) if (x < _f64(0.0)) else (scale * (tau + x))
+    return (
+        (scale * tau * _dw_exp_f64(x, _f64(1.0), _dw_div_f64(_dw_prod_f64(x, _f64(1.0)), tau)))
+        if (x < _f64(0.0))
+        else (scale * (tau + x))
+    )
 
 
 @cuda.jit(device=True)
@@ -94,7 +114,11 @@ def grad_f64(x, tau, scale):
     """The surrogate gradient d origin / dx, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return (scale * math.exp(x / tau)) if (x < _f64(0.0)) else (scale)
+    return (
+        (scale * _dw_exp_f64(x, _f64(1.0), _dw_div_f64(_dw_prod_f64(x, _f64(1.0)), tau)))
+        if (x < _f64(0.0))
+        else (scale)
+    )
 
 
 @cuda.jit

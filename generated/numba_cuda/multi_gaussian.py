@@ -36,6 +36,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -86,13 +94,17 @@ def grad_f32(x, h, s, sigma, scale):
     _t0 = _f32(1.4142135623730951)
     _t1 = _f32(0.5641895835477563)
     _t2 = _f32(1.0) / sigma
-    _t3 = (_f32(0.5)) / (sigma * sigma)
-    _t4 = _t3 / (s * s)
-    _t5 = (_f32(0.5)) * _t0 * _t1 * _t2 * h / s
+    _t3 = (_f32(0.5)) / ((s * s) * (sigma * sigma))
+    _t4 = (_f32(0.5)) * _t0 * _t1 * _t2 * h / s
     return scale * (
-        (_f32(0.5)) * _t0 * _t1 * _t2 * (h + _f32(1.0)) * math.exp(-_t3 * (x * x))
-        - _t5 * math.exp(-_t4 * ((sigma + x) * (sigma + x)))
-        - _t5 * math.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+        (_f32(0.5))
+        * _t0
+        * _t1
+        * _t2
+        * (h + _f32(1.0))
+        * _dw_exp_f32(x, _f32(-0.5), _dw_div_f32(_dw_div_f32(_dw_prod_f32(x, x), sigma), sigma))
+        - _t4 * math.exp(-_t3 * ((sigma + x) * (sigma + x)))
+        - _t4 * math.exp(-_t3 * ((-sigma + x) * (-sigma + x)))
     )
 
 
@@ -127,13 +139,17 @@ def grad_f64(x, h, s, sigma, scale):
     _t0 = _f64(1.4142135623730951)
     _t1 = _f64(0.5641895835477563)
     _t2 = _f64(1.0) / sigma
-    _t3 = (_f64(0.5)) / (sigma * sigma)
-    _t4 = _t3 / (s * s)
-    _t5 = (_f64(0.5)) * _t0 * _t1 * _t2 * h / s
+    _t3 = (_f64(0.5)) / ((s * s) * (sigma * sigma))
+    _t4 = (_f64(0.5)) * _t0 * _t1 * _t2 * h / s
     return scale * (
-        (_f64(0.5)) * _t0 * _t1 * _t2 * (h + _f64(1.0)) * math.exp(-_t3 * (x * x))
-        - _t5 * math.exp(-_t4 * ((sigma + x) * (sigma + x)))
-        - _t5 * math.exp(-_t4 * ((-sigma + x) * (-sigma + x)))
+        (_f64(0.5))
+        * _t0
+        * _t1
+        * _t2
+        * (h + _f64(1.0))
+        * _dw_exp_f64(x, _f64(-0.5), _dw_div_f64(_dw_div_f64(_dw_prod_f64(x, x), sigma), sigma))
+        - _t4 * math.exp(-_t3 * ((sigma + x) * (sigma + x)))
+        - _t4 * math.exp(-_t3 * ((-sigma + x) * (-sigma + x)))
     )
 
 

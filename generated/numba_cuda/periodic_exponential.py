@@ -33,6 +33,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -54,13 +62,12 @@ def grad_f32(x, width, period, sharpness):
     """The surrogate gradient, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = _f32(1.0) / width
-    _t1 = ((x) if abs(x) != _f32(math.inf) else _f32(0.0)) % (period)
+    _t0 = ((x) if abs(x) != _f32(math.inf) else _f32(0.0)) % (period)
     return (
-        (math.exp(-_t0 * abs(x)))
+        (_dw_exp_f32(x, _f32(-1.0), _dw_div_f32(_dw_prod_f32(abs(x), _f32(1.0)), width)))
         if (x < _f32(0.0))
         else (
-            (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+            (math.exp(-sharpness * min(_t0, -_t0 + period) / width))
             if (abs(x) != _f32(math.inf))
             else (_f32(math.nan))
         )
@@ -80,13 +87,12 @@ def grad_f64(x, width, period, sharpness):
     """The surrogate gradient, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = _f64(1.0) / width
-    _t1 = ((x) if abs(x) != _f64(math.inf) else _f64(0.0)) % (period)
+    _t0 = ((x) if abs(x) != _f64(math.inf) else _f64(0.0)) % (period)
     return (
-        (math.exp(-_t0 * abs(x)))
+        (_dw_exp_f64(x, _f64(-1.0), _dw_div_f64(_dw_prod_f64(abs(x), _f64(1.0)), width)))
         if (x < _f64(0.0))
         else (
-            (math.exp(-_t0 * sharpness * min(_t1, -_t1 + period)))
+            (math.exp(-sharpness * min(_t0, -_t0 + period) / width))
             if (abs(x) != _f64(math.inf))
             else (_f64(math.nan))
         )

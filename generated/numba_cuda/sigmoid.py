@@ -28,6 +28,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -60,7 +68,7 @@ def origin_f32(x, alpha):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return _f32(1.0) / (_f32(1.0) + math.exp(-alpha * x))
+    return _f32(1.0) / (_dw_exp_f32(x, _f32(-1.0), _dw_prod_f32(x, alpha)) + _f32(1.0))
 
 
 @cuda.jit(device=True)
@@ -68,7 +76,7 @@ def grad_f32(x, alpha):
     """The surrogate gradient d origin / dx, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = math.exp(-alpha * abs(x))
+    _t0 = _dw_exp_f32(x, _f32(-1.0), _dw_prod_f32(alpha, abs(x)))
     return _t0 * alpha / ((_t0 + _f32(1.0)) * (_t0 + _f32(1.0)))
 
 
@@ -85,7 +93,7 @@ def origin_f64(x, alpha):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    return _f64(1.0) / (_f64(1.0) + math.exp(-alpha * x))
+    return _f64(1.0) / (_dw_exp_f64(x, _f64(-1.0), _dw_prod_f64(x, alpha)) + _f64(1.0))
 
 
 @cuda.jit(device=True)
@@ -93,7 +101,7 @@ def grad_f64(x, alpha):
     """The surrogate gradient d origin / dx, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = math.exp(-alpha * abs(x))
+    _t0 = _dw_exp_f64(x, _f64(-1.0), _dw_prod_f64(alpha, abs(x)))
     return _t0 * alpha / ((_t0 + _f64(1.0)) * (_t0 + _f64(1.0)))
 
 

@@ -32,6 +32,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -64,11 +72,21 @@ def origin_f32(x, tau, scale):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = x / tau
     return (
-        ((_f32(0.5)) * scale * math.exp(_t0))
+        (
+            (_f32(0.5))
+            * scale
+            * _dw_exp_f32(x, _f32(1.0), _dw_div_f32(_dw_prod_f32(x, _f32(1.0)), tau))
+        )
         if (x < _f32(0.0))
-        else (scale * (_f32(1.0) - _f32(0.5) * math.exp(-_t0)))
+        else (
+            scale
+            * (
+                _f32(1.0)
+                - _f32(0.5)
+                * _dw_exp_f32(x, _f32(-1.0), _dw_div_f32(_dw_prod_f32(x, _f32(1.0)), tau))
+            )
+        )
     )
 
 
@@ -77,10 +95,12 @@ def grad_f32(x, tau, scale):
     """The surrogate gradient d origin / dx, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = _f32(1.0) / tau
-    _t1 = _t0 * x
-    _t2 = (_f32(0.5)) * _t0 * scale
-    return (_t2 * math.exp(_t1)) if (x < _f32(0.0)) else (_t2 * math.exp(-_t1))
+    _t0 = (_f32(0.5)) * scale / tau
+    return (
+        (_t0 * _dw_exp_f32(x, _f32(1.0), _dw_div_f32(_dw_prod_f32(x, _f32(1.0)), tau)))
+        if (x < _f32(0.0))
+        else (_t0 * _dw_exp_f32(x, _f32(-1.0), _dw_div_f32(_dw_prod_f32(x, _f32(1.0)), tau)))
+    )
 
 
 @cuda.jit(device=True)
@@ -96,11 +116,21 @@ def origin_f64(x, tau, scale):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = x / tau
     return (
-        ((_f64(0.5)) * scale * math.exp(_t0))
+        (
+            (_f64(0.5))
+            * scale
+            * _dw_exp_f64(x, _f64(1.0), _dw_div_f64(_dw_prod_f64(x, _f64(1.0)), tau))
+        )
         if (x < _f64(0.0))
-        else (scale * (_f64(1.0) - _f64(0.5) * math.exp(-_t0)))
+        else (
+            scale
+            * (
+                _f64(1.0)
+                - _f64(0.5)
+                * _dw_exp_f64(x, _f64(-1.0), _dw_div_f64(_dw_prod_f64(x, _f64(1.0)), tau))
+            )
+        )
     )
 
 
@@ -109,10 +139,12 @@ def grad_f64(x, tau, scale):
     """The surrogate gradient d origin / dx, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = _f64(1.0) / tau
-    _t1 = _t0 * x
-    _t2 = (_f64(0.5)) * _t0 * scale
-    return (_t2 * math.exp(_t1)) if (x < _f64(0.0)) else (_t2 * math.exp(-_t1))
+    _t0 = (_f64(0.5)) * scale / tau
+    return (
+        (_t0 * _dw_exp_f64(x, _f64(1.0), _dw_div_f64(_dw_prod_f64(x, _f64(1.0)), tau)))
+        if (x < _f64(0.0))
+        else (_t0 * _dw_exp_f64(x, _f64(-1.0), _dw_div_f64(_dw_prod_f64(x, _f64(1.0)), tau)))
+    )
 
 
 @cuda.jit

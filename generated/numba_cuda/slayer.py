@@ -31,6 +31,14 @@ from numba.types import float16 as _f16
 
 from surrogen.runtime.lif import LIFConfig as _LIFConfig
 from surrogen.runtime.lif_cuda import FusedLIF as _FusedLIF
+from surrogen.runtime.numba_cuda import dw_div_f32 as _dw_div_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_div_f64 as _dw_div_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f32 as _dw_exp_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_exp_f64 as _dw_exp_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f32 as _dw_mul_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_mul_f64 as _dw_mul_f64  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f32 as _dw_prod_f32  # noqa: F401 (some formulas)
+from surrogen.runtime.numba_cuda import dw_prod_f64 as _dw_prod_f64  # noqa: F401 (some formulas)
 from surrogen.runtime.numba_cuda import launch as _launch
 from surrogen.runtime.numba_cuda import math
 
@@ -63,9 +71,12 @@ def origin_f32(x, alpha, beta):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = beta * x
-    _t1 = alpha / beta
-    return (_t1 * math.exp(_t0)) if (x < _f32(0.0)) else (_t1 * (_f32(2.0) - math.exp(-_t0)))
+    _t0 = alpha / beta
+    return (
+        (_t0 * _dw_exp_f32(x, _f32(1.0), _dw_prod_f32(x, beta)))
+        if (x < _f32(0.0))
+        else (_t0 * (_f32(2.0) - _dw_exp_f32(x, _f32(-1.0), _dw_prod_f32(x, beta))))
+    )
 
 
 @cuda.jit(device=True)
@@ -73,8 +84,11 @@ def grad_f32(x, alpha, beta):
     """The surrogate gradient d origin / dx, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = beta * x
-    return (alpha * math.exp(_t0)) if (x < _f32(0.0)) else (alpha * math.exp(-_t0))
+    return (
+        (alpha * _dw_exp_f32(x, _f32(1.0), _dw_prod_f32(x, beta)))
+        if (x < _f32(0.0))
+        else (alpha * _dw_exp_f32(x, _f32(-1.0), _dw_prod_f32(x, beta)))
+    )
 
 
 @cuda.jit(device=True)
@@ -90,9 +104,12 @@ def origin_f64(x, alpha, beta):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = beta * x
-    _t1 = alpha / beta
-    return (_t1 * math.exp(_t0)) if (x < _f64(0.0)) else (_t1 * (_f64(2.0) - math.exp(-_t0)))
+    _t0 = alpha / beta
+    return (
+        (_t0 * _dw_exp_f64(x, _f64(1.0), _dw_prod_f64(x, beta)))
+        if (x < _f64(0.0))
+        else (_t0 * (_f64(2.0) - _dw_exp_f64(x, _f64(-1.0), _dw_prod_f64(x, beta))))
+    )
 
 
 @cuda.jit(device=True)
@@ -100,8 +117,11 @@ def grad_f64(x, alpha, beta):
     """The surrogate gradient d origin / dx, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = beta * x
-    return (alpha * math.exp(_t0)) if (x < _f64(0.0)) else (alpha * math.exp(-_t0))
+    return (
+        (alpha * _dw_exp_f64(x, _f64(1.0), _dw_prod_f64(x, beta)))
+        if (x < _f64(0.0))
+        else (alpha * _dw_exp_f64(x, _f64(-1.0), _dw_prod_f64(x, beta)))
+    )
 
 
 @cuda.jit

@@ -158,7 +158,9 @@ class Arctan(torch.nn.Module):
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     return _rt.finish(
-        torch.arctan((0.5) * 3.141592653589793 * alpha * x) / 3.141592653589793 + 0.5,
+        (0.5)
+        * (2 * torch.arctan((0.5) * 3.141592653589793 * alpha * x) + 3.141592653589793)
+        / 3.141592653589793,
         _dtype,
         x,
         alpha,

@@ -188,27 +188,40 @@ def _origin(x, alpha):
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * alpha
-    return _rt.finish((0.5) * _t0 / (_t0 + (x * x)) ** (1.5), _dtype, x, alpha, nan_in=True)
+    return _rt.finish(
+        (0.5) * _t0 / ((_t0 + (x * x)) * torch.sqrt(_t0 + (x * x))), _dtype, x, alpha, nan_in=True
+    )
 
 
 def _d_origin_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     return _rt.finish(
-        -0.5 * alpha * x / ((alpha * alpha) + (x * x)) ** (1.5), _dtype, x, alpha, nan_in=True
+        -0.5 * alpha * x / (((alpha * alpha) + (x * x)) * torch.sqrt((alpha * alpha) + (x * x))),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
     )
 
 
 def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = alpha * alpha
-    return _rt.finish(-1.5 * _t0 * x / (_t0 + (x * x)) ** (2.5), _dtype, x, alpha, nan_in=True)
+    return _rt.finish(
+        -1.5 * _t0 * x / ((_t0 + (x * x)) * (_t0 + (x * x)) * torch.sqrt(_t0 + (x * x))),
+        _dtype,
+        x,
+        alpha,
+        nan_in=True,
+    )
 
 
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = (alpha * alpha) + (x * x)
     return _rt.finish(
-        alpha / _t0 ** (1.5) - 1.5 * (alpha * alpha * alpha) / _t0 ** (2.5),
+        alpha / (_t0 * torch.sqrt(_t0))
+        - 1.5 * (alpha * alpha * alpha) / (_t0 * _t0 * torch.sqrt(_t0)),
         _dtype,
         x,
         alpha,

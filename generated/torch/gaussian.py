@@ -167,7 +167,7 @@ def _origin(x, alpha):
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     return _rt.finish(
-        alpha * torch.exp(-(alpha * alpha) * (x * x)) / 1.772453850905516,
+        alpha * _rt.exp_monomial(-1.0, (x, x, alpha, alpha), ()) / 1.772453850905516,
         _dtype,
         x,
         alpha,

@@ -166,7 +166,9 @@ class GradedExponential(torch.nn.Module):
 def _origin(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
     return _rt.finish(
-        torch.where(torch.lt(x, 0), scale * tau * torch.exp(x / tau), scale * (tau + x)),
+        torch.where(
+            torch.lt(x, 0), scale * tau * _rt.exp_monomial(1.0, (x,), (tau,)), scale * (tau + x)
+        ),
         _dtype,
         x,
         tau,
@@ -178,7 +180,7 @@ def _origin(x, tau, scale):
 def _grad(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
     return _rt.finish(
-        torch.where(torch.lt(x, 0), scale * torch.exp(x / tau), scale),
+        torch.where(torch.lt(x, 0), scale * _rt.exp_monomial(1.0, (x,), (tau,)), scale),
         _dtype,
         x,
         tau,

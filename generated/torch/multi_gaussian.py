@@ -224,15 +224,14 @@ def _grad(x, h, s, sigma, scale):
     _t0 = 1.4142135623730951
     _t1 = 0.5641895835477563
     _t2 = 1 / sigma
-    _t3 = (0.5) / (sigma * sigma)
-    _t4 = _t3 / (s * s)
-    _t5 = (0.5) * _t0 * _t1 * _t2 * h / s
+    _t3 = (0.5) / ((s * s) * (sigma * sigma))
+    _t4 = (0.5) * _t0 * _t1 * _t2 * h / s
     return _rt.finish(
         scale
         * (
-            (0.5) * _t0 * _t1 * _t2 * (h + 1) * torch.exp(-_t3 * (x * x))
-            - _t5 * torch.exp(-_t4 * torch.square(sigma + x))
-            - _t5 * torch.exp(-_t4 * torch.square(-sigma + x))
+            (0.5) * _t0 * _t1 * _t2 * (h + 1) * _rt.exp_monomial(-0.5, (x, x), (sigma, sigma))
+            - _t4 * torch.exp(-_t3 * torch.square(sigma + x))
+            - _t4 * torch.exp(-_t3 * torch.square(-sigma + x))
         ),
         _dtype,
         x,

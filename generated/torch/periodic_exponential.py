@@ -150,13 +150,12 @@ class PeriodicExponential(torch.nn.Module):
 
 def _grad(x, width, period, sharpness):
     _dtype, x, width, period, sharpness = _rt.prepare(x, width, period, sharpness)
-    _t0 = 1 / width
-    _t1 = torch.remainder(x, period)
+    _t0 = torch.remainder(x, period)
     return _rt.finish(
         torch.where(
             torch.lt(x, 0),
-            torch.exp(-_t0 * torch.abs(x)),
-            torch.exp(-_t0 * sharpness * torch.minimum(_t1, -_t1 + period)),
+            _rt.exp_monomial(-1.0, (torch.abs(x),), (width,)),
+            torch.exp(-sharpness * torch.minimum(_t0, -_t0 + period) / width),
         ),
         _dtype,
         x,

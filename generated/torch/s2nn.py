@@ -176,7 +176,9 @@ def _origin(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
     return _rt.finish(
         torch.where(
-            torch.lt(x, 0), (1 / (1 + torch.exp(-alpha * x))), beta * torch.log(x + 1) + 0.5
+            torch.lt(x, 0),
+            (1 / (_rt.exp_monomial(-1.0, (x, alpha), ()) + 1)),
+            beta * torch.log(x + 1) + 0.5,
         ),
         _dtype,
         x,
@@ -188,7 +190,7 @@ def _origin(x, alpha, beta):
 
 def _grad(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = torch.exp(alpha * x)
+    _t0 = _rt.exp_monomial(1.0, (x, alpha), ())
     return _rt.finish(
         torch.where(torch.lt(x, 0), _t0 * alpha / torch.square(_t0 + 1), beta / (x + 1)),
         _dtype,

@@ -160,12 +160,14 @@ class Sigmoid(torch.nn.Module):
 
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    return _rt.finish((1 / (1 + torch.exp(-alpha * x))), _dtype, x, alpha, nan_in=True)
+    return _rt.finish(
+        (1 / (_rt.exp_monomial(-1.0, (x, alpha), ()) + 1)), _dtype, x, alpha, nan_in=True
+    )
 
 
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = torch.exp(-alpha * torch.abs(x))
+    _t0 = _rt.exp_monomial(-1.0, (alpha, torch.abs(x)), ())
     return _rt.finish(_t0 * alpha / torch.square(_t0 + 1), _dtype, x, alpha, nan_in=True)
 
 

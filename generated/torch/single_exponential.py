@@ -169,10 +169,11 @@ class SingleExponential(torch.nn.Module):
 
 def _origin(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
-    _t0 = x / tau
     return _rt.finish(
         torch.where(
-            torch.lt(x, 0), (0.5) * scale * torch.exp(_t0), scale * (1 - 0.5 * torch.exp(-_t0))
+            torch.lt(x, 0),
+            (0.5) * scale * _rt.exp_monomial(1.0, (x,), (tau,)),
+            scale * (1 - 0.5 * _rt.exp_monomial(-1.0, (x,), (tau,))),
         ),
         _dtype,
         x,
@@ -184,11 +185,13 @@ def _origin(x, tau, scale):
 
 def _grad(x, tau, scale):
     _dtype, x, tau, scale = _rt.prepare(x, tau, scale)
-    _t0 = 1 / tau
-    _t1 = _t0 * x
-    _t2 = (0.5) * _t0 * scale
+    _t0 = (0.5) * scale / tau
     return _rt.finish(
-        torch.where(torch.lt(x, 0), _t2 * torch.exp(_t1), _t2 * torch.exp(-_t1)),
+        torch.where(
+            torch.lt(x, 0),
+            _t0 * _rt.exp_monomial(1.0, (x,), (tau,)),
+            _t0 * _rt.exp_monomial(-1.0, (x,), (tau,)),
+        ),
         _dtype,
         x,
         tau,

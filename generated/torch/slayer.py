@@ -167,10 +167,13 @@ class SLAYER(torch.nn.Module):
 
 def _origin(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = beta * x
-    _t1 = alpha / beta
+    _t0 = alpha / beta
     return _rt.finish(
-        torch.where(torch.lt(x, 0), _t1 * torch.exp(_t0), _t1 * (2 - torch.exp(-_t0))),
+        torch.where(
+            torch.lt(x, 0),
+            _t0 * _rt.exp_monomial(1.0, (x, beta), ()),
+            _t0 * (2 - _rt.exp_monomial(-1.0, (x, beta), ())),
+        ),
         _dtype,
         x,
         alpha,
@@ -181,9 +184,12 @@ def _origin(x, alpha, beta):
 
 def _grad(x, alpha, beta):
     _dtype, x, alpha, beta = _rt.prepare(x, alpha, beta)
-    _t0 = beta * x
     return _rt.finish(
-        torch.where(torch.lt(x, 0), alpha * torch.exp(_t0), alpha * torch.exp(-_t0)),
+        torch.where(
+            torch.lt(x, 0),
+            alpha * _rt.exp_monomial(1.0, (x, beta), ()),
+            alpha * _rt.exp_monomial(-1.0, (x, beta), ()),
+        ),
         _dtype,
         x,
         alpha,

@@ -43,6 +43,16 @@ class JaxPrinter(CodePrinterMixin, _SympyJaxPrinter):
 
     sqrt_function = "jnp.sqrt"
     reserved_names = frozenset({"jax", "jnp"})
+    compensated_exp = True
+    shifted_exp = True
+
+    def _print_exp_monomial(
+        self, x: str, kind: int, scale: str, num: list[str], den: list[str]
+    ) -> str:
+        """The runtime's compensated exponential (``x``: unused, the atoms carry the dtype)."""
+        n, d = (f"({', '.join(a)}{',' * (len(a) == 1)})" for a in (num, den))
+        fn = ("exp_monomial", "shifted_exp_monomial", "exp_monomial_shift")[kind]
+        return f"_rt.{fn}({scale}, {n}, {d})"
 
     def __init__(self) -> None:
         super().__init__({"strict": True, "fully_qualified_modules": True})
@@ -179,7 +189,7 @@ def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
         if n < len(flush_safe) and (safe := flush_safe[n]) is not None:
             expr = safe
         # NaN where a parameter is outside its domain (integer, bounds): the guard.
-        code = print_cse(guarded(expr, checked.guard), printer, model.x)
+        code = print_cse(guarded(expr, checked.guard), printer, model.x, compensate=n < 2)
         if n == len(ORDER_NAMES) - 1:
             orders.append(Order(name, code, None, ()))
             continue
@@ -197,7 +207,7 @@ def _orders(checked: CheckedModel, printer: Any) -> tuple[Order, ...]:
             if partial is None or partial == 0:
                 partials.append("None")
                 continue
-            printed = print_cse(guarded(partial, checked.guard), printer, model.x)
+            printed = print_cse(guarded(partial, checked.guard), printer, model.x, False)
             helper = Helper(f"_d{n}_d_{p.name}", printed)
             helpers.append(helper)
             partials.append(f"lambda: {helper.name}({wide})")

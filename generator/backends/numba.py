@@ -26,13 +26,34 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
         select: str | None = None,
         quiet: bool = False,
         vector_exp: bool = False,
+        compensated_exp: bool = True,
+        dw_suffix: str = "",
     ) -> None:
         """``quiet``: the CPU's floating-point flags matter (NumPy warns): ``Finite`` and
         ``Safe`` print as the runtime's opaque helpers ``_finite`` and ``_safe``.
-        ``vector_exp``: exp prints as the CPU runtime's ``_exp`` (vectorisable in float32)."""
+        ``vector_exp``: exp prints as the CPU runtime's ``_exp`` (vectorisable in float32).
+        ``compensated_exp``: exponentials of products print with the runtime's compensated
+        products ``_dw_prod``, ``_dw_mul``, ``_dw_div`` and ``_dw_exp`` (names + ``dw_suffix``:
+        CUDA's are per scalar type)."""
         super().__init__({"strict": True})
         self.literal, self.select, self.quiet = literal, select, quiet
         self.vector_exp = vector_exp
+        self.compensated_exp = compensated_exp  # type: ignore[misc]  # a ClassVar default
+        self.dw_suffix = dw_suffix
+
+    def _print_exp_monomial(
+        self, x: str, kind: int, scale: str, num: list[str], den: list[str]
+    ) -> str:
+        """``_dw_exp(x, scale, pair)``: the pair built by exact products and quotients."""
+        s = self.dw_suffix
+        first, *rest = num
+        second = rest.pop(0) if rest else self._literal("1.0")
+        text = f"_dw_prod{s}({first}, {second})"
+        for a in rest:
+            text = f"_dw_mul{s}({text}, {a})"
+        for d in den:
+            text = f"_dw_div{s}({text}, {d})"
+        return f"_dw_exp{s}({x}, {self._literal(scale)}, {text})"
 
     def _print_Finite(self, expr: sympy.Expr) -> str:
         a = self._print(expr.args[0])

@@ -52,7 +52,7 @@ def view(checked: CheckedModel) -> NumbaCudaView:
         scalar: {
             what: print_cse(
                 guarded(finite_guarded(e, model.x), checked.guard),
-                NumbaPrinter(f"_{scalar}({{}})"),
+                NumbaPrinter(f"_{scalar}({{}})", dw_suffix=f"_{scalar}"),
                 model.x,
             )
             for what, e in exprs.items()

@@ -79,6 +79,14 @@ class TorchPrinter(CodePrinterMixin, NumPyPrinter):
     _kc = {"Infinity": "torch.inf", "NaN": "torch.nan"}  # noqa: RUF012
     sqrt_function = "torch.sqrt"
     reserved_names = frozenset({"torch"})
+    compensated_exp = True
+
+    def _print_exp_monomial(
+        self, x: str, kind: int, scale: str, num: list[str], den: list[str]
+    ) -> str:
+        """The runtime's compensated exponential (``x``: unused, the atoms carry the dtype)."""
+        n, d = (f"({', '.join(a)}{',' * (len(a) == 1)})" for a in (num, den))
+        return f"_rt.exp_monomial({scale}, {n}, {d})"
 
     def __init__(self) -> None:
         super().__init__({"strict": True, "fully_qualified_modules": True})
@@ -245,7 +253,7 @@ def _partials(
             items.append("None")
         else:
             helper = f"_d_{fn}_d_{arg}"
-            printed = print_cse(guarded(expr, checked.guard), printer, checked.model.x)
+            printed = print_cse(guarded(expr, checked.guard), printer, checked.model.x, False)
             helpers.append(Helper(helper, printed))
             items.append(helper)
     return as_tuple(items), helpers
