@@ -126,6 +126,11 @@ class CheckedModel:
     # (XLA): exponentials scaled so that no normal result is lost to a flushed intermediate.
     flush_safe_origin: sympy.Expr | None = None
     flush_safe_grad: sympy.Expr | None = None
+    # The worst relative errors (float32, float64 within float32's range) of the emitted
+    # gradient and origin on the float grid at the defaults and at the perturbed parameters
+    # (forms.float_score); None: no origin.
+    grad_max_rel: tuple[float, float] = (0.0, 0.0)
+    origin_max_rel: tuple[float, float] | None = None
 
     @property
     def conversions(self) -> tuple[Conversion, ...]:
@@ -197,6 +202,17 @@ def _chain(
     return tuple(emitted), partials, tuple(dict.fromkeys(caveats))
 
 
+def _worst_rel(
+    model: SurrogateModel, emitted: sympy.Expr, exact: sympy.Expr, at_defaults: forms.FloatScore
+) -> tuple[float, float]:
+    """The emitted form's worst float32 and float64 relative errors at the defaults (already
+    scored) and at the perturbed parameters: a sum may cancel only away from the defaults."""
+    scores = [at_defaults]
+    if len(param_sets(model)) > 1:
+        scores.append(forms.float_score(model, emitted, exact, 1))
+    return max(s.max_rel_f32 for s in scores), max(s.max_rel_f64 for s in scores)
+
+
 @at_dps
 def run_checks(model: SurrogateModel) -> CheckedModel:
     """All checks in the order a spec author fixes them; raises CheckError on the first failure."""
@@ -206,12 +222,13 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
     form, emitted, grad_score, tried = forms.choose_scored(
         model, model.grad, forms.grad_candidates(model), "grad"
     )
-    emitted_origin, origin_branch_free = None, False
+    emitted_origin, origin_branch_free, origin_rel = None, False, None
     if model.origin is not None:
         _, emitted_origin, origin_score = forms.choose(
             model, model.origin, forms.origin_candidates(model), "origin"
         )
         origin_branch_free = origin_score.branch_free
+        origin_rel = _worst_rel(model, emitted_origin, model.origin, origin_score)
     presets = check_presets(model)
     limits = None
     if model.origin is not None:
@@ -242,6 +259,8 @@ def run_checks(model: SurrogateModel) -> CheckedModel:
         presets=presets,
         origin_limits=limits,
         grad_candidates=tried,
+        grad_max_rel=_worst_rel(model, emitted, model.grad, grad_score),
+        origin_max_rel=origin_rel,
     )
 
 

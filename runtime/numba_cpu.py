@@ -25,15 +25,22 @@ __all__ = [
     "dw_mul",
     "dw_prod",
     "exp",
+    "exp_for",
     "fast_loops",
     "finite",
     "is_finite",
     "like",
     "not_nan",
     "opaque",
+    "pow_for",
     "safe",
     "select",
     "step",
+    "wide",
+    "wide_div",
+    "wide_exp",
+    "wide_mul",
+    "wide_prod",
 ]
 
 
@@ -52,6 +59,26 @@ def _like(x, value):  # type: ignore[no-untyped-def]  # Numba compares this sign
     if isinstance(x, types.Float):
         ty = x
         return lambda x, value: ty(value)
+    return None
+
+
+def wide(x: Any) -> Any:
+    """x as a float64 (pure-Python fallback of the overload below).
+
+    The float32 loops evaluate their formulas in float64 and round once, at the end, to float32
+    (``like(_x, result)``): every float32 rounding inside a formula (the 1 + e, its square and
+    the quotient of a sigmoid's gradient, a sum that cancels near a sign change) costs up to an
+    ulp more, and the float64 evaluation of float32 inputs keeps the result within about half
+    an ulp where float32 evaluation reached 3-4 (or hundreds at a cancellation). On the CPU
+    float64 arithmetic costs little more than float32; the exponential is float64 either way.
+    """
+    return np.float64(x)
+
+
+@overload(wide, inline="always")
+def _wide_overload(x):  # type: ignore[no-untyped-def]  # Numba compares this signature with the lambda's
+    if isinstance(x, types.Float):
+        return lambda x: types.float64(x)
     return None
 
 
@@ -216,10 +243,26 @@ def _f64_from_bits(typingctx: Any, bits: Any) -> Any:
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _bits_of_f64(typingctx: Any, value: Any) -> Any:
+    """The int64 whose bits are the float64 ``value``'s (an LLVM bitcast, which vectorises)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
 # exp(r) on |r| <= ln(2)/2 by its Taylor polynomial of degree 10: truncation below 2e-13 relative.
 _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10 = (1.0 / math.factorial(k) for k in range(2, 11))
 _LOG2E, _LN2 = 1.4426950408889634, 0.6931471805599453
 _ROUND = 6755399441055744.0  # 1.5 * 2**52: adding and subtracting it rounds a float64 to an integer
+# exp64's: Taylor coefficients to degree 12 (truncation 2e-16 on |r| <= ln(2)/2), and ln 2 in two
+# parts, the first with 32 significant bits (its product with any k below 2**21 is exact).
+_D10, _D11, _D12 = (1.0 / math.factorial(k) for k in range(10, 13))
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+# The bits of _ROUND; those of _ROUND + k are _ROUND_BITS + k for |k| < 2**51.
+_ROUND_BITS = 0x4338000000000000
 
 
 def exp(x: Any) -> Any:
@@ -253,6 +296,57 @@ def _exp32_of(a: Any) -> Any:
     h = ((((h * r + _C5) * r + _C4) * r + _C3) * r + _C2) * r * r
     p = 1.0 + (r + h)  # 1 + r + r**2 (1/2 + r/6 + ...), the small terms summed first
     return np.float32(p * _f64_from_bits((np.int64(k) + 1023) << 52))  # type: ignore[call-arg]
+
+
+@register_jitable(forceinline=True)  # LLVM's own heuristics keep two calls out of line: scalar
+def _exp64_of(a: Any) -> Any:
+    """exp of a float64 to about 3e-16 relative (a two-part ln 2 and a degree-12 polynomial),
+    overflow to inf, underflow through the subnormals to 0, and NaN included: the exponential of the
+    float32 loops, which evaluate in float64 (see ``wide``) and round once to float32, 2**29
+    times coarser. 2**k is built as two factors, each a normal float64, so k reaches -1558.
+    """
+    a = select(a < -1080.0, -1080.0, a)  # exp(-1080) underflows to 0; NaN stays NaN (so does
+    a = select(a > 710.0, 710.0, a)  # the result, without a select, which kept loops scalar)
+    t = a * _LOG2E + _ROUND
+    k = t - _ROUND
+    r = (a - k * _LN2_HI) - k * _LN2_LO  # k * _LN2_HI exact: the reduction adds ~1e-16
+    h = (((_D12 * r + _D11) * r + _D10) * r + _C9) * r + _C8
+    h = ((((((h * r + _C7) * r + _C6) * r + _C5) * r + _C4) * r + _C3) * r + _C2) * r * r
+    p = 1.0 + (r + h)
+    # The integers k and k1 = k/2 rounded are read from the bits of the rounding sums (AVX2 has
+    # no vector conversion of float64 to int64, and an emulated one keeps the loop scalar).
+    k_bits = _bits_of_f64(t) - _ROUND_BITS  # type: ignore[call-arg]
+    k1 = _bits_of_f64(k * 0.5 + _ROUND) - _ROUND_BITS
+    p = p * _f64_from_bits((k1 + 1023) << 52)
+    return p * _f64_from_bits((k_bits - k1 + 1023) << 52)
+
+
+def exp_for(x: Any, u: Any) -> Any:
+    """exp(u) inside a kernel for inputs of x's type (pure-Python fallback: ``math.exp``).
+
+    u is float64 in both loops (see ``wide``). The float32 loop gets ``_exp64_of``, plain
+    arithmetic that LLVM vectorises (``math.exp`` compiles to a libm call, which keeps a loop
+    scalar: this llvmlite has no vector maths library) and is accurate far beyond float32's
+    resolution; the float64 loop keeps libm's exp (within 0.5-1 ulp of float64, which its
+    accuracy targets are measured with).
+    """
+    return math.exp(u)
+
+
+def _exp_for32(x: Any, u: Any) -> Any:
+    return _exp64_of(u)
+
+
+def _exp_for64(x: Any, u: Any) -> Any:
+    return math.exp(u)
+
+
+@overload(exp_for, jit_options={"forceinline": True})
+def _exp_for_overload(x: Any, u: Any) -> Any:
+    """Not inlined in Numba's IR (LLVM inlines it): one call to the caller's typing."""
+    if x == types.float32:
+        return _exp_for32
+    return _exp_for64 if isinstance(x, types.Float) else None
 
 
 @overload(exp, jit_options={"forceinline": True})
@@ -375,6 +469,112 @@ def _dw_exp_overload(x: Any, scale: Any, t: Any) -> Any:
     return _dw_exp64 if isinstance(x, types.Float) else None
 
 
+# The same in the widened kernels (see ``wide``), whose atoms are float64 in both loops: the
+# first argument ``x`` is the kernel's input, whose type picks the version. For float32 input
+# the atoms are float32 values, whose float64 products are exact, and the exponential is the
+# vectorisable ``_exp64_of``, left in float64 for the kernel to round once at its end.
+def wide_prod(x: Any, a: Any, b: Any) -> Any:
+    """a*b as a float64 pair (hi, lo), hi + lo exact."""
+    return dw_prod(a, b)
+
+
+def wide_mul(x: Any, t: Any, b: Any) -> Any:
+    """The pair t times b."""
+    return dw_mul(t, b)
+
+
+def wide_div(x: Any, t: Any, d: Any) -> Any:
+    """The pair t divided by d."""
+    return dw_div(t, d)
+
+
+def wide_exp(x: Any, scale: Any, t: Any) -> Any:
+    """exp(scale * (hi + lo)) in float64, for x's loop."""
+    with np.errstate(all="ignore"):
+        e = np.exp(np.float64(scale * t[0]))
+        r = e + e * (scale * t[1])
+        return r if r == r else e
+
+
+def _wide_prod32(x: Any, a: Any, b: Any) -> Any:
+    return a * b, 0.0
+
+
+def _wide_mul32(x: Any, t: Any, b: Any) -> Any:
+    return t[0] * b, t[1] * b
+
+
+def _wide_div32(x: Any, t: Any, d: Any) -> Any:
+    return t[0] / d, t[1] / d
+
+
+def _wide_exp32(x: Any, scale: Any, t: Any) -> Any:
+    return _exp64_of(scale * (t[0] + t[1]))
+
+
+def _wide_prod64(x: Any, a: Any, b: Any) -> Any:
+    return dw_prod(a, b)
+
+
+def _wide_mul64(x: Any, t: Any, b: Any) -> Any:
+    return dw_mul(t, b)
+
+
+def _wide_div64(x: Any, t: Any, d: Any) -> Any:
+    return dw_div(t, d)
+
+
+def _by_input(x: Any, f32: Any, f64: Any) -> Any:
+    if x == types.float32:
+        return f32
+    return f64 if isinstance(x, types.Float) else None
+
+
+@overload(wide_prod, jit_options={"forceinline": True})
+def _wide_prod_overload(x: Any, a: Any, b: Any) -> Any:
+    return _by_input(x, _wide_prod32, _wide_prod64)
+
+
+@overload(wide_mul, jit_options={"forceinline": True})
+def _wide_mul_overload(x: Any, t: Any, b: Any) -> Any:
+    return _by_input(x, _wide_mul32, _wide_mul64)
+
+
+@overload(wide_div, jit_options={"forceinline": True})
+def _wide_div_overload(x: Any, t: Any, d: Any) -> Any:
+    return _by_input(x, _wide_div32, _wide_div64)
+
+
+@overload(wide_exp, jit_options={"forceinline": True})
+def _wide_exp_overload(x: Any, scale: Any, t: Any) -> Any:
+    return _by_input(x, _wide_exp32, _dw_exp64)
+
+
+def pow_for(x: Any, a: Any, b: Any) -> Any:
+    """a**b inside a widened kernel for inputs of x's type (pure Python: ``a ** b``).
+
+    float32 input: exp(b log a) for a > 0, from libm's float64 log and ``_exp64_of`` (libm's
+    float64 pow took 5x powf's time; this is accurate far beyond float32); otherwise, and for
+    float64 input, ``a ** b``.
+    """
+    return a**b
+
+
+def _pow_for32(x: Any, a: Any, b: Any) -> Any:
+    if a > 0.0:
+        return _exp64_of(b * math.log(a))
+    return a**b
+
+
+def _pow_for64(x: Any, a: Any, b: Any) -> Any:
+    return a**b
+
+
+@overload(pow_for, jit_options={"forceinline": True})
+def _pow_for_overload(x: Any, a: Any, b: Any) -> Any:
+    return _by_input(x, _pow_for32, _pow_for64)
+
+
 @contextlib.contextmanager
 def fast_loops() -> Iterator[None]:
     """Ufuncs built inside this block get surrogen's inner loop in place of Numba's.
@@ -427,6 +627,13 @@ def _versioned_loop_wrapper(original: Any) -> Any:
         kernel_type = context.call_conv.get_function_type(signature.return_type, signature.args)
         kernel = ir.Function(module, kernel_type, name=fname)
         kernel.attributes.add("alwaysinline")
+        # The definition too, in the module the loop links (linking keeps the definition's
+        # attributes): LLVM's own heuristics left a large kernel (two exponentials) out of line,
+        # a call per element in a scalar loop. Numba's private API (0.60-0.68; cached libraries
+        # included); should it change, the loop is still right, only slower.
+        with contextlib.suppress(Exception):
+            module_for_linking = library._get_module_for_linking()
+            module_for_linking.get_function(fname).add_function_attribute("alwaysinline")
         loop = ir.Function(module, loop_type, "__ufunc__." + kernel.name)
         args, dims, steps, _ = loop.args
         builder = ir.IRBuilder(loop.append_basic_block("entry"))

@@ -107,6 +107,15 @@ KNOWN_GAPS = {
         for b in ("jax", "numba_cpu")
     },
 }
+# Numba CPU's float32 kernels that miss the target in float32 arithmetic compute in float64 and
+# round once (the generator's "widened" kernels): of the gaps above, only those where float64
+# arithmetic is not accurate either remain in its float32 column.
+KNOWN_GAPS = {
+    case: why
+    for case, why in KNOWN_GAPS.items()
+    if case[2:] != ("numba_cpu", "float32")
+    or case[0] in ("multi_gaussian", "squarewave_fourier_series")
+}
 CASES = [
     (name, second, backend, dtype)
     for name in sorted(accuracy.specs())

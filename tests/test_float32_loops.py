@@ -63,17 +63,74 @@ def _compile(py_func, scalar, n_args):
     return dispatcher.overloads[sig]
 
 
+def float32_roundings(cres) -> list[str]:
+    """Every operation of a widened kernel compiled for float32 input that gives a float32,
+    but the one rounding of its result (``like(_x, ...)``)."""
+    typemap = cres.type_annotation.typemap
+    bad = []
+    for expr, sig in cres.type_annotation.calltypes.items():
+        if sig is None or sig.return_type != types.float32:
+            continue
+        if _conversion(expr, typemap, types.float32):
+            continue
+        bad.append(f"{expr} : {sig}")
+    return bad
+
+
+def _widened(py_func) -> bool:
+    return "_wide(_x)" in inspect.getsource(py_func)
+
+
 @pytest.mark.parametrize("scalar", ["f32", pytest.param("f64", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("fn", ["_origin", "_grad"])
 def test_numba_cpu_loops_stay_in_their_type(name, fn, scalar):
+    """float32 kernels compute in float32, or (widened) wholly in float64 and round once."""
     if fn == "_origin" and not has_origin(name):
         pytest.skip("gradient-only family: no origin function")
     mod = importlib.import_module(f"surrogen.numba_cpu.{name}")
-    cres = _compile(getattr(mod, fn).py_func, FLOATS[scalar], 1 + len(SPECS[name].params))
+    py_func = getattr(mod, fn).py_func
+    cres = _compile(py_func, FLOATS[scalar], 1 + len(SPECS[name].params))
+    if scalar == "f32" and _widened(py_func):
+        bad = float32_roundings(cres)
+        assert not bad, f"numba_cpu.{name}.{fn} [widened] rounds to float32 inside:\n" + "\n".join(
+            bad
+        )
+        assert cres.signature.return_type == types.float32
+        return
     bad = foreign_operations(cres, FLOATS[scalar])
     assert not bad, f"numba_cpu.{name}.{fn} [{scalar}] computes in the other type:\n" + "\n".join(
         bad
     )
+
+
+def test_widened_kernels_are_the_inaccurate_ones():
+    """The generator widens exactly the kernels whose float32 evaluation exceeds the bound, and
+    at least those of the families whose float32 sums cancel or chain roundings."""
+    from surrogen.generator.backends.numba_cpu import WIDEN_ABOVE
+
+    assert WIDEN_ABOVE == 2.0**-23
+    for name, fn in [("sigmoid", "_grad"), ("superspike", "_grad"), ("circ", "_grad")]:
+        mod = importlib.import_module(f"surrogen.numba_cpu.{name}")
+        assert _widened(getattr(mod, fn).py_func), f"{name}.{fn}"
+    for name, fn in [
+        ("rectangular", "_grad"),
+        ("leaky_relu", "_grad"),
+        ("straight_through", "_grad"),
+    ]:
+        mod = importlib.import_module(f"surrogen.numba_cpu.{name}")
+        assert not _widened(getattr(mod, fn).py_func), f"{name}.{fn}"
+
+
+def test_the_widened_check_sees_a_float32_rounding():
+    """The check itself: a float32 product inside a widened body is found."""
+    from surrogen.runtime.numba_cpu import like, wide
+
+    def body(_x):
+        x = wide(_x)
+        return like(_x, x * wide(_x * _x))
+
+    bad = float32_roundings(_compile(body, types.float32, 1))
+    assert bad and "float32" in bad[0]
 
 
 def _functions(module, names, namespace) -> None:

@@ -127,3 +127,37 @@ def test_loop_versions_agree_with_the_general_loop(name, fn, dtype):
             got = f(*args)
             np.testing.assert_array_equal(got, want, err_msg=f"{lead_label}; {label}")
             assert got.dtype == dtype
+
+
+@numba.njit(error_model="numpy")
+def _widened_exp_and_pow(xs, a, b):
+    """The widened kernels' float64 exponential and power, as their float32 loops call them."""
+    e, p = np.empty_like(xs), np.empty_like(xs)
+    w = np.float32(0.0)  # the input type of a float32 loop
+    for i in range(xs.size):
+        e[i] = runtime.exp_for(w, xs[i])
+        p[i] = runtime.pow_for(w, a[i], b[i])
+    return e, p
+
+
+def test_widened_exp_and_pow_against_mpmath():
+    """``exp_for``/``pow_for`` of the widened float32 loops' float64 arithmetic, against mpmath:
+    the exp within 1e-15 relative on [-1080, 710] (subnormal results, overflow to inf, underflow
+    to 0 and NaN included), the power within 1e-12 (float32's resolution is 6e-8); the power of
+    a non-positive base is ``**``'s."""
+    xs = np.concatenate([np.linspace(-1080.0, 710.0, 4001), [-745.0, -708.5, 709.7, 0.0, -0.0]])
+    a = np.concatenate([np.geomspace(1e-30, 1e30, 4001), [0.0, -2.0, np.inf, 1.0, 3.0]])
+    b = np.concatenate([np.linspace(-2.5, 2.5, 4001), [2.0, 2.0, -1.5, 7.3, -1.0]])
+    e, p = _widened_exp_and_pow(xs, a, b)
+    with mpmath.workdps(40):
+        for x, got in zip(xs.tolist(), e.tolist(), strict=True):
+            want = float(mpmath.exp(x))
+            if want == 0.0 or math.isinf(want) or want < 2.0**-1022:
+                assert abs(got - want) <= 2.0**-1022 * 1e-9 or got == want, (x, got, want)
+            else:
+                assert abs(got - want) <= 1e-15 * want, (x, got, want)
+        for base, ex, got in zip(a.tolist(), b.tolist(), p.tolist(), strict=True):
+            want = base**ex if base <= 0 or math.isinf(base) else float(mpmath.power(base, ex))
+            assert got == want or abs(got - want) <= 1e-12 * abs(want), (base, ex, got, want)
+    e, p = _widened_exp_and_pow(np.array([np.nan, np.inf, -np.inf]), np.full(3, np.nan), np.ones(3))
+    assert np.isnan(e[0]) and e[1] == np.inf and e[2] == 0.0 and np.all(np.isnan(p))

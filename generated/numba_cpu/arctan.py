@@ -31,13 +31,20 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
@@ -60,19 +67,24 @@ def _origin(_x, alpha):
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha):
-    x = _not_nan(_x)
-    return _select(
-        _x == _x,
-        (_like(x, 0.5))
-        * alpha
-        / (
-            (_like(x, 0.25)) * _like(x, 9.869604401089358) * (alpha * alpha) * (x * x)
-            + _like(x, 1.0)
-        ),
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (_like(x, 0.5))
+            * alpha
+            / (
+                (_like(x, 0.25)) * _like(x, 9.869604401089358) * (alpha * alpha) * (x * x)
+                + _like(x, 1.0)
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -127,7 +139,7 @@ with _fast_loops():
         Source: Fang W, Yu Z, Chen Y, et al. Incorporating learnable membrane time constant to
         enhance learning of spiking neural networks. ICCV 2021, 2661-2671.
         """
-        return _grad(x, _like(x, alpha))
+        return _grad(x, alpha)
 
     @numba.vectorize(
         [
@@ -149,7 +161,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, alpha))
+        return _like(x, g) * _grad(x, alpha)
 
 
 def fused_lif(config=None, alpha=2.0):

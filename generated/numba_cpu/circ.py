@@ -31,23 +31,32 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"alpha": 1.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
     _t0 = alpha * alpha
     _t1 = x > _like(x, 1.0)
     _t2 = math.sqrt(
@@ -77,28 +86,40 @@ def _origin(_x, alpha):
     _t12 = math.sqrt(_safe(_t10, _t0 + (_t11 * _t11), _like(x, 1.0)))
     _t13 = _t3 and _t8 and (x < _like(x, 0.0))
     _t14 = math.sqrt(_safe(_t13, _t0 + (x * x), _like(x, 1.0)))
-    return _select(
-        _x == _x,
-        (
-            ((_like(x, 0.5)) * (_t2 + _like(x, 1.0)) / _t2)
-            if _t1
-            else ((_like(x, 0.5)) * _t6 / (_t7 * _safe(_t5, _t7 + _like(x, 1.0), _like(x, 1.0))))
-            if _t4
-            else ((_like(x, 0.5)) * (_t12 + abs(_t11)) / _t12)
-            if _t9
-            else ((_like(x, 0.5)) * _t0 / (_t14 * _safe(_t13, _t14 + abs(x), _like(x, 1.0))))
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (
+                ((_like(x, 0.5)) * (_t2 + _like(x, 1.0)) / _t2)
+                if _t1
+                else (
+                    (_like(x, 0.5)) * _t6 / (_t7 * _safe(_t5, _t7 + _like(x, 1.0), _like(x, 1.0)))
+                )
+                if _t4
+                else ((_like(x, 0.5)) * (_t12 + abs(_t11)) / _t12)
+                if _t9
+                else ((_like(x, 0.5)) * _t0 / (_t14 * _safe(_t13, _t14 + abs(x), _like(x, 1.0))))
+            ),
+            _wide(_x),
+        ),
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
     _t0 = alpha * alpha
-    return _select(
-        _x == _x, (_like(x, 0.5)) * _t0 / ((_t0 + (x * x)) * math.sqrt(_t0 + (x * x))), _x
+    return _like(
+        _x,
+        _select(
+            _x == _x,
+            (_like(x, 0.5)) * _t0 / ((_t0 + (x * x)) * math.sqrt(_t0 + (x * x))),
+            _wide(_x),
+        ),
     )
 
 
@@ -132,7 +153,7 @@ with _fast_loops():
         Source: Pehle C, Pedersen J E. Norse: A deep learning library for spiking neural networks.
         Zenodo, 2021, doi:10.5281/zenodo.4422025.
         """
-        return _origin(x, _like(x, alpha))
+        return _origin(x, alpha)
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, alpha):
@@ -153,7 +174,7 @@ with _fast_loops():
         Source: Pehle C, Pedersen J E. Norse: A deep learning library for spiking neural networks.
         Zenodo, 2021, doi:10.5281/zenodo.4422025.
         """
-        return _grad(x, _like(x, alpha))
+        return _grad(x, alpha)
 
     @numba.vectorize(
         [
@@ -175,7 +196,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, alpha))
+        return _like(x, g) * _grad(x, alpha)
 
 
 def fused_lif(config=None, alpha=1.0):

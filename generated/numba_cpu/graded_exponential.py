@@ -31,46 +31,72 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"tau": 1.0, "scale": 1.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, tau, scale):
-    x = _not_nan(_x)
-    return _select(
-        _x == _x,
-        _select(
-            (x < _like(x, 0.0)),
-            scale * tau * _dw_exp(x, _like(x, 1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau)),
-            scale * (tau + x),
-        ),
+    x = _not_nan(_wide(_x))
+    tau = _wide(tau)
+    scale = _wide(scale)
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            _select(
+                (x < _like(x, 0.0)),
+                scale
+                * tau
+                * _wide_exp(
+                    _x, _like(x, 1.0), _wide_div(_x, _wide_prod(_x, x, _like(x, 1.0)), tau)
+                ),
+                scale * (tau + x),
+            ),
+            _wide(_x),
+        ),
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, tau, scale):
-    x = _not_nan(_x)
-    return _select(
-        _x == _x,
-        _select(
-            (x < _like(x, 0.0)),
-            scale * _dw_exp(x, _like(x, 1.0), _dw_div(_dw_prod(x, _like(x, 1.0)), tau)),
-            scale,
-        ),
+    x = _not_nan(_wide(_x))
+    tau = _wide(tau)
+    scale = _wide(scale)
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            _select(
+                (x < _like(x, 0.0)),
+                scale
+                * _wide_exp(
+                    _x, _like(x, 1.0), _wide_div(_x, _wide_prod(_x, x, _like(x, 1.0)), tau)
+                ),
+                scale,
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -108,7 +134,7 @@ with _fast_loops():
         Source: Shrestha S B, Timcheck J, Frady P, Campos-Macias L, Davies M. Efficient video and
         audio processing with Loihi 2. ICASSP 2024, 13481-13485.
         """
-        return _origin(x, _like(x, tau), _like(x, scale))
+        return _origin(x, tau, scale)
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -133,7 +159,7 @@ with _fast_loops():
         Source: Shrestha S B, Timcheck J, Frady P, Campos-Macias L, Davies M. Efficient video and
         audio processing with Loihi 2. ICASSP 2024, 13481-13485.
         """
-        return _grad(x, _like(x, tau), _like(x, scale))
+        return _grad(x, tau, scale)
 
     @numba.vectorize(
         [
@@ -155,7 +181,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, tau), _like(x, scale))
+        return _like(x, g) * _grad(x, tau, scale)
 
 
 def fused_lif(config=None, tau=1.0, scale=1.0):

@@ -37,13 +37,20 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
@@ -69,29 +76,41 @@ def _origin(_x, h, s, sigma, scale):
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, h, s, sigma, scale):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    h = _wide(h)
+    s = _wide(s)
+    sigma = _wide(sigma)
+    scale = _wide(scale)
     _t0 = _like(x, 1.4142135623730951)
     _t1 = _like(x, 0.5641895835477563)
     _t2 = _like(x, 1.0) / sigma
     _t3 = (_like(x, 0.5)) / ((s * s) * (sigma * sigma))
     _t4 = (_like(x, 0.5)) * _t0 * _t1 * _t2 * h / s
-    return _select(
-        _x == _x,
-        scale
-        * (
-            (_like(x, 0.5))
-            * _t0
-            * _t1
-            * _t2
-            * (h + _like(x, 1.0))
-            * _dw_exp(x, _like(x, -0.5), _dw_div(_dw_div(_dw_prod(x, x), sigma), sigma))
-            - _t4 * math.exp(-_t3 * ((sigma + x) * (sigma + x)))
-            - _t4 * math.exp(-_t3 * ((-sigma + x) * (-sigma + x)))
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            scale
+            * (
+                (_like(x, 0.5))
+                * _t0
+                * _t1
+                * _t2
+                * (h + _like(x, 1.0))
+                * _wide_exp(
+                    _x,
+                    _like(x, -0.5),
+                    _wide_div(_x, _wide_div(_x, _wide_prod(_x, x, x), sigma), sigma),
+                )
+                - _t4 * math.exp(-_t3 * ((sigma + x) * (sigma + x)))
+                - _t4 * math.exp(-_t3 * ((-sigma + x) * (-sigma + x)))
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -178,7 +197,7 @@ with _fast_loops():
         Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
         adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
         """
-        return _grad(x, _like(x, h), _like(x, s), _like(x, sigma), _like(x, scale))
+        return _grad(x, h, s, sigma, scale)
 
     @numba.vectorize(
         [
@@ -200,7 +219,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, h), _like(x, s), _like(x, sigma), _like(x, scale))
+        return _like(x, g) * _grad(x, h, s, sigma, scale)
 
 
 def fused_lif(config=None, h=0.15, s=6.0, sigma=0.5, scale=0.5):

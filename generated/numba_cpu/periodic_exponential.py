@@ -35,36 +35,56 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "spike", "spike_bwd"]
 
 DEFAULTS = {"width": 0.5, "period": 1.0, "sharpness": 1.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, width, period, sharpness):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    width = _wide(width)
+    period = _wide(period)
+    sharpness = _wide(sharpness)
     _t0 = (_finite(x)) % (period)
-    return _select(
-        _x == _x,
-        (
-            (_dw_exp(x, _like(x, -1.0), _dw_div(_dw_prod(abs(x), _like(x, 1.0)), width)))
-            if (x < _like(x, 0.0))
-            else (
-                (math.exp(-sharpness * min(_t0, -_t0 + period) / width))
-                if (abs(x) != _like(x, math.inf))
-                else (_like(x, math.nan))
-            )
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (
+                (
+                    _wide_exp(
+                        _x,
+                        _like(x, -1.0),
+                        _wide_div(_x, _wide_prod(_x, abs(x), _like(x, 1.0)), width),
+                    )
+                )
+                if (x < _like(x, 0.0))
+                else (
+                    (math.exp(-sharpness * min(_t0, -_t0 + period) / width))
+                    if (abs(x) != _like(x, math.inf))
+                    else (_like(x, math.nan))
+                )
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -108,7 +128,7 @@ with _fast_loops():
         Source: Sheik S, Lenz G, Bauer F, Kuepelioglu N. SINABS: A simple Pytorch based SNN library
         specialised for Speck. 2023.
         """
-        return _grad(x, _like(x, width), _like(x, period), _like(x, sharpness))
+        return _grad(x, width, period, sharpness)
 
     @numba.vectorize(
         [
@@ -130,7 +150,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, width), _like(x, period), _like(x, sharpness))
+        return _like(x, g) * _grad(x, width, period, sharpness)
 
 
 def fused_lif(config=None, width=0.5, period=1.0, sharpness=1.0):

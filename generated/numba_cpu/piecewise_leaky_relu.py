@@ -32,35 +32,50 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"w": 1.0, "c": 0.01}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, w, c):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    w = _wide(w)
+    c = _wide(c)
     _t0 = abs(x)
     _t1 = (_like(x, 0.5)) / w
     _t2 = x >= _like(x, 0.0)
     _t3 = -_t0 + w
-    return _select(
-        _x == _x,
-        _select(
-            _t2 and (_t0 <= w),
-            _t1 * (_t0 + w),
-            _select(_t2, _t0 * c - c * w + _like(x, 1.0), _select((_t0 > w), _t3 * c, _t1 * _t3)),
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            _select(
+                _t2 and (_t0 <= w),
+                _t1 * (_t0 + w),
+                _select(
+                    _t2, _t0 * c - c * w + _like(x, 1.0), _select((_t0 > w), _t3 * c, _t1 * _t3)
+                ),
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -106,7 +121,7 @@ with _fast_loops():
         Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
         infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
         """
-        return _origin(x, _like(x, w), _like(x, c))
+        return _origin(x, w, c)
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True

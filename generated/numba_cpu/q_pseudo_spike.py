@@ -34,49 +34,70 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"alpha": 2.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
     _t0 = alpha + _like(x, -1.0)
     _t1 = _like(x, 2.0) * x / _t0
     _t2 = x < _like(x, 0.0)
-    return _select(
-        _x == _x,
-        (
-            (
-                ((_like(x, 0.5)) * _safe(_t2, _like(x, 1.0) - _t1, _like(x, 1.0)) ** (-_t0))
-                if _t2
-                else (
-                    _like(x, 1.0)
-                    - _like(x, 0.5)
-                    * _safe((x >= _like(x, 0.0)), _t1 + _like(x, 1.0), _like(x, 1.0)) ** (-_t0)
-                )
-            )
-            if (alpha > _like(x, 1.0))
-            else (_like(x, math.nan))
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (
+                (
+                    (
+                        (_like(x, 0.5))
+                        * _pow_for(_x, _safe(_t2, _like(x, 1.0) - _t1, _like(x, 1.0)), -_t0)
+                    )
+                    if _t2
+                    else (
+                        _like(x, 1.0)
+                        - _like(x, 0.5)
+                        * _pow_for(
+                            _x,
+                            _safe((x >= _like(x, 0.0)), _t1 + _like(x, 1.0), _like(x, 1.0)),
+                            -_t0,
+                        )
+                    )
+                )
+                if (alpha > _like(x, 1.0))
+                else (_like(x, math.nan))
+            ),
+            _wide(_x),
+        ),
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
     _t0 = alpha + _like(x, -1.0)
     _t1 = -_t0
     _t2 = _like(x, 2.0) * x
@@ -85,26 +106,29 @@ def _grad(_x, alpha):
     _t5 = _like(x, 1.0) / _t0
     _t6 = _t0 + _t2
     _t7 = x >= _like(x, 0.0)
-    return _select(
-        _x == _x,
-        (
+    return _like(
+        _x,
+        _select(
+            _x == _x,
             (
                 (
-                    -_t1
-                    * _safe(_t4, _t3 * _t5, _like(x, 1.0)) ** (-_t0)
-                    / _safe(_t4, _t3, _like(x, 1.0))
+                    (
+                        -_t1
+                        * _pow_for(_x, _safe(_t4, _t3 * _t5, _like(x, 1.0)), -_t0)
+                        / _safe(_t4, _t3, _like(x, 1.0))
+                    )
+                    if _t4
+                    else (
+                        -_t1
+                        * _pow_for(_x, _safe(_t7, _t5 * _t6, _like(x, 1.0)), -_t0)
+                        / _safe(_t7, _t6, _like(x, 1.0))
+                    )
                 )
-                if _t4
-                else (
-                    -_t1
-                    * _safe(_t7, _t5 * _t6, _like(x, 1.0)) ** (-_t0)
-                    / _safe(_t7, _t6, _like(x, 1.0))
-                )
-            )
-            if (alpha > _like(x, 1.0))
-            else (_like(x, math.nan))
+                if (alpha > _like(x, 1.0))
+                else (_like(x, math.nan))
+            ),
+            _wide(_x),
         ),
-        _x,
     )
 
 
@@ -142,7 +166,7 @@ with _fast_loops():
         spiking deep Q network with potential based normalization. Frontiers in Neuroscience
         16:953368, 2022.
         """
-        return _origin(x, _like(x, alpha))
+        return _origin(x, alpha)
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, alpha):
@@ -168,7 +192,7 @@ with _fast_loops():
         spiking deep Q network with potential based normalization. Frontiers in Neuroscience
         16:953368, 2022.
         """
-        return _grad(x, _like(x, alpha))
+        return _grad(x, alpha)
 
     @numba.vectorize(
         [
@@ -190,7 +214,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, alpha))
+        return _like(x, g) * _grad(x, alpha)
 
 
 def fused_lif(config=None, alpha=2.0):

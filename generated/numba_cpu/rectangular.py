@@ -31,30 +31,44 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"alpha": 1.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
     _t0 = (_like(x, 0.5)) * alpha
-    return _select(
-        _x == _x,
-        _select(
-            (_t0 <= -x), _like(x, 0.0), _select((_t0 > x), _like(x, 0.5) + x / alpha, _like(x, 1.0))
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            _select(
+                (_t0 <= -x),
+                _like(x, 0.0),
+                _select((_t0 > x), _like(x, 0.5) + x / alpha, _like(x, 1.0)),
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -102,7 +116,7 @@ with _fast_loops():
         Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
         performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
         """
-        return _origin(x, _like(x, alpha))
+        return _origin(x, alpha)
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, alpha):

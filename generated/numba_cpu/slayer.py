@@ -32,47 +32,66 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"alpha": 0.5, "beta": 1.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha, beta):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
+    beta = _wide(beta)
     _t0 = alpha / beta
-    return _select(
-        _x == _x,
-        _select(
-            (x < _like(x, 0.0)),
-            _t0 * _dw_exp(x, _like(x, 1.0), _dw_prod(x, beta)),
-            _t0 * (_like(x, 2.0) - _dw_exp(x, _like(x, -1.0), _dw_prod(x, beta))),
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            _select(
+                (x < _like(x, 0.0)),
+                _t0 * _wide_exp(_x, _like(x, 1.0), _wide_prod(_x, x, beta)),
+                _t0 * (_like(x, 2.0) - _wide_exp(_x, _like(x, -1.0), _wide_prod(_x, x, beta))),
+            ),
+            _wide(_x),
+        ),
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, alpha, beta):
-    x = _not_nan(_x)
-    return _select(
-        _x == _x,
-        _select(
-            (x < _like(x, 0.0)),
-            alpha * _dw_exp(x, _like(x, 1.0), _dw_prod(x, beta)),
-            alpha * _dw_exp(x, _like(x, -1.0), _dw_prod(x, beta)),
-        ),
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
+    beta = _wide(beta)
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            _select(
+                (x < _like(x, 0.0)),
+                alpha * _wide_exp(_x, _like(x, 1.0), _wide_prod(_x, x, beta)),
+                alpha * _wide_exp(_x, _like(x, -1.0), _wide_prod(_x, x, beta)),
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -111,7 +130,7 @@ with _fast_loops():
         Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
         2018, 1419-1428.
         """
-        return _origin(x, _like(x, alpha), _like(x, beta))
+        return _origin(x, alpha, beta)
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -136,7 +155,7 @@ with _fast_loops():
         Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
         2018, 1419-1428.
         """
-        return _grad(x, _like(x, alpha), _like(x, beta))
+        return _grad(x, alpha, beta)
 
     @numba.vectorize(
         [
@@ -158,7 +177,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, alpha), _like(x, beta))
+        return _like(x, g) * _grad(x, alpha, beta)
 
 
 def fused_lif(config=None, alpha=0.5, beta=1.0):

@@ -33,23 +33,33 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"slope": 25.0, "B": 1.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, slope, B):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    slope = _wide(slope)
+    B = _wide(B)
     _t0 = abs(B)
     _t1 = max(_like(x, 1.0), _t0)
     _t2 = x > _t1
@@ -70,55 +80,64 @@ def _origin(_x, slope, B):
     _t17 = _t13 and _t14 and _t6 and (x >= _t9) and (B < x)
     _t18 = _safe(_t17, x, _like(x, 1.0))
     _t19 = abs(_t18)
-    return _select(
-        _x == _x,
-        (
-            (_like(x, 0.0))
-            if _t4
-            else (
-                _t5
-                * (-B * _t8 + slope * (-B + _t0) + _like(x, 1.0))
-                / _safe(_t7, _t8 + slope, _like(x, 1.0))
-            )
-            if _t2
-            else (_like(x, 0.0))
-            if _t12
-            else (
-                _t5
-                * (B * _t16 + slope * (-B - _t0) + _like(x, -1.0))
-                / _safe(_t15, -_t16 + slope, _like(x, 1.0))
-            )
-            if _t10
-            else (_like(x, 0.0))
-            if (B >= x)
-            else (
-                _t5
-                * (-B + _t18 + slope * (-B * _t19 + _t0 * _t18))
-                / _safe(_t17, _t19 * slope + _like(x, 1.0), _like(x, 1.0))
-            )
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (
+                (_like(x, 0.0))
+                if _t4
+                else (
+                    _t5
+                    * (-B * _t8 + slope * (-B + _t0) + _like(x, 1.0))
+                    / _safe(_t7, _t8 + slope, _like(x, 1.0))
+                )
+                if _t2
+                else (_like(x, 0.0))
+                if _t12
+                else (
+                    _t5
+                    * (B * _t16 + slope * (-B - _t0) + _like(x, -1.0))
+                    / _safe(_t15, -_t16 + slope, _like(x, 1.0))
+                )
+                if _t10
+                else (_like(x, 0.0))
+                if (B >= x)
+                else (
+                    _t5
+                    * (-B + _t18 + slope * (-B * _t19 + _t0 * _t18))
+                    / _safe(_t17, _t19 * slope + _like(x, 1.0), _like(x, 1.0))
+                )
+            ),
+            _wide(_x),
+        ),
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, slope, B):
-    x = _not_nan(_x)
-    return _select(
-        _x == _x,
-        _select(
-            (B >= x),
-            _like(x, 0.0),
-            (
-                _like(x, 1.0)
-                / (
-                    _safe((B < x), slope * abs(x) + _like(x, 1.0), _like(x, 1.0))
-                    * _safe((B < x), slope * abs(x) + _like(x, 1.0), _like(x, 1.0))
-                )
-            ),
-        ),
+    x = _not_nan(_wide(_x))
+    slope = _wide(slope)
+    B = _wide(B)
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            _select(
+                (B >= x),
+                _like(x, 0.0),
+                (
+                    _like(x, 1.0)
+                    / (
+                        _safe((B < x), slope * abs(x) + _like(x, 1.0), _like(x, 1.0))
+                        * _safe((B < x), slope * abs(x) + _like(x, 1.0), _like(x, 1.0))
+                    )
+                ),
+            ),
+            _wide(_x),
+        ),
     )
 
 
@@ -159,7 +178,7 @@ with _fast_loops():
         Source: Perez-Nieves N, Goodman DFM. Sparse spiking gradient descent. Advances in Neural
         Information Processing Systems 34, 2021.
         """
-        return _origin(x, _like(x, slope), _like(x, B))
+        return _origin(x, slope, B)
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -187,7 +206,7 @@ with _fast_loops():
         Source: Perez-Nieves N, Goodman DFM. Sparse spiking gradient descent. Advances in Neural
         Information Processing Systems 34, 2021.
         """
-        return _grad(x, _like(x, slope), _like(x, B))
+        return _grad(x, slope, B)
 
     @numba.vectorize(
         [
@@ -209,7 +228,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, slope), _like(x, B))
+        return _like(x, g) * _grad(x, slope, B)
 
 
 def fused_lif(config=None, slope=25.0, B=1.0):

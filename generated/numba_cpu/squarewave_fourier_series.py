@@ -32,23 +32,33 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"n": 2, "period": 8.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, n, period):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    n = _wide(n)
+    period = _wide(period)
     _t0 = (_finite(-x)) % (period)
     _t1 = abs(x) != _like(x, math.inf)
     _t2 = (_finite(x)) % (period)
@@ -79,208 +89,214 @@ def _origin(_x, n, period):
         )
         / period
     )
-    return _select(
-        _x == _x,
-        (
+    return _like(
+        _x,
+        _select(
+            _x == _x,
             (
                 (
-                    _like(x, 2.0)
-                    * (
-                        (
+                    (
+                        _like(x, 2.0)
+                        * (
                             (
                                 (
-                                    (_like(x, 0.3333333333333333))
-                                    * math.sin(_finite(_like(x, 6.0) * _t3))
+                                    (
+                                        (_like(x, 0.3333333333333333))
+                                        * math.sin(_finite(_like(x, 6.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 2.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 2.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                ((_like(x, 0.2)) * math.sin(_finite(_like(x, 10.0) * _t3)))
-                                if _t1
-                                else (_like(x, math.nan))
-                            )
-                            if (n >= _like(x, 3.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.14285714285714285))
-                                    * math.sin(_finite(_like(x, 14.0) * _t3))
+                                    ((_like(x, 0.2)) * math.sin(_finite(_like(x, 10.0) * _t3)))
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 3.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 4.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.1111111111111111))
-                                    * math.sin(_finite(_like(x, 18.0) * _t3))
+                                    (
+                                        (_like(x, 0.14285714285714285))
+                                        * math.sin(_finite(_like(x, 14.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 4.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 5.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.09090909090909091))
-                                    * math.sin(_finite(_like(x, 22.0) * _t3))
+                                    (
+                                        (_like(x, 0.1111111111111111))
+                                        * math.sin(_finite(_like(x, 18.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 5.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 6.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.07692307692307693))
-                                    * math.sin(_finite(_like(x, 26.0) * _t3))
+                                    (
+                                        (_like(x, 0.09090909090909091))
+                                        * math.sin(_finite(_like(x, 22.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 6.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 7.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.06666666666666667))
-                                    * math.sin(_finite(_like(x, 30.0) * _t3))
+                                    (
+                                        (_like(x, 0.07692307692307693))
+                                        * math.sin(_finite(_like(x, 26.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 7.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 8.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.058823529411764705))
-                                    * math.sin(_finite(_like(x, 34.0) * _t3))
+                                    (
+                                        (_like(x, 0.06666666666666667))
+                                        * math.sin(_finite(_like(x, 30.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 8.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 9.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.05263157894736842))
-                                    * math.sin(_finite(_like(x, 38.0) * _t3))
+                                    (
+                                        (_like(x, 0.058823529411764705))
+                                        * math.sin(_finite(_like(x, 34.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 9.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 10.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.047619047619047616))
-                                    * math.sin(_finite(_like(x, 42.0) * _t3))
+                                    (
+                                        (_like(x, 0.05263157894736842))
+                                        * math.sin(_finite(_like(x, 38.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 10.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 11.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.043478260869565216))
-                                    * math.sin(_finite(_like(x, 46.0) * _t3))
+                                    (
+                                        (_like(x, 0.047619047619047616))
+                                        * math.sin(_finite(_like(x, 42.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 11.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 12.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                ((_like(x, 0.04)) * math.sin(_finite(_like(x, 50.0) * _t3)))
-                                if _t1
-                                else (_like(x, math.nan))
-                            )
-                            if (n >= _like(x, 13.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.037037037037037035))
-                                    * math.sin(_finite(_like(x, 54.0) * _t3))
+                                    (
+                                        (_like(x, 0.043478260869565216))
+                                        * math.sin(_finite(_like(x, 46.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 12.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 14.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.034482758620689655))
-                                    * math.sin(_finite(_like(x, 58.0) * _t3))
+                                    ((_like(x, 0.04)) * math.sin(_finite(_like(x, 50.0) * _t3)))
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 13.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 15.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
+                            + (
                                 (
-                                    (_like(x, 0.03225806451612903))
-                                    * math.sin(_finite(_like(x, 62.0) * _t3))
+                                    (
+                                        (_like(x, 0.037037037037037035))
+                                        * math.sin(_finite(_like(x, 54.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
                                 )
-                                if _t1
-                                else (_like(x, math.nan))
+                                if (n >= _like(x, 14.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 16.0))
-                            else (_like(x, 0.0))
+                            + (
+                                (
+                                    (
+                                        (_like(x, 0.034482758620689655))
+                                        * math.sin(_finite(_like(x, 58.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 15.0))
+                                else (_like(x, 0.0))
+                            )
+                            + (
+                                (
+                                    (
+                                        (_like(x, 0.03225806451612903))
+                                        * math.sin(_finite(_like(x, 62.0) * _t3))
+                                    )
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 16.0))
+                                else (_like(x, 0.0))
+                            )
+                            + math.sin(_finite(_like(x, 2.0) * _t3))
                         )
-                        + math.sin(_finite(_like(x, 2.0) * _t3))
+                        / _like(x, 3.141592653589793)
+                        + _like(x, 0.5)
                     )
-                    / _like(x, 3.141592653589793)
-                    + _like(x, 0.5)
+                    if _t1
+                    else (_like(x, math.nan))
                 )
-                if _t1
+                if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
+                and (n >= _like(x, 1.0))
+                and (n <= _like(x, 16.0))
                 else (_like(x, math.nan))
-            )
-            if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
-            and (n >= _like(x, 1.0))
-            and (n <= _like(x, 16.0))
-            else (_like(x, math.nan))
+            ),
+            _wide(_x),
         ),
-        _x,
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, n, period):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    n = _wide(n)
+    period = _wide(period)
     _t0 = (_finite(-x)) % (period)
     _t1 = abs(x) != _like(x, math.inf)
     _t2 = (_finite(x)) % (period)
@@ -310,161 +326,164 @@ def _grad(_x, n, period):
     _t4 = _like(x, 1.0) / period
     _t5 = _like(x, 2.0) * _like(x, 3.141592653589793) * _t4
     _t6 = _like(x, 3.141592653589793) * _t3 * _t4
-    return _select(
-        _x == _x,
-        (
+    return _like(
+        _x,
+        _select(
+            _x == _x,
             (
                 (
-                    _like(x, 2.0)
-                    * (
-                        _t5 * math.cos(_finite(_t3 * _t5))
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 6.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                    (
+                        _like(x, 2.0)
+                        * (
+                            _t5 * math.cos(_finite(_t3 * _t5))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 6.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 2.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 2.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 10.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 10.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 3.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 3.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 14.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 14.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 4.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 4.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 18.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 18.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 5.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 5.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 22.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 22.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 6.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 6.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 26.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 26.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 7.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 7.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 30.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 30.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 8.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 8.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 34.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 34.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 9.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 9.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 38.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 38.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 10.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 10.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 42.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 42.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 11.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 11.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 46.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 46.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 12.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 12.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 50.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 50.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 13.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 13.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 54.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 54.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 14.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 14.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 58.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 58.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 15.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 15.0))
-                            else (_like(x, 0.0))
-                        )
-                        + (
-                            (
-                                (_t5 * math.cos(_finite(_like(x, 62.0) * _t6)))
-                                if _t1
-                                else (_like(x, math.nan))
+                            + (
+                                (
+                                    (_t5 * math.cos(_finite(_like(x, 62.0) * _t6)))
+                                    if _t1
+                                    else (_like(x, math.nan))
+                                )
+                                if (n >= _like(x, 16.0))
+                                else (_like(x, 0.0))
                             )
-                            if (n >= _like(x, 16.0))
-                            else (_like(x, 0.0))
                         )
+                        / _like(x, 3.141592653589793)
                     )
-                    / _like(x, 3.141592653589793)
+                    if _t1
+                    else (_like(x, math.nan))
                 )
-                if _t1
+                if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
+                and (n >= _like(x, 1.0))
+                and (n <= _like(x, 16.0))
                 else (_like(x, math.nan))
-            )
-            if (((n) % (_like(x, 1.0))) == _like(x, 0.0))
-            and (n >= _like(x, 1.0))
-            and (n <= _like(x, 16.0))
-            else (_like(x, math.nan))
+            ),
+            _wide(_x),
         ),
-        _x,
     )
 
 
@@ -503,7 +522,7 @@ with _fast_loops():
         Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
         infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
         """
-        return _origin(x, _like(x, n), _like(x, period))
+        return _origin(x, n, period)
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -530,7 +549,7 @@ with _fast_loops():
         Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
         infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
         """
-        return _grad(x, _like(x, n), _like(x, period))
+        return _grad(x, n, period)
 
     @numba.vectorize(
         [
@@ -552,7 +571,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, n), _like(x, period))
+        return _like(x, g) * _grad(x, n, period)
 
 
 def fused_lif(config=None, n=2, period=8.0):

@@ -30,23 +30,32 @@ from surrogen.runtime.numba_cpu import dw_exp as _dw_exp  # noqa: F401 (used by 
 from surrogen.runtime.numba_cpu import dw_mul as _dw_mul  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import dw_prod as _dw_prod  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import exp as _exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import exp_for as _exp_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import fast_loops as _fast_loops
 from surrogen.runtime.numba_cpu import finite as _finite  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import like as _like
 from surrogen.runtime.numba_cpu import not_nan as _not_nan
+from surrogen.runtime.numba_cpu import pow_for as _pow_for  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import safe as _safe  # noqa: F401 (used by some formulas)
 from surrogen.runtime.numba_cpu import select as _select
 from surrogen.runtime.numba_cpu import step as _step
+from surrogen.runtime.numba_cpu import wide as _wide  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_div as _wide_div  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_exp as _wide_exp  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_mul as _wide_mul  # noqa: F401 (used by some formulas)
+from surrogen.runtime.numba_cpu import wide_prod as _wide_prod  # noqa: F401 (used by some formulas)
 
 __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 
 DEFAULTS = {"beta": 20.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, beta):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    beta = _wide(beta)
     _t0 = _like(x, 1.0) / beta
     _t1 = _like(x, 2.0) * beta
     _t2 = x > _like(x, 1.0)
@@ -59,40 +68,48 @@ def _origin(_x, beta):
     _t9 = x >= _like(x, 0.0)
     _t10 = _t4 and _t8 and _t9
     _t11 = abs(_safe(_t10, x, _like(x, 1.0)))
-    return _select(
-        _x == _x,
-        (
-            (_t0 * (_t1 + _t3) / _safe(_t2, _t3 + beta, _like(x, 1.0)))
-            if _t2
-            else (-_t0 * _t7 / _safe(_t6, -_t7 + beta, _like(x, 1.0)))
-            if _t5
-            else (
-                _t0
-                * (_t1 * _t11 + _like(x, 1.0))
-                / _safe(_t10, _t11 * beta + _like(x, 1.0), _like(x, 1.0))
-            )
-            if _t9
-            else (
-                _t0
-                / _safe(
-                    _t4 and _t8 and (x < _like(x, 0.0)),
-                    beta * abs(x) + _like(x, 1.0),
-                    _like(x, 1.0),
-                )
-            )
-        ),
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (
+                (_t0 * (_t1 + _t3) / _safe(_t2, _t3 + beta, _like(x, 1.0)))
+                if _t2
+                else (-_t0 * _t7 / _safe(_t6, -_t7 + beta, _like(x, 1.0)))
+                if _t5
+                else (
+                    _t0
+                    * (_t1 * _t11 + _like(x, 1.0))
+                    / _safe(_t10, _t11 * beta + _like(x, 1.0), _like(x, 1.0))
+                )
+                if _t9
+                else (
+                    _t0
+                    / _safe(
+                        _t4 and _t8 and (x < _like(x, 0.0)),
+                        beta * abs(x) + _like(x, 1.0),
+                        _like(x, 1.0),
+                    )
+                )
+            ),
+            _wide(_x),
+        ),
     )
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _grad(_x, beta):
-    x = _not_nan(_x)
-    return _select(
-        _x == _x,
-        (_like(x, 1.0) / ((beta * abs(x) + _like(x, 1.0)) * (beta * abs(x) + _like(x, 1.0)))),
+    x = _not_nan(_wide(_x))
+    beta = _wide(beta)
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (_like(x, 1.0) / ((beta * abs(x) + _like(x, 1.0)) * (beta * abs(x) + _like(x, 1.0)))),
+            _wide(_x),
+        ),
     )
 
 
@@ -126,7 +143,7 @@ with _fast_loops():
         Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
         networks. Neural Computation 30(6):1514-1541, 2018.
         """
-        return _origin(x, _like(x, beta))
+        return _origin(x, beta)
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, beta):
@@ -147,7 +164,7 @@ with _fast_loops():
         Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
         networks. Neural Computation 30(6):1514-1541, 2018.
         """
-        return _grad(x, _like(x, beta))
+        return _grad(x, beta)
 
     @numba.vectorize(
         [
@@ -169,7 +186,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, _like(x, beta))
+        return _like(x, g) * _grad(x, beta)
 
 
 def fused_lif(config=None, beta=20.0):

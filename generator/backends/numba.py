@@ -28,32 +28,46 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
         vector_exp: bool = False,
         compensated_exp: bool = True,
         dw_suffix: str = "",
+        witness: str | None = None,
     ) -> None:
         """``quiet``: the CPU's floating-point flags matter (NumPy warns): ``Finite`` and
         ``Safe`` print as the runtime's opaque helpers ``_finite`` and ``_safe``.
         ``vector_exp``: exp prints as the CPU runtime's ``_exp`` (vectorisable in float32).
         ``compensated_exp``: exponentials of products print with the runtime's compensated
         products ``_dw_prod``, ``_dw_mul``, ``_dw_div`` and ``_dw_exp`` (names + ``dw_suffix``:
-        CUDA's are per scalar type)."""
+        CUDA's are per scalar type). ``witness``: a kernel computed in float64 whatever its input
+        type (the CPU's widened kernels): the name of its input, passed first to ``_exp_for``,
+        ``_pow_for`` and the compensated products ``_wide_*``, whose type picks their version
+        (the formula's own types, float64 in both loops, do not tell)."""
         super().__init__({"strict": True})
         self.literal, self.select, self.quiet = literal, select, quiet
         self.vector_exp = vector_exp
         self.compensated_exp = compensated_exp  # type: ignore[misc]  # a ClassVar default
         self.dw_suffix = dw_suffix
+        self.witness = witness
 
     def _print_exp_monomial(
         self, x: str, kind: int, scale: str, num: list[str], den: list[str]
     ) -> str:
         """``_dw_exp(x, scale, pair)``: the pair built by exact products and quotients."""
-        s = self.dw_suffix
+        s, w = self.dw_suffix, (f"{self.witness}, " if self.witness else "")
+        kind_ = "_wide_" if self.witness else "_dw_"
         first, *rest = num
         second = rest.pop(0) if rest else self._literal("1.0")
-        text = f"_dw_prod{s}({first}, {second})"
+        text = f"{kind_}prod{s}({w}{first}, {second})"
         for a in rest:
-            text = f"_dw_mul{s}({text}, {a})"
+            text = f"{kind_}mul{s}({w}{text}, {a})"
         for d in den:
-            text = f"_dw_div{s}({text}, {d})"
-        return f"_dw_exp{s}({x}, {self._literal(scale)}, {text})"
+            text = f"{kind_}div{s}({w}{text}, {d})"
+        return f"{kind_}exp{s}({self.witness or x}, {self._literal(scale)}, {text})"
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        """A widened kernel's general power: ``_pow_for`` (libm's float64 pow costs 5x powf)."""
+        text = super()._print_Pow(expr, rational)
+        if self.witness and " ** " in text and not expr.exp.is_Integer:
+            base = self._print(expr.base)
+            return f"_pow_for({self.witness}, {base}, {self._print(expr.exp)})"
+        return text
 
     def _print_Finite(self, expr: sympy.Expr) -> str:
         a = self._print(expr.args[0])
@@ -64,6 +78,8 @@ class NumbaPrinter(CodePrinterMixin, PythonCodePrinter):
     def _print_exp(self, expr: sympy.Expr) -> str:
         """The CPU's ``_exp`` (a float32 exp that vectorises; libm's for float64) where asked:
         ``math.exp`` is a libm call, which keeps a loop scalar."""
+        if self.vector_exp and self.witness:
+            return f"_exp_for({self.witness}, {self._print(expr.args[0])})"
         if self.vector_exp:
             return f"_exp({self._print(expr.args[0])})"
         return f"math.exp({self._print(expr.args[0])})"

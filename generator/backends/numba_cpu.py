@@ -25,7 +25,9 @@ class NumbaCpuView:
     module_doc: str
     call: str  # "x, alpha"
     kernel_args: str  # "_x, alpha"
+    param_names: tuple[str, ...]  # ("alpha",): widened to float64 in the kernels
     typed_call: str  # "x, _like(x, alpha)": the parameters in x's type
+    wide_call: str  # "x, alpha": a widened kernel takes the parameters as given (float64 kept)
     bwd_call: str  # "x, g, alpha"
     signatures: dict[int, str]  # number of leading array arguments -> ufunc signature list
     defaults: str  # '{"alpha": 4.0}'
@@ -33,6 +35,8 @@ class NumbaCpuView:
     params_tuple: str  # "(alpha,)" / "()"
     origin: Printed | None  # None: a gradient-only family
     grad: Printed
+    origin_wide: bool  # the origin kernel computes float32 input in float64 (``widened``)
+    grad_wide: bool
     docs: dict[str, str]
     all_names: tuple[str, ...]
 
@@ -58,13 +62,35 @@ def _signatures(leading: int, params: int) -> str:
 
 
 MAX_VECTOR_EXP = 2
+# A kernel whose float32 evaluation errs by more than WIDEN_ABOVE (relative, on the generator's
+# float grid, at the defaults and at the perturbed parameters) computes float32 input in float64
+# and rounds once, where its float64 evaluation errs by at most WIDE_ENOUGH: 2**-23 is 1-2 ulp,
+# so the kernels left in float32 stay within the 2-ulp target, and the widened ones reach it
+# (2**-26 adds at most a quarter of an ulp to the final rounding). See ``widened``.
+WIDEN_ABOVE = 2.0**-23
+WIDE_ENOUGH = 2.0**-26
+
+
+def widened(max_rel: tuple[float, float] | None) -> bool:
+    """Whether a kernel computes float32 input in float64 (and rounds once, at its end), from
+    its (float32, float64) worst relative errors.
+
+    Each float32 rounding inside a formula costs up to an ulp (a sigmoid's 1 + e, its square
+    and the quotient: 3.5 ulp) and a sum that cancels near a sign change hundreds; evaluated in
+    float64, float32 input is within about half an ulp. float64 arithmetic costs more (half the
+    vector width, slower square roots and divisions, libm's float64 functions: 10-80% on this
+    machine's benchmark, 4x for a general power), so only the kernels that miss the target in
+    float32 and reach it in float64 pay for it (a periodic family's large-x phase is lost in
+    float64 too).
+    """
+    return max_rel is not None and max_rel[0] > WIDEN_ABOVE and max_rel[1] <= WIDE_ENOUGH
 
 
 def view(checked: CheckedModel) -> NumbaCpuView:
     model, spec = checked.model, checked.model.spec
     params = [p.name for p in spec.params]
 
-    def printed(expr: sympy.Expr, branch_free: bool) -> Printed:
+    def printed(expr: sympy.Expr, branch_free: bool, wide: bool) -> Printed:
         quiet = finite_guarded(speculation_safe(expr, model.x), model.x)
         full = guarded(quiet, checked.guard)
         # The runtime's float32 exp pays off only in a loop LLVM vectorises, where it is slower
@@ -72,7 +98,11 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         # or with a ``%`` (periodic families) they stay scalar.
         vector_exp = len(full.atoms(sympy.exp)) <= MAX_VECTOR_EXP and not full.has(sympy.Mod)
         printer = NumbaPrinter(
-            "_like(x, {})", "_select" if branch_free else None, quiet=True, vector_exp=vector_exp
+            "_like(x, {})",
+            "_select" if branch_free else None,
+            quiet=True,
+            vector_exp=vector_exp,
+            witness="_x" if wide else None,
         )
         return print_cse(full, printer, model.x)
 
@@ -136,18 +166,26 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         module_doc=module_doc,
         call=positional,
         kernel_args=", ".join(["_x", *params]),
+        param_names=tuple(params),
         typed_call=", ".join(["x", *(f"_like(x, {p})" for p in params)]),
+        wide_call=positional,
         bwd_call=", ".join(["x", "g", *params]),
         signatures={n: _signatures(n, len(params)) for n in (1, 2)},
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
         lif_signature=", ".join(["config=None", *(f"{p.name}={p.default!r}" for p in spec.params)]),
         params_tuple=as_tuple(params) if params else "()",
         origin=(
-            printed(checked.emitted_origin, checked.origin_branch_free)
+            printed(
+                checked.emitted_origin,
+                checked.origin_branch_free,
+                widened(checked.origin_max_rel),
+            )
             if checked.emitted_origin is not None
             else None
         ),
-        grad=printed(checked.emitted_grad, checked.grad_branch_free),
+        grad=printed(checked.emitted_grad, checked.grad_branch_free, widened(checked.grad_max_rel)),
+        origin_wide=widened(checked.origin_max_rel),
+        grad_wide=widened(checked.grad_max_rel),
         docs=docs,
         all_names=("DEFAULTS", "fused_lif", "grad", *origin_name, "spike", "spike_bwd"),
     )
