@@ -554,8 +554,8 @@ class FloatScore:
     wrong: int  # finite but off by more than FLOAT_CHECKS' tolerance (e.g. flushed to 0)
     max_rel_f32: float
     first_bad: str
-    # The worst float64 relative error where |x| is within float32's range (what a float32
-    # input evaluated in float64 can reach: the Numba CPU's widened kernels).
+    # The worst float64 relative error where |x| is within float32's range: what a float32
+    # input evaluated in float64 can reach (a backend may widen float32 kernels to float64).
     max_rel_f64: float = 0.0
     # Every Piecewise branch may be evaluated everywhere (branch-free select) without an
     # invalid-operation or divide-by-zero flag, which NumPy would report as a RuntimeWarning.

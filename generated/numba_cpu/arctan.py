@@ -139,7 +139,7 @@ with _fast_loops():
         Source: Fang W, Yu Z, Chen Y, et al. Incorporating learnable membrane time constant to
         enhance learning of spiking neural networks. ICCV 2021, 2661-2671.
         """
-        return _grad(x, alpha)
+        return _grad(x, _like(x, alpha))
 
     @numba.vectorize(
         [
@@ -161,7 +161,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha)
+        return _like(x, g) * _grad(x, _like(x, alpha))
 
 
 def fused_lif(config=None, alpha=2.0):

@@ -153,7 +153,7 @@ with _fast_loops():
         Source: Pehle C, Pedersen J E. Norse: A deep learning library for spiking neural networks.
         Zenodo, 2021, doi:10.5281/zenodo.4422025.
         """
-        return _origin(x, alpha)
+        return _origin(x, _like(x, alpha))
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, alpha):
@@ -174,7 +174,7 @@ with _fast_loops():
         Source: Pehle C, Pedersen J E. Norse: A deep learning library for spiking neural networks.
         Zenodo, 2021, doi:10.5281/zenodo.4422025.
         """
-        return _grad(x, alpha)
+        return _grad(x, _like(x, alpha))
 
     @numba.vectorize(
         [
@@ -196,7 +196,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha)
+        return _like(x, g) * _grad(x, _like(x, alpha))
 
 
 def fused_lif(config=None, alpha=1.0):

@@ -113,7 +113,7 @@ with _fast_loops():
         Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
         performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
         """
-        return _origin(x, alpha)
+        return _origin(x, _like(x, alpha))
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, alpha):
@@ -134,7 +134,7 @@ with _fast_loops():
         Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
         performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
         """
-        return _grad(x, alpha)
+        return _grad(x, _like(x, alpha))
 
     @numba.vectorize(
         [
@@ -156,7 +156,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha)
+        return _like(x, g) * _grad(x, _like(x, alpha))
 
 
 def fused_lif(config=None, alpha=1.0):

@@ -134,7 +134,7 @@ with _fast_loops():
         Source: Shrestha S B, Timcheck J, Frady P, Campos-Macias L, Davies M. Efficient video and
         audio processing with Loihi 2. ICASSP 2024, 13481-13485.
         """
-        return _origin(x, tau, scale)
+        return _origin(x, _like(x, tau), _like(x, scale))
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -159,7 +159,7 @@ with _fast_loops():
         Source: Shrestha S B, Timcheck J, Frady P, Campos-Macias L, Davies M. Efficient video and
         audio processing with Loihi 2. ICASSP 2024, 13481-13485.
         """
-        return _grad(x, tau, scale)
+        return _grad(x, _like(x, tau), _like(x, scale))
 
     @numba.vectorize(
         [
@@ -181,7 +181,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, tau, scale)
+        return _like(x, g) * _grad(x, _like(x, tau), _like(x, scale))
 
 
 def fused_lif(config=None, tau=1.0, scale=1.0):

@@ -197,7 +197,7 @@ with _fast_loops():
         Source: Yin B, Corradi F, Bohte S M. Accurate and efficient time-domain classification with
         adaptive spiking recurrent neural networks. Nature Machine Intelligence 3:905-913, 2021.
         """
-        return _grad(x, h, s, sigma, scale)
+        return _grad(x, _like(x, h), _like(x, s), _like(x, sigma), _like(x, scale))
 
     @numba.vectorize(
         [
@@ -219,7 +219,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, h, s, sigma, scale)
+        return _like(x, g) * _grad(x, _like(x, h), _like(x, s), _like(x, sigma), _like(x, scale))
 
 
 def fused_lif(config=None, h=0.15, s=6.0, sigma=0.5, scale=0.5):

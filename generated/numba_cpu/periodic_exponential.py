@@ -128,7 +128,7 @@ with _fast_loops():
         Source: Sheik S, Lenz G, Bauer F, Kuepelioglu N. SINABS: A simple Pytorch based SNN library
         specialised for Speck. 2023.
         """
-        return _grad(x, width, period, sharpness)
+        return _grad(x, _like(x, width), _like(x, period), _like(x, sharpness))
 
     @numba.vectorize(
         [
@@ -150,7 +150,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, width, period, sharpness)
+        return _like(x, g) * _grad(x, _like(x, width), _like(x, period), _like(x, sharpness))
 
 
 def fused_lif(config=None, width=0.5, period=1.0, sharpness=1.0):

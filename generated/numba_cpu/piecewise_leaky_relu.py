@@ -121,7 +121,7 @@ with _fast_loops():
         Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
         infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
         """
-        return _origin(x, w, c)
+        return _origin(x, _like(x, w), _like(x, c))
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True

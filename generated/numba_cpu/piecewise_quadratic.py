@@ -148,7 +148,7 @@ with _fast_loops():
         Source: Esser S K, Merolla P A, Arthur J V, et al. Convolutional networks for fast, energy-
         efficient neuromorphic computing. PNAS 113(41):11441-11446, 2016.
         """
-        return _grad(x, alpha)
+        return _grad(x, _like(x, alpha))
 
     @numba.vectorize(
         [
@@ -170,7 +170,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha)
+        return _like(x, g) * _grad(x, _like(x, alpha))
 
 
 def fused_lif(config=None, alpha=1.0):

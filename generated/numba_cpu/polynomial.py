@@ -167,7 +167,7 @@ with _fast_loops():
         Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
         performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
         """
-        return _grad(x, alpha)
+        return _grad(x, _like(x, alpha))
 
     @numba.vectorize(
         [
@@ -189,7 +189,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha)
+        return _like(x, g) * _grad(x, _like(x, alpha))
 
 
 def fused_lif(config=None, alpha=4.0):

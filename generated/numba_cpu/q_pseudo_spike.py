@@ -166,7 +166,7 @@ with _fast_loops():
         spiking deep Q network with potential based normalization. Frontiers in Neuroscience
         16:953368, 2022.
         """
-        return _origin(x, alpha)
+        return _origin(x, _like(x, alpha))
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, alpha):
@@ -192,7 +192,7 @@ with _fast_loops():
         spiking deep Q network with potential based normalization. Frontiers in Neuroscience
         16:953368, 2022.
         """
-        return _grad(x, alpha)
+        return _grad(x, _like(x, alpha))
 
     @numba.vectorize(
         [
@@ -214,7 +214,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha)
+        return _like(x, g) * _grad(x, _like(x, alpha))
 
 
 def fused_lif(config=None, alpha=2.0):

@@ -116,7 +116,7 @@ with _fast_loops():
         Source: Wu Y, Deng L, Li G, et al. Spatio-temporal backpropagation for training high-
         performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
         """
-        return _origin(x, alpha)
+        return _origin(x, _like(x, alpha))
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, alpha):

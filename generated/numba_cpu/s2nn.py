@@ -149,7 +149,7 @@ with _fast_loops():
         surrogate gradients for training energy efficient single-step spiking neural networks.
         Neural Networks 159:208-219, 2023.
         """
-        return _origin(x, alpha, beta)
+        return _origin(x, _like(x, alpha), _like(x, beta))
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -176,7 +176,7 @@ with _fast_loops():
         surrogate gradients for training energy efficient single-step spiking neural networks.
         Neural Networks 159:208-219, 2023.
         """
-        return _grad(x, alpha, beta)
+        return _grad(x, _like(x, alpha), _like(x, beta))
 
     @numba.vectorize(
         [
@@ -198,7 +198,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha, beta)
+        return _like(x, g) * _grad(x, _like(x, alpha), _like(x, beta))
 
 
 def fused_lif(config=None, alpha=4.0, beta=1.0):

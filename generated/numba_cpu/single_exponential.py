@@ -148,7 +148,7 @@ with _fast_loops():
         Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
         2018, 1419-1428.
         """
-        return _origin(x, tau, scale)
+        return _origin(x, _like(x, tau), _like(x, scale))
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -174,7 +174,7 @@ with _fast_loops():
         Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
         2018, 1419-1428.
         """
-        return _grad(x, tau, scale)
+        return _grad(x, _like(x, tau), _like(x, scale))
 
     @numba.vectorize(
         [
@@ -196,7 +196,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, tau, scale)
+        return _like(x, g) * _grad(x, _like(x, tau), _like(x, scale))
 
 
 def fused_lif(config=None, tau=1.0, scale=1.0):

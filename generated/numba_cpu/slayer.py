@@ -130,7 +130,7 @@ with _fast_loops():
         Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
         2018, 1419-1428.
         """
-        return _origin(x, alpha, beta)
+        return _origin(x, _like(x, alpha), _like(x, beta))
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -155,7 +155,7 @@ with _fast_loops():
         Source: Shrestha S B, Orchard G. SLAYER: Spike layer error reassignment in time. NeurIPS
         2018, 1419-1428.
         """
-        return _grad(x, alpha, beta)
+        return _grad(x, _like(x, alpha), _like(x, beta))
 
     @numba.vectorize(
         [
@@ -177,7 +177,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha, beta)
+        return _like(x, g) * _grad(x, _like(x, alpha), _like(x, beta))
 
 
 def fused_lif(config=None, alpha=0.5, beta=1.0):

@@ -178,7 +178,7 @@ with _fast_loops():
         Source: Perez-Nieves N, Goodman DFM. Sparse spiking gradient descent. Advances in Neural
         Information Processing Systems 34, 2021.
         """
-        return _origin(x, slope, B)
+        return _origin(x, _like(x, slope), _like(x, B))
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -206,7 +206,7 @@ with _fast_loops():
         Source: Perez-Nieves N, Goodman DFM. Sparse spiking gradient descent. Advances in Neural
         Information Processing Systems 34, 2021.
         """
-        return _grad(x, slope, B)
+        return _grad(x, _like(x, slope), _like(x, B))
 
     @numba.vectorize(
         [
@@ -228,7 +228,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, slope, B)
+        return _like(x, g) * _grad(x, _like(x, slope), _like(x, B))
 
 
 def fused_lif(config=None, slope=25.0, B=1.0):

@@ -522,7 +522,7 @@ with _fast_loops():
         Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
         infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
         """
-        return _origin(x, n, period)
+        return _origin(x, _like(x, n), _like(x, period))
 
     @numba.vectorize(
         [_f32(_f32, _f32, _f32), _f32(_f32, _f64, _f64), _f64(_f64, _f64, _f64)], cache=True
@@ -549,7 +549,7 @@ with _fast_loops():
         Source: Fang W, Chen Y, Ding J, et al. SpikingJelly: An open-source machine learning
         infrastructure platform for spike-based intelligence. Science Advances 9(40):eadi1480, 2023.
         """
-        return _grad(x, n, period)
+        return _grad(x, _like(x, n), _like(x, period))
 
     @numba.vectorize(
         [
@@ -571,7 +571,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, n, period)
+        return _like(x, g) * _grad(x, _like(x, n), _like(x, period))
 
 
 def fused_lif(config=None, n=2, period=8.0):

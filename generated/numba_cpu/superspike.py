@@ -143,7 +143,7 @@ with _fast_loops():
         Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
         networks. Neural Computation 30(6):1514-1541, 2018.
         """
-        return _origin(x, beta)
+        return _origin(x, _like(x, beta))
 
     @numba.vectorize([_f32(_f32, _f32), _f32(_f32, _f64), _f64(_f64, _f64)], cache=True)
     def grad(x, beta):
@@ -164,7 +164,7 @@ with _fast_loops():
         Source: Zenke F, Ganguli S. SuperSpike: Supervised learning in multilayer spiking neural
         networks. Neural Computation 30(6):1514-1541, 2018.
         """
-        return _grad(x, beta)
+        return _grad(x, _like(x, beta))
 
     @numba.vectorize(
         [
@@ -186,7 +186,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, beta)
+        return _like(x, g) * _grad(x, _like(x, beta))
 
 
 def fused_lif(config=None, beta=20.0):

@@ -159,7 +159,7 @@ with _fast_loops():
         Source: Wang C, Jiang X, Li X, et al. BrainPy, a flexible, integrative, efficient, and
         extensible framework for general-purpose brain dynamics programming. eLife 12:e86365, 2023.
         """
-        return _grad(x, alpha)
+        return _grad(x, _like(x, alpha))
 
     @numba.vectorize(
         [
@@ -181,7 +181,7 @@ with _fast_loops():
           An array of the broadcast shape of the arguments, in ``x``'s dtype whatever the types
           of the other arguments; NaN where ``x`` is NaN.
         """
-        return _like(x, g) * _grad(x, alpha)
+        return _like(x, g) * _grad(x, _like(x, alpha))
 
 
 def fused_lif(config=None, alpha=1.0):

@@ -27,7 +27,6 @@ class NumbaCpuView:
     kernel_args: str  # "_x, alpha"
     param_names: tuple[str, ...]  # ("alpha",): widened to float64 in the kernels
     typed_call: str  # "x, _like(x, alpha)": the parameters in x's type
-    wide_call: str  # "x, alpha": a widened kernel takes the parameters as given (float64 kept)
     bwd_call: str  # "x, g, alpha"
     signatures: dict[int, str]  # number of leading array arguments -> ufunc signature list
     defaults: str  # '{"alpha": 4.0}'
@@ -168,7 +167,6 @@ def view(checked: CheckedModel) -> NumbaCpuView:
         kernel_args=", ".join(["_x", *params]),
         param_names=tuple(params),
         typed_call=", ".join(["x", *(f"_like(x, {p})" for p in params)]),
-        wide_call=positional,
         bwd_call=", ".join(["x", "g", *params]),
         signatures={n: _signatures(n, len(params)) for n in (1, 2)},
         defaults="{" + ", ".join(f'"{p.name}": {p.default!r}' for p in spec.params) + "}",
