@@ -156,10 +156,11 @@ CATALOGUE: tuple[Mutant, ...] = (
     Mutant(
         "cpu-f32-literal",
         "untyped literal: the float32 loop computes in float64",
-        "generated/numba_cpu/gaussian.py",
-        "_t0 = (_like(x, 0.5)) * math.erfc(alpha * abs(x))",
-        "_t0 = 0.5 * math.erfc(alpha * abs(x))",
-        ("tests/test_float32_loops.py", "-k", "gaussian"),
+        "generated/numba_cpu/fake_numerical_gradient.py",
+        "def _grad(_x, alpha):\n    x = _not_nan(_x)\n    _t0 = abs(x)\n"
+        "    _t1 = _like(x, 1.0) / alpha",  # the gradient (the origin has the same line)
+        "def _grad(_x, alpha):\n    x = _not_nan(_x)\n    _t0 = abs(x)\n    _t1 = 1.0 / alpha",
+        ("tests/test_float32_loops.py", "-k", "fake_numerical_gradient"),
         sample=True,
     ),
     Mutant(
