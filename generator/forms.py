@@ -471,7 +471,96 @@ def grad_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
         found["periodic reduction"] = reduced
     if (large := large_argument_form(grad, x)) is not None:
         found["large-argument form"] = large
+    if _piecewise_polynomial(folded):
+        for label, rewrite in _FACTORINGS:
+            if (factored := rewrite(folded, x)) is not None:
+                found[label] = factored
     return _unique(found)
+
+
+def _even_power_of(x: sympy.Symbol) -> Callable[[sympy.Basic], bool]:
+    return lambda n: n.is_Pow and n.base == x and bool(n.exp.is_even)
+
+
+CANCELS_TO = sympy.Rational(3, 4)  # a*v**2 - c factored where a*v**2 > 3/4 c: c - a*v**2 < c/4
+
+
+PolyRewrite = Callable[[sympy.Poly, sympy.Expr], sympy.Expr | None]
+
+
+def _per_polynomial_branch(
+    expr: sympy.Expr, x: sympy.Symbol, rewrite: PolyRewrite
+) -> sympy.Expr | None:
+    """``rewrite(poly, v)`` for each branch that is a polynomial of degree >= 2 in x or in |x|
+    (``v``), its coefficients free of x; None if no branch changed."""
+    y = sympy.Dummy("y", positive=True)
+
+    def one(e: sympy.Expr) -> sympy.Expr:
+        for var, back in ((x, x), (y, sympy.Abs(x))):
+            # In |x|, SymPy writes |x|**2 as x**2: even powers of x are powers of y too.
+            body = e
+            if var is y:
+                body = e.subs(sympy.Abs(x), y).replace(_even_power_of(x), lambda n: y**n.exp)
+            if not body.is_polynomial(var) or (var is y and body.has(x)):
+                continue
+            poly = sympy.Poly(body, var)
+            if poly.degree() < 2 or any(c.has(x) for c in poly.all_coeffs()):
+                continue
+            found = rewrite(poly, back)
+            return e if found is None else found
+        return e
+
+    rewritten = _per_branch(expr, one)
+    return None if rewritten == expr else rewritten
+
+
+def factored_polynomials(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """Each polynomial branch factored over the rational functions of the parameters: near a
+    zero r of a polynomial the sum of its terms cancels (x**2/2 + x + 1/2 keeps no digit of its
+    value near x = -1), while the factor x - r is exact there (Sterbenz) when r is exact, as a
+    parameter or a simple multiple of one is; the others keep their digits."""
+
+    def factored(poly: sympy.Poly, v: sympy.Expr) -> sympy.Expr | None:
+        coeff, factors = sympy.factor_list(poly.as_expr(), poly.gen)
+        if sum(m for _, m in factors) < 2:
+            return None  # irreducible over the parameters' rational functions
+        product = coeff * sympy.Mul(*[f**m for f, m in factors])
+        return product.xreplace({poly.gen: v})
+
+    return _per_polynomial_branch(expr, x, factored)
+
+
+CANCELS_TO = sympy.Rational(3, 4)  # a*v**2 - c factored where a*v**2 > 3/4 c: c - a*v**2 < c/4
+
+
+def factored_quadratics(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
+    """Each branch that is a square or a difference of squares in x (or in |x|), with its
+    coefficients free of x, written as its factors: a*(x - r)**2, and a*(x - r)*(x + r) where
+    the difference cancels (CANCELS_TO). Unlike ``factored_polynomials``, roots may be
+    irrational in the parameters: alpha - alpha**2*x**2 is -alpha**2*(x - r)*(x + r) with
+    r = 1/sqrt(alpha), exact at alpha = 1, where the sum cancels to a few digits near x = +-r.
+    None if nothing changed."""
+
+    def factored(poly: sympy.Poly, v: sympy.Expr) -> sympy.Expr | None:
+        if poly.degree() != 2:
+            return None
+        roots = sympy.roots(poly)
+        lead, linear, constant = poly.all_coeffs()
+        if sum(roots.values()) != 2 or not (len(roots) == 1 or linear == 0):
+            return None
+        product = lead * sympy.Mul(*[(v - r) ** m for r, m in roots.items()])
+        if len(roots) == 1:
+            return product
+        # A difference of squares: the rounded root r costs x - r as many digits as the
+        # cancellation of the polynomial does, so the factors are used only where it cancels
+        # to under a quarter (where the root is exact, as for 1 - x**2, they are exact), and
+        # only where the roots are real (parameters that give a sum of squares keep e).
+        cancels = sympy.And(
+            lead * constant < 0, sympy.Abs(lead) * v**2 > CANCELS_TO * sympy.Abs(constant)
+        )
+        return sympy.Piecewise((product, cancels), (poly.as_expr().xreplace({poly.gen: v}), True))
+
+    return _per_polynomial_branch(expr, x, factored)
 
 
 def log1p_form(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr | None:
@@ -540,7 +629,25 @@ def origin_candidates(model: SurrogateModel) -> dict[str, sympy.Expr]:
         found["zero-safe products"] = safe
     if (small := log1p_form(origin, model.x)) is not None:
         found["log1p of small arguments"] = small
+    if _piecewise_polynomial(origin):
+        for side, base in (("", origin), ("each sign of x, ", mirror_split(origin, model.x))):
+            for label, rewrite in _FACTORINGS:
+                if (factored := rewrite(base, model.x)) is not None:
+                    found[side + label] = factored
     return found
+
+
+_FACTORINGS = (
+    ("polynomials factored", factored_polynomials),
+    ("quadratics factored at their roots", factored_quadratics),
+)
+
+
+def _piecewise_polynomial(expr: sympy.Expr) -> bool:
+    """No function but Abs, sign and Piecewise: each branch may be a polynomial in x or |x|
+    (splitting a Fourier series at the sign of x costs minutes and factors nothing)."""
+    allowed = sympy.Abs | sympy.sign | sympy.Piecewise
+    return all(isinstance(f, allowed) for f in expr.atoms(sympy.Function))
 
 
 # --- floating-point score ----------------------------------------------------------------------

@@ -94,13 +94,6 @@ KNOWN_GAPS = {
         for b in ("jax", "numba_cpu")
     },
     **{
-        ("truncated_parabola", False, b, d): "alpha - alpha**2*x**2 cancels near its zero at"
-        " |x| = 1/sqrt(alpha) (7-9 ulp at x = -0.98); no rewrite factors it as"
-        " alpha*(1 - sqrt(alpha)*x)*(1 + sqrt(alpha)*x)"
-        for b in ("jax", "numba_cpu")
-        for d in ("float32", "float64")
-    },
-    **{
         ("sparse_fast_sigmoid", second, b, "float32"): "(1 + slope|x|)**2 rounds twice"
         " (2.1-3.6 ulp)"
         for second in (False, True)

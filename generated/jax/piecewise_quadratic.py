@@ -53,16 +53,15 @@ def origin(x, alpha=1.0):
     efficient neuromorphic computing. PNAS 113(41):11441-11446, 2016.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = 1 / alpha
+    _t0 = jnp.abs(x)
+    _t1 = _t0 * alpha
+    _t2 = _rt.ge0(x)
+    _t3 = 1 / alpha
     return _rt.result(
         jnp.where(
-            jnp.less(_t0, -x),
-            0,
-            jnp.where(
-                jnp.greater_equal(_t0, x),
-                -0.5 * (alpha * alpha) * x * jnp.abs(x) + alpha * x + 0.5,
-                1,
-            ),
+            jnp.logical_and(jnp.less_equal(_t0, _t3), _t2),
+            _t1 - 0.5 * (alpha * alpha) * (x * x) + 0.5,
+            jnp.where(_t2, 1, jnp.where(jnp.greater(_t0, _t3), 0, (0.5) * ((_t1 - 1) * (_t1 - 1)))),
         ),
         _dtype,
         x,

@@ -53,16 +53,17 @@ def origin(x, alpha=4.0):
     performance spiking neural networks. Frontiers in Neuroscience 12:331, 2018.
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
-    _t0 = jnp.sqrt(alpha)
-    _t1 = 2 / _t0
+    _t0 = (0.125) * alpha
+    _t1 = jnp.abs(x)
+    _t2 = jnp.sqrt(alpha)
+    _t3 = _rt.ge0(x)
+    _t4 = 2 / _t2
     return _rt.result(
         jnp.where(
-            jnp.less(_t1, -x),
-            0,
+            jnp.logical_and(jnp.less_equal(_t1, _t4), _t3),
+            -_t0 * (x * x) + (0.5) * _t1 * _t2 + 0.5,
             jnp.where(
-                jnp.greater_equal(_t1, x),
-                (0.5) * _t0 * x - 0.125 * alpha * (x * x) * jnp.sign(x) + 0.5,
-                1,
+                _t3, 1, jnp.where(jnp.greater(_t1, _t4), 0, _t0 * ((_t1 - _t4) * (_t1 - _t4)))
             ),
         ),
         _dtype,

@@ -54,18 +54,18 @@ def origin(x, alpha=1.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1 / alpha
-    _t1 = (0.3333333333333333) * _t0
+    _t1 = alpha * x
     return _rt.result(
         jnp.where(
             jnp.less(_t0, -x),
             0,
             jnp.where(
                 jnp.greater_equal(_t0, x),
-                _t1
-                * (
-                    -(alpha * alpha * alpha) * (x * x * x) + 3 * (alpha * alpha) * x + 3 * alpha - 1
-                ),
-                _t1 * (6 * alpha - 2),
+                -0.3333333333333333
+                * _t0
+                * (_t1 + 1)
+                * (-_t1 + (alpha * alpha) * (x * x) - 3 * alpha + 1),
+                2 - 0.6666666666666666 * _t0,
             ),
         ),
         _dtype,
@@ -80,6 +80,12 @@ def grad(x, alpha=1.0):
 
         grad(x) = Piecewise((0, x < -1/alpha), (-alpha**2*x**2 + alpha, x <= 1/alpha), (0,
             True))
+
+    Evaluated in the equal, numerically stable form
+
+        Piecewise((0, x < -1/alpha), (Piecewise((-alpha**2*(x -
+            1/sqrt(alpha))*(x + 1/sqrt(alpha)), alpha < 4*alpha**2*x**2/3),
+            (-alpha**2*x**2 + alpha, True)), x <= 1/alpha), (0, True))
 
     Args:
       x: membrane potential minus threshold, ``x = v - v_threshold``: an array of any shape,
@@ -100,11 +106,22 @@ def grad(x, alpha=1.0):
     """
     _dtype, x = _rt.float_dtype(x), _rt.upcast(x)
     _t0 = 1 / alpha
+    _t1 = alpha * alpha
+    _t2 = 1 / jnp.sqrt(alpha)
+    _t3 = _t1 * (x * x)
     return _rt.result(
         jnp.where(
             jnp.less(_t0, -x),
             0,
-            jnp.where(jnp.greater_equal(_t0, x), -(alpha * alpha) * (x * x) + alpha, 0),
+            jnp.where(
+                jnp.greater_equal(_t0, x),
+                jnp.where(
+                    jnp.less(alpha, (1.3333333333333333) * _t3),
+                    -_t1 * (-_t2 + x) * (_t2 + x),
+                    -_t3 + alpha,
+                ),
+                0,
+            ),
         ),
         _dtype,
         x,

@@ -53,36 +53,34 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"alpha": 4.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha):
-    x = _not_nan(_x)
-    _t0 = math.sqrt(alpha)
-    _t1 = _like(x, 2.0) / _t0
-    _t2 = -_t1
-    _t3 = x <= _t1
-    _t4 = _safe(_t3 and (x >= _t2), x, _like(x, 1.0))
-    return _select(
-        _x == _x,
-        (
-            (_like(x, 0.0))
-            if (_t2 > x)
-            else (
-                (_like(x, 0.5)) * _t0 * _t4
-                - _like(x, 0.125)
-                * (_t4 * _t4)
-                * alpha
-                * (
-                    _like(x, 1.0)
-                    if _t4 > _like(x, 0.0)
-                    else (-_like(x, 1.0) if _t4 < _like(x, 0.0) else _t4 * _like(x, 0.0))
-                )
-                + _like(x, 0.5)
-            )
-            if _t3
-            else (_like(x, 1.0))
-        ),
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
+    _t0 = x >= _like(x, 0.0)
+    _t1 = abs(x)
+    _t2 = math.sqrt(alpha)
+    _t3 = _like(x, 2.0) / _t2
+    _t4 = _t0 and (_t1 <= _t3)
+    _t5 = _safe(_t4, x, _like(x, 1.0))
+    _t6 = (_like(x, 0.125)) * alpha
+    return _like(
         _x,
+        _select(
+            _x == _x,
+            (
+                ((_like(x, 0.5)) * _t2 * abs(_t5) - (_t5 * _t5) * _t6 + _like(x, 0.5))
+                if _t4
+                else (_like(x, 1.0))
+                if _t0
+                else (_like(x, 0.0))
+                if (_t1 > _t3)
+                else (_t6 * ((_t1 - _t3) * (_t1 - _t3)))
+            ),
+            _wide(_x),
+        ),
     )
 
 

@@ -53,54 +53,62 @@ __all__ = ["DEFAULTS", "fused_lif", "grad", "origin", "spike", "spike_bwd"]
 DEFAULTS = {"alpha": 1.0}
 
 
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
+# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _origin(_x, alpha):
-    x = _not_nan(_x)
+    x = _not_nan(_wide(_x))
+    alpha = _wide(alpha)
     _t0 = _like(x, 1.0) / alpha
     _t1 = -_t0
     _t2 = x <= _t0
     _t3 = _safe(_t2 and (x >= _t1), x, _like(x, 1.0))
-    _t4 = (_like(x, 0.3333333333333333)) * _t0
-    return _select(
-        _x == _x,
-        (
-            (_like(x, 0.0))
-            if (_t1 > x)
-            else (
-                _t4
-                * (
-                    -(_t3 * _t3 * _t3) * (alpha * alpha * alpha)
-                    + _like(x, 3.0) * _t3 * (alpha * alpha)
-                    + _like(x, 3.0) * alpha
-                    + _like(x, -1.0)
-                )
-            )
-            if _t2
-            else (_t4 * (_like(x, 6.0) * alpha + _like(x, -2.0)))
-        ),
-        _x,
-    )
-
-
-# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises.
-# Widened: computed in float64 for float32 input too, and rounded once to x's type (``_wide``).
-@numba.njit(cache=True, error_model="numpy", forceinline=True)
-def _grad(_x, alpha):
-    x = _not_nan(_wide(_x))
-    alpha = _wide(alpha)
-    _t0 = _like(x, 1.0) / alpha
+    _t4 = _t3 * alpha
     return _like(
         _x,
         _select(
             _x == _x,
-            _select(
-                (_t0 < -x),
-                _like(x, 0.0),
-                _select((_t0 >= x), -(alpha * alpha) * (x * x) + alpha, _like(x, 0.0)),
+            (
+                (_like(x, 0.0))
+                if (_t1 > x)
+                else (
+                    -_like(x, 0.3333333333333333)
+                    * _t0
+                    * (_t4 + _like(x, 1.0))
+                    * ((_t3 * _t3) * (alpha * alpha) - _t4 - _like(x, 3.0) * alpha + _like(x, 1.0))
+                )
+                if _t2
+                else (_like(x, 2.0) - _like(x, 0.6666666666666666) * _t0)
             ),
             _wide(_x),
         ),
+    )
+
+
+# forceinline: inlined into the ufunc loops and the fused LIF kernels, which LLVM then vectorises
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _grad(_x, alpha):
+    x = _not_nan(_x)
+    _t0 = _like(x, 1.0) / alpha
+    _t1 = alpha * alpha
+    _t2 = _like(x, 1.0) / math.sqrt(alpha)
+    _t3 = _t1 * (x * x)
+    return _select(
+        _x == _x,
+        _select(
+            (_t0 < -x),
+            _like(x, 0.0),
+            _select(
+                (_t0 >= x),
+                _select(
+                    (alpha < (_like(x, 1.3333333333333333)) * _t3),
+                    -_t1 * (-_t2 + x) * (_t2 + x),
+                    -_t3 + alpha,
+                ),
+                _like(x, 0.0),
+            ),
+        ),
+        _x,
     )
 
 

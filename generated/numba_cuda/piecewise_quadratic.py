@@ -71,13 +71,18 @@ def origin_f32(x, alpha):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = _f32(1.0) / alpha
+    _t0 = abs(x)
+    _t1 = _t0 * alpha
+    _t2 = x >= _f32(0.0)
+    _t3 = _f32(1.0) / alpha
     return (
-        (_f32(0.0))
-        if (_t0 < -x)
-        else (-_f32(0.5) * (alpha * alpha) * x * abs(x) + alpha * x + _f32(0.5))
-        if (_t0 >= x)
+        (_t1 - _f32(0.5) * (alpha * alpha) * (x * x) + _f32(0.5))
+        if _t2 and (_t0 <= _t3)
         else (_f32(1.0))
+        if _t2
+        else (_f32(0.0))
+        if (_t0 > _t3)
+        else ((_f32(0.5)) * ((_t1 + _f32(-1.0)) * (_t1 + _f32(-1.0))))
     )
 
 
@@ -109,13 +114,18 @@ def origin_f64(x, alpha):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = _f64(1.0) / alpha
+    _t0 = abs(x)
+    _t1 = _t0 * alpha
+    _t2 = x >= _f64(0.0)
+    _t3 = _f64(1.0) / alpha
     return (
-        (_f64(0.0))
-        if (_t0 < -x)
-        else (-_f64(0.5) * (alpha * alpha) * x * abs(x) + alpha * x + _f64(0.5))
-        if (_t0 >= x)
+        (_t1 - _f64(0.5) * (alpha * alpha) * (x * x) + _f64(0.5))
+        if _t2 and (_t0 <= _t3)
         else (_f64(1.0))
+        if _t2
+        else (_f64(0.0))
+        if (_t0 > _t3)
+        else ((_f64(0.5)) * ((_t1 + _f64(-1.0)) * (_t1 + _f64(-1.0))))
     )
 
 

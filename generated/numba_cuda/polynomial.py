@@ -71,21 +71,19 @@ def origin_f32(x, alpha):
     """The smooth origin, f32 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = math.sqrt(alpha)
-    _t1 = _f32(2.0) / _t0
+    _t0 = (_f32(0.125)) * alpha
+    _t1 = abs(x)
+    _t2 = math.sqrt(alpha)
+    _t3 = x >= _f32(0.0)
+    _t4 = _f32(2.0) / _t2
     return (
-        (_f32(0.0))
-        if (_t1 < -x)
-        else (
-            (_f32(0.5)) * _t0 * x
-            - _f32(0.125)
-            * alpha
-            * (x * x)
-            * (_f32(1.0) if x > _f32(0.0) else (-_f32(1.0) if x < _f32(0.0) else x * _f32(0.0)))
-            + _f32(0.5)
-        )
-        if (_t1 >= x)
+        (-_t0 * (x * x) + (_f32(0.5)) * _t1 * _t2 + _f32(0.5))
+        if _t3 and (_t1 <= _t4)
         else (_f32(1.0))
+        if _t3
+        else (_f32(0.0))
+        if (_t1 > _t4)
+        else (_t0 * ((_t1 - _t4) * (_t1 - _t4)))
     )
 
 
@@ -118,21 +116,19 @@ def origin_f64(x, alpha):
     """The smooth origin, f64 arithmetic throughout; NaN for NaN x."""
     if x != x:
         return x
-    _t0 = math.sqrt(alpha)
-    _t1 = _f64(2.0) / _t0
+    _t0 = (_f64(0.125)) * alpha
+    _t1 = abs(x)
+    _t2 = math.sqrt(alpha)
+    _t3 = x >= _f64(0.0)
+    _t4 = _f64(2.0) / _t2
     return (
-        (_f64(0.0))
-        if (_t1 < -x)
-        else (
-            (_f64(0.5)) * _t0 * x
-            - _f64(0.125)
-            * alpha
-            * (x * x)
-            * (_f64(1.0) if x > _f64(0.0) else (-_f64(1.0) if x < _f64(0.0) else x * _f64(0.0)))
-            + _f64(0.5)
-        )
-        if (_t1 >= x)
+        (-_t0 * (x * x) + (_f64(0.5)) * _t1 * _t2 + _f64(0.5))
+        if _t3 and (_t1 <= _t4)
         else (_f64(1.0))
+        if _t3
+        else (_f64(0.0))
+        if (_t1 > _t4)
+        else (_t0 * ((_t1 - _t4) * (_t1 - _t4)))
     )
 
 

@@ -72,21 +72,18 @@ def origin_f32(x, alpha):
     if x != x:
         return x
     _t0 = _f32(1.0) / alpha
-    _t1 = (_f32(0.3333333333333333)) * _t0
+    _t1 = alpha * x
     return (
         (_f32(0.0))
         if (_t0 < -x)
         else (
-            _t1
-            * (
-                -(alpha * alpha * alpha) * (x * x * x)
-                + _f32(3.0) * (alpha * alpha) * x
-                + _f32(3.0) * alpha
-                + _f32(-1.0)
-            )
+            -_f32(0.3333333333333333)
+            * _t0
+            * (_t1 + _f32(1.0))
+            * (-_t1 + (alpha * alpha) * (x * x) - _f32(3.0) * alpha + _f32(1.0))
         )
         if (_t0 >= x)
-        else (_t1 * (_f32(6.0) * alpha + _f32(-2.0)))
+        else (_f32(2.0) - _f32(0.6666666666666666) * _t0)
     )
 
 
@@ -96,10 +93,17 @@ def grad_f32(x, alpha):
     if x != x:
         return x
     _t0 = _f32(1.0) / alpha
+    _t1 = alpha * alpha
+    _t2 = _f32(1.0) / math.sqrt(alpha)
+    _t3 = _t1 * (x * x)
     return (
         (_f32(0.0))
         if (_t0 < -x)
-        else (-(alpha * alpha) * (x * x) + alpha)
+        else (
+            (-_t1 * (-_t2 + x) * (_t2 + x))
+            if (alpha < (_f32(1.3333333333333333)) * _t3)
+            else (-_t3 + alpha)
+        )
         if (_t0 >= x)
         else (_f32(0.0))
     )
@@ -119,21 +123,18 @@ def origin_f64(x, alpha):
     if x != x:
         return x
     _t0 = _f64(1.0) / alpha
-    _t1 = (_f64(0.3333333333333333)) * _t0
+    _t1 = alpha * x
     return (
         (_f64(0.0))
         if (_t0 < -x)
         else (
-            _t1
-            * (
-                -(alpha * alpha * alpha) * (x * x * x)
-                + _f64(3.0) * (alpha * alpha) * x
-                + _f64(3.0) * alpha
-                + _f64(-1.0)
-            )
+            -_f64(0.3333333333333333)
+            * _t0
+            * (_t1 + _f64(1.0))
+            * (-_t1 + (alpha * alpha) * (x * x) - _f64(3.0) * alpha + _f64(1.0))
         )
         if (_t0 >= x)
-        else (_t1 * (_f64(6.0) * alpha + _f64(-2.0)))
+        else (_f64(2.0) - _f64(0.6666666666666666) * _t0)
     )
 
 
@@ -143,10 +144,17 @@ def grad_f64(x, alpha):
     if x != x:
         return x
     _t0 = _f64(1.0) / alpha
+    _t1 = alpha * alpha
+    _t2 = _f64(1.0) / math.sqrt(alpha)
+    _t3 = _t1 * (x * x)
     return (
         (_f64(0.0))
         if (_t0 < -x)
-        else (-(alpha * alpha) * (x * x) + alpha)
+        else (
+            (-_t1 * (-_t2 + x) * (_t2 + x))
+            if (alpha < (_f64(1.3333333333333333)) * _t3)
+            else (-_t3 + alpha)
+        )
         if (_t0 >= x)
         else (_f64(0.0))
     )

@@ -169,14 +169,15 @@ class PiecewiseQuadratic(torch.nn.Module):
 
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = 1 / alpha
+    _t0 = torch.abs(x)
+    _t1 = _t0 * alpha
+    _t2 = torch.ge(x, 0)
+    _t3 = 1 / alpha
     return _rt.finish(
         torch.where(
-            torch.lt(_t0, -x),
-            0,
-            torch.where(
-                torch.ge(_t0, x), -0.5 * (alpha * alpha) * x * torch.abs(x) + alpha * x + 0.5, 1
-            ),
+            torch.logical_and(_t2, torch.le(_t0, _t3)),
+            _t1 - 0.5 * (alpha * alpha) * (x * x) + 0.5,
+            torch.where(_t2, 1, torch.where(torch.gt(_t0, _t3), 0, (0.5) * torch.square(_t1 - 1))),
         ),
         _dtype,
         x,

@@ -170,15 +170,16 @@ class Polynomial(torch.nn.Module):
 
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
-    _t0 = torch.sqrt(alpha)
-    _t1 = 2 / _t0
+    _t0 = (0.125) * alpha
+    _t1 = torch.abs(x)
+    _t2 = torch.sqrt(alpha)
+    _t3 = torch.ge(x, 0)
+    _t4 = 2 / _t2
     return _rt.finish(
         torch.where(
-            torch.lt(_t1, -x),
-            0,
-            torch.where(
-                torch.ge(_t1, x), (0.5) * _t0 * x - 0.125 * alpha * (x * x) * torch.sign(x) + 0.5, 1
-            ),
+            torch.logical_and(_t3, torch.le(_t1, _t4)),
+            -_t0 * (x * x) + (0.5) * _t1 * _t2 + 0.5,
+            torch.where(_t3, 1, torch.where(torch.gt(_t1, _t4), 0, _t0 * torch.square(_t1 - _t4))),
         ),
         _dtype,
         x,

@@ -63,6 +63,12 @@ def grad(x, alpha=1.0):
         grad(x) = Piecewise((0, x < -1/alpha), (-alpha**2*x**2 + alpha, x <= 1/alpha), (0,
             True))
 
+    Evaluated in the equal, numerically stable form
+
+        Piecewise((0, x < -1/alpha), (Piecewise((-alpha**2*(x -
+            1/sqrt(alpha))*(x + 1/sqrt(alpha)), alpha < 4*alpha**2*x**2/3),
+            (-alpha**2*x**2 + alpha, True)), x <= 1/alpha), (0, True))
+
     Args:
       x: membrane potential minus threshold, ``x = v - v_threshold``: a tensor of any shape,
         float16, bfloat16, float32, float64, on any device.
@@ -166,18 +172,18 @@ class TruncatedParabola(torch.nn.Module):
 def _origin(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = 1 / alpha
-    _t1 = (0.3333333333333333) * _t0
+    _t1 = alpha * x
     return _rt.finish(
         torch.where(
             torch.lt(_t0, -x),
             0,
             torch.where(
                 torch.ge(_t0, x),
-                _t1
-                * (
-                    -(alpha * alpha * alpha) * (x * x * x) + 3 * (alpha * alpha) * x + 3 * alpha - 1
-                ),
-                _t1 * (6 * alpha - 2),
+                -0.3333333333333333
+                * _t0
+                * (_t1 + 1)
+                * (-_t1 + (alpha * alpha) * (x * x) - 3 * alpha + 1),
+                2 - 0.6666666666666666 * _t0,
             ),
         ),
         _dtype,
@@ -190,11 +196,22 @@ def _origin(x, alpha):
 def _grad(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = 1 / alpha
+    _t1 = alpha * alpha
+    _t2 = 1 / torch.sqrt(alpha)
+    _t3 = _t1 * (x * x)
     return _rt.finish(
         torch.where(
             torch.lt(_t0, -x),
             0,
-            torch.where(torch.ge(_t0, x), -(alpha * alpha) * (x * x) + alpha, 0),
+            torch.where(
+                torch.ge(_t0, x),
+                torch.where(
+                    torch.lt(alpha, (1.3333333333333333) * _t3),
+                    -_t1 * (-_t2 + x) * (_t2 + x),
+                    -_t3 + alpha,
+                ),
+                0,
+            ),
         ),
         _dtype,
         x,
@@ -227,9 +244,21 @@ def _d_origin_d_alpha(x, alpha):
 def _d_grad_d_x(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = 1 / alpha
+    _t1 = alpha * alpha
+    _t2 = 1 / torch.sqrt(alpha)
     return _rt.finish(
         torch.where(
-            torch.lt(_t0, -x), 0, torch.where(torch.ge(_t0, x), -2 * (alpha * alpha) * x, 0)
+            torch.lt(_t0, -x),
+            0,
+            torch.where(
+                torch.ge(_t0, x),
+                torch.where(
+                    torch.lt(alpha, (1.3333333333333333) * _t1 * (x * x)),
+                    -_t1 * (-_t2 + x) - _t1 * (_t2 + x),
+                    -2 * _t1 * x,
+                ),
+                0,
+            ),
         ),
         _dtype,
         x,
@@ -241,9 +270,25 @@ def _d_grad_d_x(x, alpha):
 def _d_grad_d_alpha(x, alpha):
     _dtype, x, alpha = _rt.prepare(x, alpha)
     _t0 = 1 / alpha
+    _t1 = torch.sqrt(alpha)
+    _t2 = 1 / _t1
+    _t3 = _t2 + x
+    _t4 = -_t2 + x
+    _t5 = 2 * alpha
+    _t6 = x * x
     return _rt.finish(
         torch.where(
-            torch.lt(_t0, -x), 0, torch.where(torch.ge(_t0, x), -2 * alpha * (x * x) + 1, 0)
+            torch.lt(_t0, -x),
+            0,
+            torch.where(
+                torch.ge(_t0, x),
+                torch.where(
+                    torch.lt(alpha, (1.3333333333333333) * _t6 * (alpha * alpha)),
+                    -0.5 * _t1 * _t3 + (0.5) * _t1 * _t4 - _t3 * _t4 * _t5,
+                    -_t5 * _t6 + 1,
+                ),
+                0,
+            ),
         ),
         _dtype,
         x,
