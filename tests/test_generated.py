@@ -28,6 +28,9 @@ def test_generated_matches_specs_and_templates(capsys):
     assert main(["--check"]) == 0, capsys.readouterr().err
 
 
+# slow: a second whole generator run (~30 s); test_generated_matches_specs_and_templates above is
+# the staleness check of the fast group.
+@pytest.mark.slow
 def test_cli_check_under_another_hash_seed_finds_the_committed_bytes():
     """The command line on the real tree, in a fresh process with a different PYTHONHASHSEED:
     ``--check`` compares every byte it would write with the committed files (and lists missing

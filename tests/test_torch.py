@@ -345,6 +345,7 @@ def _weights(dtype=torch.float32):
     return rng.normal(size=(5, 4)) * 0.6, rng.uniform(size=(30, 5))
 
 
+@pytest.mark.slow  # inductor builds C++ kernels (~15 s)
 def test_torch_compile_fullgraph_lif_step_matches_eager():
     """One LIF step compiled with inductor (fullgraph: a graph break would raise) gives the same
     values and gradients as eager, per-neuron parameters included; special values too."""
