@@ -670,7 +670,9 @@ class FloatScore:
 
 
 def float_grid(model: SurrogateModel, dtype: np.dtype) -> np.ndarray:
-    """The extreme grid plus a dense grid around the breakpoints, rounded to ``dtype``."""
+    """The extreme grid plus a dense grid around the breakpoints, in float32 values (exactly
+    representable in float64 too: both dtypes see the same points and share their references).
+    """
     bps = [float(b) for b in numeric_breakpoints(model, param_sets(model)[0])]
     width = max([abs(b) for b in bps] + [1.0])
     dense = np.linspace(-10 * width, 10 * width, DENSE_POINTS)
@@ -678,7 +680,7 @@ def float_grid(model: SurrogateModel, dtype: np.dtype) -> np.ndarray:
     tail = width * np.logspace(0, TAIL_DECADES, TAIL_POINTS)
     points = [np.array(EXTREME_GRID), dense, np.array(near), tail, -tail]
     with np.errstate(over="ignore"):
-        return np.concatenate(points).astype(dtype)
+        return np.concatenate(points).astype(np.float32).astype(dtype)
 
 
 def _reference(x: float, params: Sequence[mpmath.mpf], f: Evaluator) -> float | None:
@@ -697,10 +699,9 @@ def _float_references(
     """The exact values on each dtype's float grid; computed once, shared by every candidate."""
     exact = Evaluator(model, exact_expr, dps=REFERENCE_DPS, adaptive=True)
     params = param_sets(model)[which]
-    return {
-        dtype: [_reference(x, params, exact) for x in float_grid(model, dtype).tolist()]
-        for dtype in FLOAT_CHECKS
-    }
+    xs = float_grid(model, np.dtype(np.float64)).tolist()
+    shared = [_reference(x, params, exact) for x in xs]
+    return dict.fromkeys(FLOAT_CHECKS, shared)
 
 
 def _raises_flags(f: Callable[..., object], xs: np.ndarray, params: list[object]) -> bool:
