@@ -581,11 +581,11 @@ def _log64_of(a: Any) -> Any:
     through the bits of 2**52 + e (AVX2 has no vector conversion of int64 to float64)."""
     sub = a < _TINY
     scaled = select(sub, a * 18014398509481984.0, a)  # 2**54
-    bits = _bits_of_f64(scaled)  # type: ignore[call-arg]
+    bits: Any = _bits_of_f64(scaled)  # type: ignore[call-arg]
     biased = (bits >> 52) & 0x7FF
-    e = _f64_from_bits(_TWO52_BITS + biased) - 4503599627370496.0  # type: ignore[call-arg]
+    e = _f64_from_bits(_TWO52_BITS + biased) - 4503599627370496.0
     e = e - select(sub, 1077.0, 1023.0)  # 1023 + 54 for the scaled subnormals
-    m = _f64_from_bits((bits & _MANTISSA) | _ONE_BITS)  # type: ignore[call-arg]
+    m = _f64_from_bits((bits & _MANTISSA) | _ONE_BITS)
     big = m > _SQRT2
     m = select(big, m * 0.5, m)
     e = select(big, e + 1.0, e)
