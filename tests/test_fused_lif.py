@@ -76,6 +76,37 @@ def test_cpu_fused_lif_matches_the_jax_scan(name):
     assert layer.backward(gs.astype(np.float32)).dtype == np.float32
 
 
+def test_block_size_splits_the_neurons_evenly_within_bounds():
+    from surrogen.runtime.lif_cpu import MAX_BLOCK, MIN_BLOCK, block_size
+
+    assert (MIN_BLOCK, MAX_BLOCK) == (256, 4096)
+    assert block_size(64 * 512, threads=2) == 4096  # 8 blocks of 4096: the benchmark's layer
+    assert block_size(549, threads=2) == 320  # ceil(549 / 2) = 275, up to a multiple of 64
+    assert block_size(100, threads=8) == 256
+    assert block_size(10**6, threads=16) == 4096
+    assert block_size(549) >= 256  # Numba's thread count
+
+
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[1]], ids=["soft-detached", "hard"])
+def test_cpu_fused_lif_across_several_blocks(cfg, monkeypatch):
+    """Neurons split into blocks of 256 with a partial last one (549 = 2 * 256 + 37): every block
+    starts from a zero membrane and its own backward state, and the hard reset's spikes, which
+    the backward recomputes from h, match the reference."""
+    import surrogen.runtime.lif_cpu as lif_cpu
+
+    monkeypatch.setattr(lif_cpu, "block_size", lambda neurons: 256)
+    name = "piecewise_quadratic"
+    x, gs, gv = _data(3, (6, 549))
+    x[::2, ::3] = 1.0 + 0.5 * x[::2, ::3] ** 2  # enough spikes in every block
+    s_ref, v_ref, gx_ref = _reference(name, x, gs, gv, cfg)
+    layer = importlib.import_module(f"surrogen.numba_cpu.{name}").fused_lif(cfg, *defaults(name))
+    s, v = layer.forward(x)
+    assert 0.1 < s.mean() < 0.9
+    np.testing.assert_array_equal(s, s_ref)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(gs, gv), gx_ref, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("name", ["sigmoid", "superspike", "piecewise_quadratic"])
 def test_cuda_fused_lif_matches_the_jax_scan(name):
