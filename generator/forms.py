@@ -735,16 +735,18 @@ def float_score(
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = np.broadcast_to(np.asarray(f(xs, *typed)), xs.shape).astype(dtype)
-        finfo = np.finfo(dtype)
+        # As Python floats: a comparison with a NumPy float32 scalar would round the reference
+        # to float32 first (NEP 50), overflowing (a RuntimeWarning) or moving it across tiny.
+        f_max, f_tiny = float(np.finfo(dtype).max), float(np.finfo(dtype).tiny)
         for x, y, ref in zip(xs.tolist(), got.tolist(), references[dtype], strict=True):
-            if ref is None or abs(ref) > finfo.max:
+            if ref is None or abs(ref) > f_max:
                 continue
             if not np.isfinite(y):
                 nonfinite += 1
                 first_nonfinite = first_nonfinite or (
                     f"{y} in {dtype} at x = {x!r} where the true value is {ref:.6g}"
                 )
-            elif abs(ref) >= finfo.tiny:
+            elif abs(ref) >= f_tiny:
                 rel = abs(y - ref) / abs(ref)
                 if dtype == np.float32:
                     max_rel = max(max_rel, rel)

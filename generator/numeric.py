@@ -121,19 +121,23 @@ def _elementwise(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndar
 
 
 def _rounded(fn: np.ufunc) -> Callable[..., np.ndarray]:
-    """``fn`` computed in float64 for float16/float32 arguments, rounded once to their dtype.
+    """``fn`` computed in ``np.longdouble`` for float16/32/64 arguments, rounded once to their
+    dtype.
 
-    NumPy's float32 transcendental functions differ between machines (SIMD versions for
-    AVX-512 with their own errors, others elsewhere), and the float32 scores choose the emitted
-    forms: the generated code would depend on the machine that ran the generator. Correctly
-    rounded functions (but for a float64 error at a rounding boundary, once in 2**29) give every
-    machine the same scores."""
+    NumPy's float32 and float64 transcendental functions differ between machines (SIMD versions
+    for AVX-512, with their own errors, on machines that have it; others elsewhere), and the
+    float scores choose the emitted forms and fill the docs' tables: the generated files
+    depended on the machine that ran the generator (a float64 power on an AVX2 machine moved a
+    count in circ's table). NumPy's long double loops call the C library's scalar functions,
+    the same code on every x86-64 machine, and round to float32 and float64 almost always
+    correctly (x87's 64-bit significand). Where long double is double (Windows, macOS on ARM)
+    this is NumPy's float64 function, as before."""
 
     def call(*args: Any) -> np.ndarray:
         arrays = [np.asarray(a) for a in args]
         dtype = np.result_type(*args)
-        if dtype.kind == "f" and dtype.itemsize < 8:
-            return np.asarray(fn(*(a.astype(np.float64) for a in arrays))).astype(dtype)
+        if dtype.kind == "f" and dtype.itemsize <= 8:
+            return np.asarray(fn(*(a.astype(np.longdouble) for a in arrays))).astype(dtype)
         return np.asarray(fn(*args))
 
     return call
